@@ -1,0 +1,153 @@
+"""Configuration: one pydantic-settings class per concern, read from the environment.
+
+Load them once at an entry point (CLI command or flow) and pass them down; nothing here has side
+effects at import. Every variable is `DRIFTLOOP_<CONCERN>_<FIELD>`, e.g. `DRIFTLOOP_TRAIN_SEED=7`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StorageSettings(BaseSettings):
+    """Where artifacts, data versions and the registry live."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_STORAGE_", frozen=True)
+
+    url: str = Field(
+        default=".driftloop/store",
+        description="artifact store: a folder path, file://… or s3://bucket/prefix",
+    )
+
+
+class S3Settings(BaseSettings):
+    """Credentials and endpoint for `s3://` stores; only read when such a store is opened."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_S3_", frozen=True)
+
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint, e.g. SeaweedFS")
+    region: str = Field(default="us-east-1", description="S3 region name")
+    access_key_id: SecretStr | None = Field(default=None, description="access key; else boto3's chain")
+    secret_access_key: SecretStr | None = Field(default=None, description="secret key; else boto3's chain")
+    max_attempts: int = Field(default=5, ge=1, description="boto3 retry attempts for transient errors")
+
+
+class DataSettings(BaseSettings):
+    """Which data set and how much of it."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_DATA_", frozen=True)
+
+    contract: str = Field(default="data_contracts/flights.yaml", description="path of the data contract")
+    sample_fraction: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="fraction of each batch to keep (tests use a slice)"
+    )
+    sample_seed: int = Field(default=13, description="seed of the batch sample; fixed so runs repeat")
+
+
+class TrainingSettings(BaseSettings):
+    """LightGBM and cross-validation parameters."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_TRAIN_", frozen=True)
+
+    model_name: str = Field(default="flights-delay", description="registry name of the model")
+    seed: int = Field(
+        default=42, description="seed for LightGBM; with deterministic mode, same data -> same file"
+    )
+    learning_rate: float = Field(default=0.05, gt=0, description="boosting learning rate")
+    num_leaves: int = Field(default=63, ge=2, description="maximum leaves per tree")
+    min_data_in_leaf: int = Field(default=100, ge=1, description="minimum rows per leaf; guards overfit")
+    feature_fraction: float = Field(default=0.9, gt=0, le=1, description="share of features per tree")
+    lambda_l2: float = Field(default=1.0, ge=0, description="L2 regularisation")
+    max_rounds: int = Field(default=600, ge=1, description="upper bound on boosting rounds")
+    early_stopping_rounds: int = Field(default=30, ge=1, description="patience on each CV fold")
+    cv_folds: int = Field(default=4, ge=2, description="time-ordered CV folds (expanding window)")
+    num_threads: int = Field(default=2, ge=1, description="LightGBM threads")
+    window_months: int = Field(default=3, ge=1, description="months of history a (re)training uses")
+    holdout_days: int = Field(default=14, ge=1, description="most recent days kept out for evaluation")
+    calibration_bins: int = Field(default=10, ge=2, description="bins of the calibration table")
+    explain_rows: int = Field(default=2000, ge=10, description="rows sampled for SHAP-style contributions")
+
+    def lightgbm_params(self) -> dict[str, object]:
+        """Parameters passed to `lightgbm.train`; deterministic + row-wise makes runs bit-identical."""
+        return {
+            "objective": "binary",
+            "metric": ["binary_logloss", "auc"],
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "feature_fraction_seed": self.seed,
+            "lambda_l2": self.lambda_l2,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
+            "verbosity": -1,
+        }
+
+
+class PromotionSettings(BaseSettings):
+    """The evidence a challenger needs before it replaces the champion."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_PROMOTE_", frozen=True)
+
+    metric: str = Field(default="auc", description="primary metric, higher is better (auc) or log_loss/brier")
+    min_improvement: float = Field(
+        default=0.002, ge=0, description="challenger must beat the champion by at least this on the metric"
+    )
+    min_auc_over_baseline: float = Field(
+        default=0.02, ge=0, description="challenger AUC must exceed the naive baseline's 0.5 by this"
+    )
+
+
+class DriftSettings(BaseSettings):
+    """When a month counts as drifted (Evidently per-column tests, then these thresholds)."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_DRIFT_", frozen=True)
+
+    column_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        description="per-column drift score (Wasserstein/Jensen-Shannon) above which a column drifted",
+    )
+    share_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="month drifted when at least this share of features drifted"
+    )
+    prediction_drift_triggers: bool = Field(
+        default=True, description="a drifted prediction distribution alone also triggers retraining"
+    )
+    max_auc_drop: float = Field(
+        default=0.03,
+        ge=0,
+        description="retrain when live AUC falls this far below the champion's holdout AUC",
+    )
+    sample_rows: int = Field(default=20000, ge=100, description="rows sampled per side for Evidently")
+    sample_seed: int = Field(default=7, description="seed of the drift samples")
+
+
+class PrefectRuntimeSettings(BaseModel):
+    """Environment the embedded default gives Prefect (applied by the CLI before Prefect is imported)."""
+
+    home: str = Field(default=".driftloop/prefect", description="PREFECT_HOME: SQLite DB and results")
+    startup_timeout_seconds: int = Field(default=120, description="ephemeral server start-up timeout")
+
+
+class Settings(BaseModel):
+    """All concerns together, loaded once at an entry point."""
+
+    storage: StorageSettings
+    data: DataSettings
+    training: TrainingSettings
+    promotion: PromotionSettings
+    drift: DriftSettings
+
+    @classmethod
+    def load(cls) -> Settings:
+        return cls(
+            storage=StorageSettings(),
+            data=DataSettings(),
+            training=TrainingSettings(),
+            promotion=PromotionSettings(),
+            drift=DriftSettings(),
+        )

