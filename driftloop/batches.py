@@ -137,6 +137,26 @@ def validated_version(storage: Storage, contract: Contract, month: str) -> DataV
     return DataVersion(**record)
 
 
+def validated_versions(
+    storage: Storage, contract: Contract, months: list[str]
+) -> tuple[list[DataVersion], list[str]]:
+    """Validated data versions of `months` and the months that have none (blocked or never ingested).
+
+    Raises:
+        LookupError: not one of the months has a validated batch.
+    """
+    found: list[DataVersion] = []
+    missing: list[str] = []
+    for month in months:
+        try:
+            found.append(validated_version(storage, contract, month))
+        except LookupError:
+            missing.append(month)
+    if not found:
+        raise LookupError(f"no validated batch of {contract.name} in {', '.join(months)}: ingest them first")
+    return found, missing
+
+
 def quarantined(storage: Storage, contract: Contract) -> list[str]:
     """Keys of quarantined batches' reports, for the CLI and docs."""
     return [k for k in storage.list(f"quarantine/{contract.name}/") if k.endswith("report.json")]

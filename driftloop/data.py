@@ -23,7 +23,7 @@ MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 def check_month(month: str) -> str:
     """Return `month` if it is `YYYY-MM`, else raise a ValueError that says so."""
-    if not MONTH_PATTERN.match(month):
+    if not isinstance(month, str) or not MONTH_PATTERN.fullmatch(month):
         raise ValueError(f"month must look like 2013-04, got {month!r}")
     return month
 
@@ -94,8 +94,9 @@ def local_times(frame: pd.DataFrame, column: str, timezone: str) -> pd.Series:
         # Timestamps repeat (one per scheduled hour): parse each distinct string once.
         codes, uniques = pd.factorize(raw)
         parsed = pd.to_datetime(pd.Series(uniques, dtype=object), utc=True, errors="coerce", format="ISO8601")
-        times = pd.Series(parsed.to_numpy()[codes], index=raw.index).where(codes >= 0)
-        times = pd.to_datetime(times, utc=True)
+        # append one NaT so that code -1 (a missing value) indexes it instead of failing on an empty array
+        lookup = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+        times = pd.to_datetime(pd.Series(lookup[codes], index=raw.index), utc=True)
     else:
         times = raw
     if getattr(times.dt, "tz", None) is None:

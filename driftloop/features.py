@@ -81,6 +81,17 @@ def _calendar(times: pd.Series, part: str) -> pd.Series:
     raise ValueError(f"unknown calendar feature {part!r}")
 
 
+def _category_text(values: pd.Series) -> pd.Series:
+    """Category levels as text, the same whatever the batch: 1 and 1.0 (an int column with a NaN) are "1"."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = numbers.map(
+            lambda v: str(int(v)) if float(v).is_integer() else repr(float(v)), na_action="ignore"
+        )
+        return text.astype(object)
+    return values.astype("string").astype(object).where(values.notna())
+
+
 def _raw_values(frame: pd.DataFrame, column: FeatureColumn, spec: FeatureSpec) -> pd.Series:
     if column.derive is not None:
         return _calendar(local_times(frame, spec.time_column, spec.timezone), column.derive)
@@ -109,7 +120,7 @@ def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
     columns = []
     for column in partial.columns:
         if column.kind == "categorical":
-            values = _raw_values(training, column, partial).dropna().astype(str)
+            values = _category_text(_raw_values(training, column, partial)).dropna()
             column = FeatureColumn(column.name, column.kind, column.derive, tuple(sorted(values.unique())))
         columns.append(column)
     return FeatureSpec(
@@ -138,5 +149,5 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
             out[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
         else:
             dtype = pd.CategoricalDtype(categories=list(column.categories))
-            out[column.name] = values.astype("string").astype(object).where(values.notna()).astype(dtype)
+            out[column.name] = _category_text(values).astype(dtype)
     return pd.DataFrame(out, index=frame.index)

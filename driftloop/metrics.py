@@ -101,6 +101,7 @@ def is_better(metric: str, candidate: float, incumbent: float, margin: float) ->
         return False
     if np.isnan(incumbent):
         return True
+    tolerance = 1e-12  # 0.1 + 0.2 > 0.3 in floating point: a win by exactly the margin still counts
     if HIGHER_IS_BETTER[metric]:
-        return candidate >= incumbent + margin
-    return candidate <= incumbent - margin
+        return candidate >= incumbent + margin - tolerance
+    return candidate <= incumbent - margin + tolerance

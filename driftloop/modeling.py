@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from driftloop.batches import DataVersion, read_batch, validated_version
+from driftloop.batches import DataVersion, read_batch, validated_versions
 from driftloop.contract import Contract
 from driftloop.data import enrich, labels, local_times, month_range, shift_month
 from driftloop.drift import sample_rows
@@ -37,6 +37,7 @@ class LabelledWindow:
     label: pd.Series
     times: pd.Series
     versions: tuple[DataVersion, ...]
+    missing_months: tuple[str, ...] = ()  # months of the window with no validated batch (e.g. quarantined)
 
 
 def window_months(as_of: str, months: int) -> list[str]:
@@ -46,8 +47,12 @@ def window_months(as_of: str, months: int) -> list[str]:
 def load_window(
     storage: Storage, contract: Contract, months: list[str], tables: dict[str, pd.DataFrame]
 ) -> LabelledWindow:
-    """Validated batches of `months`, enriched and restricted to rows with a known label."""
-    versions = tuple(validated_version(storage, contract, month) for month in months)
+    """Validated batches of `months`, enriched and restricted to rows with a known label.
+
+    A month without a validated batch (quarantined by the gate) is left out and named in
+    `missing_months`, so one bad month never blocks retraining on the good ones.
+    """
+    versions, missing = validated_versions(storage, contract, months)
     frame = pd.concat([read_batch(storage, v) for v in versions], ignore_index=True)
     frame = enrich(frame, contract, tables)
     label = labels(frame, contract)
@@ -57,7 +62,8 @@ def load_window(
         frame=frame,
         label=label[keep].reset_index(drop=True),
         times=local_times(frame, contract.time.column, contract.time.timezone),
-        versions=versions,
+        versions=tuple(versions),
+        missing_months=tuple(missing),
     )
 
 
@@ -126,6 +132,7 @@ def train_challenger(
         "as_of": as_of,
         "months": months,
         "data_versions": [v.model_dump() for v in window.versions],
+        "missing_months": list(window.missing_months),
         "contract": {"name": contract.name, "version": contract.version, "fingerprint": contract.fingerprint},
         "code_version": CODE_VERSION,
         "feature_code_version": FEATURE_CODE_VERSION,
@@ -185,10 +192,11 @@ def evaluate_against_champion(
     elif champion is not None:
         champion_metrics = challenger.holdout  # re-evaluating the champion itself: it cannot beat itself
     decision = decide_promotion(challenger.holdout, champion_metrics, challenger.baseline, promotion)
-    if champion is not None and champion.version == challenger.version.version:
+    veto = _unfair_comparison(champion, challenger)
+    if veto is not None:
         decision = PromotionDecision(
             promote=False,
-            reasons=(f"v{champion.version} is already the champion (identical model bytes)",),
+            reasons=(veto, *decision.reasons),
             metric=decision.metric,
             challenger=decision.challenger,
             baseline=decision.baseline,
@@ -203,6 +211,22 @@ def evaluate_against_champion(
         },
     )
     return decision
+
+
+def _unfair_comparison(champion: ModelVersion | None, challenger: Challenger) -> str | None:
+    """Why champion and challenger cannot be compared on this holdout, if they cannot."""
+    if champion is None:
+        return None
+    if champion.version == challenger.version.version:
+        return f"v{champion.version} is already the champion (identical model bytes)"
+    holdout_start = pd.Timestamp(challenger.version.lineage["holdout_start"])
+    champion_end = pd.Timestamp(champion.lineage["train_period"][1])
+    if champion_end >= holdout_start:
+        return (
+            f"the champion v{champion.version} was trained on data up to {champion_end:%Y-%m-%d}, inside "
+            f"this holdout (from {holdout_start:%Y-%m-%d}): a challenger must be trained on newer data"
+        )
+    return None
 
 
 def promote_if_better(

@@ -11,6 +11,7 @@ Layout under `registry/<model>/`:
 - `champion.json`: the `champion` alias, a fast pointer to the newest log entry, moved by
   compare-and-swap. If a writer died between the log entry and the pointer, readers roll it forward.
 - `evaluations/<version>.json`: every challenger's evaluation and decision, promoted or not.
+- `claims/<sha256>.json`: create-only marker that one writer is registering these model bytes.
 
 Models are stored in LightGBM's text format and JSON, never pickle, and every blob's SHA-256 is checked
 when it is read back.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,10 +98,13 @@ def _dumps(data: Any) -> bytes:
 class Registry:
     """Versions, the champion alias and the promotion log of one model name."""
 
-    def __init__(self, storage: Storage, model: str, max_retries: int = 50) -> None:
+    def __init__(
+        self, storage: Storage, model: str, max_retries: int = 50, claim_timeout_seconds: float = 120.0
+    ) -> None:
         self.storage = storage
         self.model = model
         self.max_retries = max_retries
+        self.claim_timeout_seconds = claim_timeout_seconds
         self.prefix = f"registry/{model}"
 
     # ---- blobs -------------------------------------------------------------------------------
@@ -161,9 +166,26 @@ class Registry:
             The committed version; the existing one if the same model bytes were registered before.
         """
         model_sha = sha256_hex(model_text.encode())
-        for existing in self.versions():
-            if existing.model_sha256 == model_sha:
-                return existing
+        existing = self._claim(model_sha)
+        if existing is not None:
+            return existing
+        try:
+            return self._commit(model_text, spec, card, reference, lineage, metrics)
+        except BaseException:
+            # Release the claim so a retry need not wait for it to go stale (a hard kill still leaves it).
+            self.storage.delete(f"{self.prefix}/claims/{model_sha}.json")
+            raise
+
+    def _commit(
+        self,
+        model_text: str,
+        spec: FeatureSpec,
+        card: str,
+        reference: pd.DataFrame,
+        lineage: dict[str, Any],
+        metrics: dict[str, Any],
+    ) -> ModelVersion:
+        """Store the blobs, then write the manifest create-only under the next free number."""
         buffer = io.BytesIO()
         reference.to_parquet(buffer, index=False)
         files = {
@@ -182,6 +204,34 @@ class Registry:
                 continue  # another writer took this number first; try the next one
             return manifest
         raise RegistryConflict(f"could not commit a new version of {self.model}")
+
+    def _find(self, model_sha: str) -> ModelVersion | None:
+        return next((v for v in self.versions() if v.model_sha256 == model_sha), None)
+
+    def _claim(self, model_sha: str) -> ModelVersion | None:
+        """Claim the right to register these model bytes, or return the version that already holds them.
+
+        A create-only claim per model SHA-256 makes concurrent registrations of the same model (e.g. a
+        retried task racing its first attempt) commit one version. A claim older than
+        `claim_timeout_seconds` whose version never appeared belongs to a writer that crashed: ignore it.
+        """
+        key = f"{self.prefix}/claims/{model_sha}.json"
+        while True:
+            existing = self._find(model_sha)
+            if existing is not None:
+                return existing
+            try:
+                self.storage.write_bytes(key, _dumps({"at": _now()}), if_absent=True)
+                return None
+            except PreconditionFailed:
+                pass
+            try:
+                claimed_at = pd.Timestamp(json.loads(self.storage.read_bytes(key))["at"])
+            except ObjectNotFound:
+                continue
+            if pd.Timestamp.now(tz="UTC") - claimed_at > pd.Timedelta(seconds=self.claim_timeout_seconds):
+                return self._find(model_sha)  # stale claim of a crashed writer: register anyway
+            time.sleep(0.05)
 
     def load(self, version: int) -> LoadedModel:
         """Load a version's booster and spec, checking both SHA-256s."""

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import TaskRunContext
 
-from driftloop.batches import validated_version
+from driftloop.batches import validated_versions
 from driftloop.features import FEATURE_CODE_VERSION
 from driftloop.modeling import CODE_VERSION, Challenger, train_challenger, window_months
 from driftloop.runtime import Runtime
@@ -19,7 +19,8 @@ def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     runtime: Runtime = parameters["runtime"]
     settings = runtime.settings
     months = window_months(parameters["as_of"], settings.training.window_months)
-    data_hashes = [validated_version(runtime.storage, runtime.contract, month).sha256 for month in months]
+    versions, _ = validated_versions(runtime.storage, runtime.contract, months)
+    data_hashes = [version.sha256 for version in versions]
     return "train-" + runtime.settings_hash(
         CODE_VERSION,
         FEATURE_CODE_VERSION,
