@@ -96,14 +96,21 @@ def validate(
     json_report: Annotated[
         Path | None, typer.Option("--json", help="also write the report as JSON here")
     ] = None,
+    month: Annotated[
+        str | None, typer.Option(help="check only this month (YYYY-MM) of a longer export, as ingest cuts it")
+    ] = None,
 ) -> None:
     """Check a batch against a contract: exit 0 if it passes, 1 naming every broken rule if not."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from driftloop.contract import load_contract
-    from driftloop.data import read_table_file
+    from driftloop.data import read_table_file, select_month
     from driftloop.validation import validate_batch
 
-    report = validate_batch(read_table_file(file), load_contract(contract))
+    rules = load_contract(contract)
+    batch = read_table_file(file)
+    if month is not None:
+        batch = select_month(batch, rules, month)
+    report = validate_batch(batch, rules)
     if json_report:
         json_report.write_text(report.to_json())
     typer.echo(report.message())

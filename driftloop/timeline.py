@@ -63,7 +63,7 @@ def table_records(rows: list[MonthRow]) -> list[dict[str, str]]:
     return [dict(zip(HEADERS, _cells(row), strict=True)) for row in rows]
 
 
-def plot_timeline(rows: list[MonthRow], path: Path, title: str) -> Path:
+def plot_timeline(rows: list[MonthRow], path: Path, title: str, share_threshold: float | None = None) -> Path:
     """A PNG: live champion AUC vs the original model, drift share bars, retrain/promotion markers."""
     import matplotlib
 
@@ -105,6 +105,15 @@ def plot_timeline(rows: list[MonthRow], path: Path, title: str) -> Path:
             label = "blocked"
         if label:
             ax_drift.text(i, shares[i] + 0.02, label, ha="center", fontsize=8)
+    if share_threshold is not None:
+        ax_drift.axhline(
+            share_threshold,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"share threshold {share_threshold:.0%}",
+        )
+        ax_drift.legend(loc="upper left", fontsize=8)
     ax_drift.set_ylabel("share of features drifted")
     ax_drift.set_ylim(0, 1.1)
     ax_drift.set_xticks(x, months, rotation=45)

@@ -136,6 +136,7 @@ def lifecycle_flow(
         rows,
         Path(plot_path or ".driftloop/timeline.png"),
         title=f"{runtime.contract.name}: live champion vs original model",
+        share_threshold=settings.drift.share_threshold,
     )
     stored = f"reports/lifecycle/{runtime.contract.name}/timeline.png"
     runtime.storage.write_bytes(stored, png.read_bytes())

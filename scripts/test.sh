@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Command 2 of the README: set everything up, lint, and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/pytest "$@"
