@@ -66,7 +66,9 @@ class TrainingSettings(BaseSettings):
     window_months: int = Field(default=3, ge=1, description="months of history a (re)training uses")
     holdout_days: int = Field(default=14, ge=1, description="most recent days kept out for evaluation")
     calibration_bins: int = Field(default=10, ge=2, description="bins of the calibration table")
-    explain_rows: int = Field(default=2000, ge=10, description="rows sampled for SHAP-style contributions")
+    explain_rows: int = Field(
+        default=1000, ge=10, description="rows sampled for the global mean |pred_contrib| in the model card"
+    )
 
     def lightgbm_params(self) -> dict[str, object]:
         """Parameters passed to `lightgbm.train`; deterministic + row-wise makes runs bit-identical."""

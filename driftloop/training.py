@@ -85,7 +85,9 @@ def _dataset(features: pd.DataFrame, label: np.ndarray, spec: FeatureSpec) -> lg
 
 
 def _iso(value: object) -> str:
-    return pd.Timestamp(value).isoformat()
+    """ISO-8601 with an explicit UTC offset (times are handled as naive UTC inside training)."""
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).isoformat()
 
 
 def train_model(
@@ -109,7 +111,10 @@ def train_model(
     features = build_features(frame, spec)
     y = label.to_numpy(dtype=float)
     params = settings.lightgbm_params()
-    time_values = pd.Series(pd.to_datetime(times).to_numpy(), index=frame.index)
+    # naive UTC datetime64: tz-aware values would become an object array of Timestamps (0.5 s a window)
+    time_values = pd.Series(
+        pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy(), index=frame.index
+    )
 
     fold_results: list[FoldResult] = []
     oof_true: list[np.ndarray] = []
