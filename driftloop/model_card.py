@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from driftloop.contract import Contract
 from driftloop.metrics import Metrics
 from driftloop.training import TrainedModel
@@ -16,8 +19,34 @@ def _metric_row(name: str, metrics: Metrics) -> str:
     )
 
 
+def example_explanations(contributions: pd.DataFrame, features: pd.DataFrame, top: int = 3) -> str:
+    """Markdown explaining a few predictions, one per row of `contributions` (labelled by its index).
+
+    Args:
+        contributions: `pred_contrib` rows (features + "bias"), indexed by a human label.
+        features: the model-matrix rows they explain, same index.
+        top: how many of the largest contributions to show per row.
+
+    Returns:
+        One Markdown bullet per prediction.
+    """
+    lines = []
+    for name, row in contributions.iterrows():
+        terms = row.drop("bias")
+        strongest = terms.reindex(terms.abs().sort_values(ascending=False, kind="stable").index)[:top]
+        shown = ", ".join(f"`{f}`={features.at[name, f]} ({value:+.2f})" for f, value in strongest.items())
+        probability = 1 / (1 + np.exp(-row.sum()))
+        lines.append(f"- {name}: p={probability:.2f}, bias {row['bias']:+.2f}; {shown}")
+    return "\n".join(lines)
+
+
 def render_model_card(
-    contract: Contract, trained: TrainedModel, lineage: dict[str, Any], holdout: Metrics, baseline: Metrics
+    contract: Contract,
+    trained: TrainedModel,
+    lineage: dict[str, Any],
+    holdout: Metrics,
+    baseline: Metrics,
+    examples: str = "",
 ) -> str:
     """Markdown card: purpose, lineage, metrics per fold and on the holdout, calibration, explanations.
 
@@ -27,6 +56,7 @@ def render_model_card(
         lineage: the lineage record that is also stored in the manifest.
         holdout: metrics on the recent holdout.
         baseline: the naive baseline on the same holdout.
+        examples: per-prediction explanations from `example_explanations`, if any.
 
     Returns:
         The card's Markdown text.
@@ -87,6 +117,10 @@ Global: LightGBM gain importance (share of total gain) and the mean |contributio
 | feature | gain share | mean abs contribution |
 |---|---:|---:|
 {importance}
+
+Per prediction, three holdout rows with their largest contributions (log-odds; positive raises the risk):
+
+{examples or "- (none)"}
 
 ## Limits
 - Trained on {", ".join(lineage["months"])} only: seasonality outside the window is unseen; the monitor

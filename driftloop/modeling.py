@@ -18,12 +18,12 @@ from driftloop.data import enrich, labels, local_times, month_range, shift_month
 from driftloop.drift import sample_rows
 from driftloop.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
 from driftloop.metrics import Metrics, score_predictions
-from driftloop.model_card import render_model_card
+from driftloop.model_card import example_explanations, render_model_card
 from driftloop.promotion import PromotionDecision, decide_promotion, naive_baseline
 from driftloop.registry import ModelVersion, Registry
 from driftloop.settings import DriftSettings, PromotionSettings, TrainingSettings
 from driftloop.storage import Storage
-from driftloop.training import TrainedModel, predict_proba, train_model
+from driftloop.training import TrainedModel, contributions, predict_proba, train_model
 
 PREDICTION_COLUMN = "prediction"
 CODE_VERSION = "driftloop-0.1.0"
@@ -121,9 +121,8 @@ def train_challenger(
     holdout_frame = window.frame.loc[holdout_mask]
     y_holdout = window.label[holdout_mask].to_numpy()
     holdout_features = build_features(holdout_frame, spec)
-    holdout_metrics = score_predictions(
-        y_holdout, predict_proba(trained.booster(), holdout_features), settings.calibration_bins
-    )
+    holdout_prob = predict_proba(trained.booster(), holdout_features)
+    holdout_metrics = score_predictions(y_holdout, holdout_prob, settings.calibration_bins)
     baseline = naive_baseline(y_holdout, float(train_label.mean()), settings.calibration_bins)
 
     holdout_start = window.times[holdout_mask].min().isoformat()
@@ -153,7 +152,11 @@ def train_challenger(
         "mean_abs_contribution": trained.mean_contributions,
     }
     reference = reference_sample(trained, window.frame.loc[train_mask], drift)
-    card = render_model_card(contract, trained, lineage, holdout_metrics, baseline)
+    order = np.argsort(holdout_prob, kind="stable")
+    picked = holdout_features.iloc[[order[-1], order[len(order) // 2], order[0]]]
+    picked.index = pd.Index(["highest risk", "median risk", "lowest risk"])
+    examples = example_explanations(contributions(trained.booster(), picked), picked)
+    card = render_model_card(contract, trained, lineage, holdout_metrics, baseline, examples)
     version = registry.register(trained.model_text, spec, card, reference, lineage, metrics)
     return Challenger(version=version, holdout=holdout_metrics, baseline=baseline)
 
