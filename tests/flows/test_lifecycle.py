@@ -148,7 +148,7 @@ def test_good_month_runs_the_whole_loop(replay: tuple[Settings, list]) -> None:
 
 def test_rerun_hits_the_caches_and_registers_nothing_new(replay: tuple[Settings, list]) -> None:
     from prefect import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import TaskRunSort
 
     from flows.ingest import ingest_flow
@@ -158,25 +158,25 @@ def test_rerun_hits_the_caches_and_registers_nothing_new(replay: tuple[Settings,
     registry = Registry(LocalStorage(settings.storage.url), settings.training.model_name)
     before = [v.version for v in registry.versions()]
 
-    again = ingest_flow("2013-02", settings)
-    outcome = train_flow(as_of="2013-03", settings=settings)
+    ingested = ingest_flow("2013-02", settings, return_state=True)
+    trained = train_flow(as_of="2013-03", settings=settings, return_state=True)
 
-    assert again.month == "2013-02"
+    assert ingested.result().month == "2013-02"
+    outcome = trained.result()
     assert [v.version for v in registry.versions()] == before
     assert outcome.version == before[0] and not outcome.promoted  # the same model cannot beat itself
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=["ingest 2013-02"])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-            limit=50,
-        )
-        trains = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=["train as of 2013-03"])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-            limit=50,
-        )
-    assert sorted(run.state.name for run in runs) == ["Cached", "Completed"]
-    assert sorted(run.state.name for run in trains) == ["Cached", "Completed"]
+
+    def task_states(flow_run_id: object) -> dict[str, str]:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+                limit=50,
+            )
+        return {run.name: run.state.name for run in runs}
+
+    assert task_states(ingested.state_details.flow_run_id)["ingest 2013-02"] == "Cached"
+    assert task_states(trained.state_details.flow_run_id)["train as of 2013-03"] == "Cached"
 
 
 def test_ingest_flow_fails_with_every_broken_rule(replay: tuple[Settings, list]) -> None:
