@@ -170,40 +170,30 @@ class Registry:
         if existing is not None:
             return existing
         try:
-            return self._commit(model_text, spec, card, reference, lineage, metrics)
+            buffer = io.BytesIO()
+            reference.to_parquet(buffer, index=False)
+            files = {
+                MODEL_FILE: self._put_blob(model_text.encode()),
+                SPEC_FILE: self._put_blob(spec.to_json().encode()),
+                CARD_FILE: self._put_blob(card.encode()),
+                REFERENCE_FILE: self._put_blob(buffer.getvalue()),
+            }
+            for _ in range(self.max_retries):
+                taken = [v.version for v in self.versions()]
+                number = (max(taken) if taken else 0) + 1
+                manifest = ModelVersion(self.model, number, _now(), files, lineage, metrics)
+                try:
+                    self.storage.write_bytes(
+                        self._version_key(number), _dumps(manifest.__dict__), if_absent=True
+                    )
+                except PreconditionFailed:
+                    continue  # another writer took this number first; try the next one
+                return manifest
+            raise RegistryConflict(f"could not commit a new version of {self.model}")
         except BaseException:
             # Release the claim so a retry need not wait for it to go stale (a hard kill still leaves it).
             self.storage.delete(f"{self.prefix}/claims/{model_sha}.json")
             raise
-
-    def _commit(
-        self,
-        model_text: str,
-        spec: FeatureSpec,
-        card: str,
-        reference: pd.DataFrame,
-        lineage: dict[str, Any],
-        metrics: dict[str, Any],
-    ) -> ModelVersion:
-        """Store the blobs, then write the manifest create-only under the next free number."""
-        buffer = io.BytesIO()
-        reference.to_parquet(buffer, index=False)
-        files = {
-            MODEL_FILE: self._put_blob(model_text.encode()),
-            SPEC_FILE: self._put_blob(spec.to_json().encode()),
-            CARD_FILE: self._put_blob(card.encode()),
-            REFERENCE_FILE: self._put_blob(buffer.getvalue()),
-        }
-        for _ in range(self.max_retries):
-            taken = [v.version for v in self.versions()]
-            number = (max(taken) if taken else 0) + 1
-            manifest = ModelVersion(self.model, number, _now(), files, lineage, metrics)
-            try:
-                self.storage.write_bytes(self._version_key(number), _dumps(manifest.__dict__), if_absent=True)
-            except PreconditionFailed:
-                continue  # another writer took this number first; try the next one
-            return manifest
-        raise RegistryConflict(f"could not commit a new version of {self.model}")
 
     def _find(self, model_sha: str) -> ModelVersion | None:
         return next((v for v in self.versions() if v.model_sha256 == model_sha), None)
