@@ -18,6 +18,7 @@ from prefect.schedules import Cron
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from driftloop.settings import Settings, prefect_environment
 from flows.monthly import monthly_flow
 from flows.retrain import retrain_flow
 from tasks.monitor import DRIFT_EVENT
@@ -78,7 +79,12 @@ def build_deployments(settings: DeploymentSettings | None = None) -> list[Runner
 
 
 def main() -> None:
-    """Serve both deployments until interrupted."""
+    """Serve both deployments until interrupted.
+
+    The CLI's environment defaults (no analytics, cached task results inside a local store) are set
+    first, so the flow runs this process starts behave like `driftloop` commands on the same store.
+    """
+    prefect_environment(Settings.load())
     serve(*build_deployments())
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from driftloop.settings import PrefectRuntimeSettings, Settings
+from driftloop.settings import Settings, prefect_environment
 
 app = typer.Typer(
     help="driftloop: an ML lifecycle on Prefect. Data contracts gate training; drift starts retraining.",
@@ -27,26 +27,6 @@ StoreOption = Annotated[
 ContractOption = Annotated[
     str | None, typer.Option("--contract", help="data contract YAML; default data_contracts/flights.yaml")
 ]
-
-
-def prefect_environment(settings: Settings) -> None:
-    """The embedded default: a local Prefect server on SQLite under .driftloop/, no analytics, no network.
-
-    Only defaults: anything already in the environment (e.g. PREFECT_API_URL of a real server) wins.
-    """
-    runtime = PrefectRuntimeSettings()
-    os.environ.setdefault("PREFECT_HOME", str(Path(runtime.home).resolve()))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault(
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
-    )
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    url = settings.storage.url
-    if "://" not in url or url.startswith("file://"):
-        # Cached task results live inside the store, so deleting the store also forgets its cache.
-        root = Path(url.removeprefix("file://")).resolve()
-        os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / "_prefect_results"))
 
 
 def load_settings(store: str | None = None, contract: str | None = None) -> Settings:

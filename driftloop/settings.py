@@ -6,6 +6,9 @@ effects at import. Every variable is `DRIFTLOOP_<CONCERN>_<FIELD>`, e.g. `DRIFTL
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -153,3 +156,23 @@ class Settings(BaseModel):
             promotion=PromotionSettings(),
             drift=DriftSettings(),
         )
+
+
+def prefect_environment(settings: Settings) -> None:
+    """The embedded default: a local Prefect server on SQLite under .driftloop/, no analytics, no network.
+
+    Only defaults: anything already in the environment (e.g. PREFECT_API_URL of a real server) wins.
+    """
+    runtime = PrefectRuntimeSettings()
+    os.environ.setdefault("PREFECT_HOME", str(Path(runtime.home).resolve()))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
+    )
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    url = settings.storage.url
+    if "://" not in url or url.startswith("file://"):
+        # Cached task results live inside the store, so deleting the store also forgets its cache.
+        root = Path(url.removeprefix("file://")).resolve()
+        os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / "_prefect_results"))

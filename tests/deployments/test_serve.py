@@ -17,10 +17,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +33,10 @@ REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 WAIT_SECONDS = 120.0
 MODEL = "flights-delay"
+# Prefect 3.8.8's scheduler inserts runs in bulk with a `state` key that SQLAlchemy 2.1 refuses, so with
+# SQLAlchemy 2.1 no scheduled run is ever created (triggered runs are unaffected): pyproject pins <2.1,
+# and the schedule test fails at once when the server logs this.
+SCHEDULER_BULK_INSERT_ERROR = "Can't evaluate bulk DML statement"
 T = TypeVar("T")
 
 
@@ -154,14 +159,28 @@ def tail(log: Path, lines: int = 40) -> str:
     return f"--- {log.name} ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def wait_for(what: str, probe: Callable[[], T | None], logs: list[Path], timeout: float = WAIT_SECONDS) -> T:
-    """Poll `probe` until it returns something; fail with the subprocess logs after `timeout`."""
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    logs: list[Path],
+    timeout: float = WAIT_SECONDS,
+    fatal: tuple[str, ...] = (),
+) -> T:
+    """Poll `probe` until it returns something; fail with the subprocess logs after `timeout`.
+
+    A `fatal` text showing up in a log means the wait is hopeless: fail at once.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.TransportError):
             found = probe()
             if found is not None:
                 return found
+        for log in logs:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            for error in fatal:
+                if error in text:
+                    pytest.fail(f"{log.name} reports {error!r} while waiting for {what}\n{tail(log, 60)}")
         time.sleep(0.5)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n" + "\n".join(map(tail, logs)))
 
@@ -209,25 +228,35 @@ spec = json.loads(sys.argv[1])
 event = emit_event(event=spec["event"], resource=spec["resource"], payload=spec["payload"])
 print(event.id if event else "NOT EMITTED")
 """
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
-@pytest.mark.flow
-@pytest.mark.usefixtures("prefect_server")
-def test_drift_event_starts_a_real_retrain_on_a_served_deployment(
-    tmp_path: Path, slice_contract_path: Path
-) -> None:
-    from driftloop.registry import Registry
-    from driftloop.storage import LocalStorage
+class Served(NamedTuple):
+    """A real server with `python -m deployments.serve` attached, and the store the served runs use."""
 
+    api: httpx.Client
+    api_url: str
+    store: Path
+    retrain_id: str
+    logs: list[Path]
+    home: Path
+
+
+@pytest.fixture(scope="module")
+def served(
+    prefect_server: None, slice_contract_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """`prefect server start` on a free loopback port, a prepared store, and the served deployments."""
+    root = tmp_path_factory.mktemp("served")
     port = free_port()
     api_url = f"http://{LOOPBACK}:{port}/api"
-    server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
+    server_log, serve_log = root / "server.log", root / "serve.log"
     logs = [server_log, serve_log]
-    store = tmp_path / "store"
+    store = root / "store"
     served_env = subprocess_env(
-        tmp_path / "serve-home",
+        root / "serve-home",
         PREFECT_API_URL=api_url,
-        PREFECT_RUNNER_POLL_FREQUENCY="1",  # pick the triggered run up within a second, not ten
+        PREFECT_RUNNER_POLL_FREQUENCY="1",  # pick a triggered run up within a second, not ten
         DRIFTLOOP_STORAGE_URL=str(store),
         DRIFTLOOP_DATA_CONTRACT=str(slice_contract_path),
         DRIFTLOOP_DATA_SAMPLE_FRACTION="0.08",
@@ -235,102 +264,116 @@ def test_drift_event_starts_a_real_retrain_on_a_served_deployment(
         DRIFTLOOP_TRAIN_CV_FOLDS="3",
         DRIFTLOOP_DRIFT_SAMPLE_ROWS="2000",
     )
-    server_command = [str(Path(sys.executable).parent / "prefect"), "server", "start"]
-    server_command += ["--host", LOOPBACK, "--port", str(port), "--no-ui"]
+    server = [sys.executable, "-m", "prefect", "server", "start"]
+    server += ["--host", LOOPBACK, "--port", str(port), "--no-ui"]
 
     with (
-        running(server_command, subprocess_env(tmp_path / "server-home"), server_log),
+        running(server, subprocess_env(root / "server-home"), server_log),
         httpx.Client(base_url=api_url, timeout=10) as api,
     ):
-        prepare_store(store, slice_contract_path)  # while the server boots
+        with pytest.MonkeyPatch.context() as env:  # the developer's DRIFTLOOP_* stay out of the store
+            for name in [n for n in os.environ if n.startswith("DRIFTLOOP_")]:
+                env.delenv(name)
+            prepare_store(store, slice_contract_path)  # while the server boots
         wait_for("the server's /api/health", lambda: get(api, "/health"), logs)
 
         with running([sys.executable, "-m", "deployments.serve"], served_env, serve_log):
-            deployment = wait_for(
-                "the served retrain deployment",
-                lambda: get(api, "/deployments/name/retrain/retrain"),
-                logs,
+            retrain = wait_for(
+                "the served retrain deployment", lambda: get(api, "/deployments/name/retrain/retrain"), logs
             )
             wait_for(
                 "its drift automation",
                 lambda: (
                     [
-                        a
-                        for a in post(api, "/automations/filter", {})
-                        if any(action.get("deployment_id") == deployment["id"] for action in a["actions"])
+                        automation
+                        for automation in post(api, "/automations/filter", {})
+                        if any(
+                            action.get("deployment_id") == retrain["id"] for action in automation["actions"]
+                        )
                     ]
                     or None
                 ),
                 logs,
             )
+            yield Served(api, api_url, store, retrain["id"], logs, root)
 
-            reasons = ["share of drifted features 0.60 >= 0.50", "prediction drift"]
-            spec = {
-                "event": DRIFT_EVENT,
-                "resource": {
-                    "prefect.resource.id": f"driftloop.model.{MODEL}",
-                    "prefect.resource.name": MODEL,
-                },
-                "payload": {
-                    "model": MODEL,
-                    "model_version": 1,
-                    "month": "2013-03",
-                    "drift_share": 0.6,
-                    "reasons": reasons,
-                },
-            }
-            emitted = subprocess.run(
-                [sys.executable, "-c", EMIT, json.dumps(spec)],
-                cwd=REPO,
-                env=subprocess_env(tmp_path / "emit-home", PREFECT_API_URL=api_url),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
-            assert emitted.stdout.strip() != "NOT EMITTED", emitted.stderr
 
-            def finished_run() -> dict[str, Any] | None:
-                runs = post(
-                    api, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}}
-                )
-                done = [
-                    r
-                    for r in runs
-                    if r["state"] and r["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-                ]
-                return done[0] if done else None
+def emit_drift_event(served: Served, month: str, reasons: list[str]) -> str:
+    """`emit_event` in a fresh process whose PREFECT_API_URL is the served server (not the harness)."""
+    spec = {
+        "event": DRIFT_EVENT,
+        "resource": {"prefect.resource.id": f"driftloop.model.{MODEL}", "prefect.resource.name": MODEL},
+        "payload": {
+            "model": MODEL,
+            "model_version": 1,
+            "month": month,
+            "drift_share": 0.6,
+            "reasons": reasons,
+        },
+    }
+    emitted = subprocess.run(
+        [sys.executable, "-c", EMIT, json.dumps(spec)],
+        cwd=REPO,
+        env=subprocess_env(served.home / "emit-home", PREFECT_API_URL=served.api_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert emitted.stdout.strip() != "NOT EMITTED", emitted.stderr
+    return str(uuid.UUID(emitted.stdout.strip()))
 
-            run = wait_for("the triggered retrain run to finish", finished_run, logs)
-            artifacts = post(
-                api, "/artifacts/filter", {"artifacts": {"key": {"any_": [f"decision-{MODEL}-v1"]}}}
-            )
-            monthly_runs = wait_for(
-                "the server to schedule monthly runs",
-                lambda: (
-                    post(
-                        api,
-                        "/flow_runs/filter",
-                        {"deployments": {"name": {"any_": ["monthly"]}}, "sort": "EXPECTED_START_TIME_ASC"},
-                    )
-                    or None
-                ),
-                logs,
-            )
 
-    assert run["state"]["type"] == "COMPLETED", "\n".join(map(tail, logs))
+@pytest.mark.flow
+def test_drift_event_starts_a_real_retrain_with_the_event_month(served: Served) -> None:
+    from driftloop.registry import Registry
+    from driftloop.storage import LocalStorage
+
+    reasons = ["share of drifted features 0.60 >= 0.50", "prediction drift"]
+    emit_drift_event(served, "2013-03", reasons)
+
+    def finished_run() -> dict[str, Any] | None:
+        body = {"flow_runs": {"deployment_id": {"any_": [served.retrain_id]}}}
+        done = [r for r in post(served.api, "/flow_runs/filter", body) if r["state"]["type"] in TERMINAL]
+        return done[0] if done else None
+
+    run = wait_for("the triggered retrain run to finish", finished_run, served.logs)
+    all_runs = post(
+        served.api, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [served.retrain_id]}}}
+    )
+    decisions = post(
+        served.api, "/artifacts/filter", {"artifacts": {"key": {"any_": [f"decision-{MODEL}-v1"]}}}
+    )
+
+    assert run["state"]["type"] == "COMPLETED", "\n".join(map(tail, served.logs))
+    assert run["created_by"]["type"] == "AUTOMATION"
+    assert [r["id"] for r in all_runs] == [run["id"]]  # one event, one run
     assert run["parameters"] == {"month": "2013-03", "reason": "; ".join(reasons)}
     assert run["name"] == "retrain after 2013-03"
     # Same three months, same parameters: the served retrain made the champion's bytes again, so the
-    # registry handed back v1 and the evaluation it published says it is already the champion.
-    (decision,) = artifacts
+    # registry handed back v1 and the decision it published (on this server only) says so.
+    (decision,) = decisions
     assert decision["data"].startswith("## not promoted: v1")
     assert "- v1 is already the champion (identical model bytes)" in decision["data"]
-    registry = Registry(LocalStorage(store), MODEL)
+    registry = Registry(LocalStorage(served.store), MODEL)
     assert [v.version for v in registry.versions()] == [1]
     assert registry.champion().version == 1
-    assert len(registry.promotion_log()) == 1
-    # The real server's scheduler put the monthly runs on the 2nd at 06:00 UTC.
-    starts = [datetime.fromisoformat(r["expected_start_time"]).astimezone(UTC) for r in monthly_runs]
+    assert [e.version for e in registry.promotion_log()] == [1]
+    # Evaluations are one record per version and the first stands: still the original promotion.
+    assert [(e["version"], e["decision"]["promote"]) for e in registry.evaluations()] == [(1, True)]
+
+
+@pytest.mark.flow
+def test_server_schedules_monthly_runs_on_the_second_at_six_utc(served: Served) -> None:
+    body = {"deployments": {"name": {"any_": ["monthly"]}}, "sort": "EXPECTED_START_TIME_ASC"}
+    runs = wait_for(
+        "scheduled monthly runs",
+        lambda: post(served.api, "/flow_runs/filter", body) or None,
+        served.logs,
+        fatal=(SCHEDULER_BULK_INSERT_ERROR,),
+    )
+
+    starts = [datetime.fromisoformat(r["expected_start_time"]).astimezone(UTC) for r in runs]
     assert {(s.day, s.hour, s.minute, s.second) for s in starts} == {(2, 6, 0, 0)}
-    assert all(r["state"]["type"] == "SCHEDULED" for r in monthly_runs)
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert {r["state"]["type"] for r in runs} == {"SCHEDULED"}
