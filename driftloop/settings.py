@@ -171,6 +171,8 @@ def prefect_environment(settings: Settings) -> None:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
     )
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Per-task "Finished in state Completed()" lines would bury the per-month progress lines.
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     url = settings.storage.url
     if "://" not in url or url.startswith("file://"):
         # Cached task results live inside the store, so deleting the store also forgets its cache.
