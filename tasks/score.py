@@ -10,6 +10,21 @@ from driftloop.scoring import ScoredMonth, score_month, write_predictions
 
 
 @task(
+    name="score-original-model",
+    task_run_name="original v{version} on {month}",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+)
+def original_model_auc(runtime: Runtime, month: str, version: int) -> float | None:
+    """AUC a given (e.g. the first) model would have had on `month`: the cost of never retraining."""
+    scored = score_month(
+        runtime.storage, runtime.contract, runtime.tables, runtime.registry.load(version), month
+    )
+    metrics = scored.metrics()
+    return metrics.auc if metrics else None
+
+
+@task(
     name="score-month", task_run_name="score {month} with v{version}", retries=2, retry_delay_seconds=[1, 5]
 )
 def score_task(runtime: Runtime, month: str, version: int) -> ScoredMonth:
