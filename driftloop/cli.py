@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,21 @@ def load_settings(store: str | None = None, contract: str | None = None) -> Sett
     return settings
 
 
+def archive_local_store(url: str) -> Path | None:
+    """Move a non-empty local store to .driftloop/archive/<UTC time>/ and return where it went."""
+    if "://" in url and not url.startswith("file://"):
+        return None  # remote stores are never moved; the flow refuses a non-empty registry instead
+    root = Path(url.removeprefix("file://")).resolve()
+    if not (root / "registry").is_dir():
+        return None
+    target = (
+        Path(".driftloop/archive").resolve() / f"{root.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(root, target)
+    return target
+
+
 @app.command()
 def run(
     train_from: Annotated[str, typer.Option(help="first month of the initial training window")] = "2013-01",
@@ -53,8 +69,17 @@ def run(
     store: StoreOption = None,
     contract: ContractOption = None,
 ) -> None:
-    """The main job: train on the first months, then replay month by month with drift-triggered retraining."""
+    """The main job: train on the first months, then replay month by month with drift-triggered retraining.
+
+    A replay starts from an empty registry. An earlier run's local store is moved to
+    `.driftloop/archive/` first (nothing is deleted).
+    """
     settings = load_settings(store, contract)
+    archived = archive_local_store(settings.storage.url)
+    if archived:
+        typer.echo(
+            f"An earlier run's store was moved to {archived}; this replay starts from an empty registry."
+        )
     from driftloop.timeline import render_table
     from flows.lifecycle import lifecycle_flow
 

@@ -43,6 +43,14 @@ def lifecycle_flow(
     runtime = open_runtime(settings)
     logger = get_run_logger()
     model = runtime.registry.model
+    existing = runtime.registry.versions()
+    if existing:
+        # A replay of the past must not be served by models that have already seen its future.
+        raise RuntimeError(
+            f"{model} in {runtime.storage.url} already has {len(existing)} version(s) from an earlier run; "
+            "a replay starts from an empty registry: use `driftloop run` (it archives the old store) "
+            "or point --store at an empty one"
+        )
 
     for month in month_range(train_from, train_to):
         try:

@@ -109,3 +109,20 @@ def test_models_on_an_empty_store_says_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["models", "--store", str(tmp_path / "store")])
     assert result.exit_code == 0, result.output
     assert "0 version(s), champion none" in result.output
+
+
+def test_run_archives_an_earlier_local_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftloop.cli import archive_local_store
+
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / ".driftloop" / "store"
+    assert archive_local_store(str(store)) is None  # nothing there yet
+    (store / "registry" / "flights-delay" / "versions").mkdir(parents=True)
+    (store / "registry" / "flights-delay" / "versions" / "0001.json").write_text("{}")
+
+    moved = archive_local_store(str(store))
+
+    assert moved is not None and moved.parent == (tmp_path / ".driftloop" / "archive").resolve()
+    assert (moved / "registry" / "flights-delay" / "versions" / "0001.json").read_text() == "{}"
+    assert not store.exists()
+    assert archive_local_store("s3://bucket/prefix") is None  # remote stores are never moved

@@ -229,3 +229,11 @@ def test_monitor_emits_drift_event_for_a_drifted_month(replay: tuple[Settings, l
     )
     calm = monitor_flow("2013-05", relaxed)
     assert not calm.drifted and calm.event_id is None
+
+
+def test_a_replay_refuses_a_registry_that_has_seen_the_future(replay: tuple[Settings, list]) -> None:
+    from flows.lifecycle import lifecycle_flow
+
+    settings, _ = replay
+    with pytest.raises(RuntimeError, match=r"already has \d+ version\(s\) from an earlier run"):
+        lifecycle_flow(train_from="2013-01", train_to="2013-03", replay_to="2013-05", settings=settings)
