@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from driftloop.settings import Settings, prefect_environment
+from driftloop.storage import local_root
 
 app = typer.Typer(
     help="driftloop: an ML lifecycle on Prefect. Data contracts gate training; drift starts retraining.",
@@ -45,9 +46,9 @@ def load_settings(store: str | None = None, contract: str | None = None) -> Sett
 
 def archive_local_store(url: str) -> Path | None:
     """Move a non-empty local store to .driftloop/archive/<UTC time>/ and return where it went."""
-    if "://" in url and not url.startswith("file://"):
+    root = local_root(url)
+    if root is None:
         return None  # remote stores are never moved; the flow refuses a non-empty registry instead
-    root = Path(url.removeprefix("file://")).resolve()
     if not (root / "registry").is_dir():
         return None
     target = (
@@ -149,11 +150,11 @@ def train(
 ) -> None:
     """Ingest the window, train a challenger, evaluate it against the champion and promote if better."""
     settings = load_settings(store, contract)
-    from driftloop.data import month_range, shift_month
+    from driftloop.modeling import window_months
     from flows.ingest import ingest_flow
     from flows.train import train_flow
 
-    for month in month_range(shift_month(as_of, 1 - settings.training.window_months), as_of):
+    for month in window_months(as_of, settings.training.window_months):
         ingest_flow(month, settings)
     outcome = train_flow(as_of=as_of, settings=settings)
     verdict = "promoted to champion" if outcome.promoted else "not promoted"

@@ -9,7 +9,7 @@ from functools import cached_property
 import pandas as pd
 
 from driftloop.contract import Contract, load_contract
-from driftloop.data import load_reference_tables, load_source_table
+from driftloop.data import load_source_table
 from driftloop.registry import Registry
 from driftloop.settings import Settings
 from driftloop.storage import Storage, open_storage
@@ -21,9 +21,7 @@ def _cached_table(contract: Contract, name: str | None) -> pd.DataFrame:
     """Source tables read once per process (a replay reads the same year twelve times otherwise)."""
     key = (contract.fingerprint, name or "")
     if key not in _TABLE_CACHE:
-        _TABLE_CACHE[key] = (
-            load_source_table(contract) if name is None else load_reference_tables(contract)[name]
-        )
+        _TABLE_CACHE[key] = load_source_table(contract, name)
     return _TABLE_CACHE[key]
 
 

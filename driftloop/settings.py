@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from driftloop.storage import local_root
+
 
 class StorageSettings(BaseSettings):
     """Where artifacts, data versions and the registry live."""
@@ -173,8 +175,7 @@ def prefect_environment(settings: Settings) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # Per-task "Finished in state Completed()" lines would bury the per-month progress lines.
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
-    url = settings.storage.url
-    if "://" not in url or url.startswith("file://"):
+    root = local_root(settings.storage.url)
+    if root is not None:
         # Cached task results live inside the store, so deleting the store also forgets its cache.
-        root = Path(url.removeprefix("file://")).resolve()
         os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / "_prefect_results"))

@@ -156,6 +156,16 @@ class LocalStorage:
         return str(self._path(key))
 
 
+def local_root(url: str) -> Path | None:
+    """The folder a path or `file://` URL names; None for remote stores (`s3://…`)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return Path(parsed.path).expanduser().resolve()
+    if parsed.scheme == "":
+        return Path(url).expanduser().resolve()
+    return None
+
+
 def open_storage(url: str) -> Storage:
     """Open the store an URL names: a path or `file://` for a folder, `s3://bucket/prefix` for S3.
 
@@ -165,10 +175,10 @@ def open_storage(url: str) -> Storage:
     Returns:
         A `Storage`; S3 credentials and endpoint come from `S3Settings` (environment), never the URL.
     """
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        return LocalStorage(parsed.path if parsed.scheme == "file" else url)
-    if parsed.scheme == "s3":
+    root = local_root(url)
+    if root is not None:
+        return LocalStorage(root)
+    if urlparse(url).scheme == "s3":
         from driftloop.s3 import S3Storage  # boto3 is imported only when S3 is used
 
         return S3Storage.from_url(url)
