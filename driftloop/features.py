@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from driftloop.contract import Contract
-from driftloop.data import local_times
+from driftloop.times import local_times
 
 FEATURE_CODE_VERSION = "features-v1"  # bump when build_features changes meaning; part of cache keys
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+from driftloop.records import Record
 
 HIGHER_IS_BETTER = {"auc": True, "log_loss": False, "brier": False, "ece": False}
 
 
-@dataclass(frozen=True)
-class CalibrationBin:
+class CalibrationBin(Record):
     lower: float
     upper: float
     rows: int
@@ -19,8 +18,16 @@ class CalibrationBin:
     observed_rate: float
 
 
-@dataclass(frozen=True)
-class Metrics:
+class Headline(Record):
+    """The scalar metrics of one set of predictions, for tables, comparisons and promotion evidence."""
+
+    auc: float
+    log_loss: float
+    brier: float
+    ece: float
+
+
+class Metrics(Record):
     """Scores of one set of predictions against labels."""
 
     rows: int
@@ -31,17 +38,31 @@ class Metrics:
     ece: float  # expected calibration error: row-weighted |observed - predicted| over bins
     calibration: tuple[CalibrationBin, ...] = ()
 
-    def headline(self) -> dict[str, float]:
+    def headline(self) -> Headline:
         """The scalar metrics, for tables and comparisons."""
-        return {"auc": self.auc, "log_loss": self.log_loss, "brier": self.brier, "ece": self.ece}
+        return Headline(auc=self.auc, log_loss=self.log_loss, brier=self.brier, ece=self.ece)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def value(self, metric: str) -> float:
+        """One scalar metric by name (`auc`, `log_loss`, `brier`, `ece`)."""
+        if metric not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(HIGHER_IS_BETTER)}")
+        return float(getattr(self, metric))
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Metrics:
-        bins = tuple(CalibrationBin(**one) for one in data.get("calibration", ()))
-        return cls(**{**data, "calibration": bins})
+
+def metric_rows(named: list[tuple[str, Metrics]]) -> list[dict[str, object]]:
+    """The one metrics table: a row per named set of predictions (CV folds, holdout, champion, baseline)."""
+    return [
+        {
+            "set": name,
+            "rows": metrics.rows,
+            "positive rate": round(metrics.positive_rate, 4),
+            "AUC": round(metrics.auc, 4),
+            "log loss": round(metrics.log_loss, 4),
+            "Brier": round(metrics.brier, 4),
+            "ECE": round(metrics.ece, 4),
+        }
+        for name, metrics in named
+    ]
 
 
 def calibration_table(y_true: np.ndarray, y_prob: np.ndarray, bins: int) -> tuple[CalibrationBin, ...]:

@@ -1,22 +1,19 @@
-"""The model card: what a reviewer needs to trust a model, in Markdown, stored with the model."""
+"""The model card: what a reviewer needs to trust a model, in Markdown, stored with the model.
+
+Every word about the data set comes from its contract (name, description, target); nothing here knows
+what the rows are.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from driftloop import markdown
 from driftloop.contract import Contract
-from driftloop.metrics import Metrics
+from driftloop.metrics import Metrics, metric_rows
+from driftloop.registry import Lineage
 from driftloop.training import TrainedModel
-
-
-def _metric_row(name: str, metrics: Metrics) -> str:
-    return (
-        f"| {name} | {metrics.rows:,} | {metrics.positive_rate:.3f} | {metrics.auc:.4f} | "
-        f"{metrics.log_loss:.4f} | {metrics.brier:.4f} | {metrics.ece:.4f} |"
-    )
 
 
 def example_explanations(contributions: pd.DataFrame, features: pd.DataFrame, top: int = 3) -> str:
@@ -36,14 +33,21 @@ def example_explanations(contributions: pd.DataFrame, features: pd.DataFrame, to
         strongest = terms.reindex(terms.abs().sort_values(ascending=False, kind="stable").index)[:top]
         shown = ", ".join(f"`{f}`={features.at[name, f]} ({value:+.2f})" for f, value in strongest.items())
         probability = 1 / (1 + np.exp(-row.sum()))
-        lines.append(f"- {name}: p={probability:.2f}, bias {row['bias']:+.2f}; {shown}")
+        lines.append(f"- {name} probability: p={probability:.2f}, bias {row['bias']:+.2f}; {shown}")
     return "\n".join(lines)
+
+
+def _label_text(contract: Contract) -> str:
+    target = contract.target
+    if target.positive_above is None:
+        return f"`{target.name}`: `{target.column}` is true"
+    return f"`{target.name}`: `{target.column}` > {target.positive_above:g}"
 
 
 def render_model_card(
     contract: Contract,
     trained: TrainedModel,
-    lineage: dict[str, Any],
+    lineage: Lineage,
     holdout: Metrics,
     baseline: Metrics,
     examples: str = "",
@@ -61,69 +65,74 @@ def render_model_card(
     Returns:
         The card's Markdown text.
     """
-    header = (
-        "| set | rows | positive rate | AUC | log loss | Brier | ECE |\n|---|---:|---:|---:|---:|---:|---:|"
-    )
-    folds = "\n".join(
-        _metric_row(f"CV fold {f.fold} ({f.valid_start[:10]}..{f.valid_end[:10]})", f.metrics)
-        for f in trained.folds
-    )
-    calibration = "\n".join(
-        f"| {b.lower:.1f}-{b.upper:.1f} | {b.rows:,} | {b.mean_predicted:.3f} | {b.observed_rate:.3f} |"
+    named = [
+        (f"CV fold {f.fold} ({f.valid_start[:10]}..{f.valid_end[:10]})", f.metrics) for f in trained.folds
+    ]
+    named += [("CV pooled out-of-fold", trained.cv_metrics), ("**holdout**", holdout)]
+    named += [("naive baseline (base rate)", baseline)]
+    calibration = [
+        {
+            "predicted": f"{b.lower:.1f}-{b.upper:.1f}",
+            "rows": b.rows,
+            "mean predicted": round(b.mean_predicted, 3),
+            "observed rate": round(b.observed_rate, 3),
+        }
         for b in holdout.calibration
+    ]
+    importance = [
+        {
+            "feature": name,
+            "gain share": round(gain, 3),
+            "mean abs contribution": trained.mean_contributions.get(name, 0.0),
+        }
+        for name, gain in sorted(trained.gain_importance.items(), key=lambda item: -item[1])
+    ]
+    versions = "\n".join(f"- {v.period}: `{v.sha256[:16]}` ({v.rows:,} rows)" for v in lineage.data_versions)
+    missing = (
+        f"; no validated batch for {', '.join(lineage.missing_periods)}" if lineage.missing_periods else ""
     )
-    ranked = sorted(trained.gain_importance.items(), key=lambda item: -item[1])
-    importance = "\n".join(
-        f"| {name} | {gain:.3f} | {trained.mean_contributions.get(name, 0.0):.4f} |" for name, gain in ranked
-    )
-    versions = "\n".join(
-        f"- {v['month']}: `{v['sha256'][:16]}` ({v['rows']:,} rows)" for v in lineage["data_versions"]
-    )
+    periods = ", ".join(lineage.periods)
+    leakage = [name for name, spec in contract.columns.items() if spec.role == "leakage"]
     return f"""# Model card: {contract.name} — predicts `{contract.target.name}`
 
-**Task.** Probability that `{contract.target.column}` > {contract.target.positive_above} for one
-{contract.name} row. Trained with LightGBM ({trained.num_rounds} rounds, chosen by early stopping on
-{len(trained.folds)} time-ordered folds), deterministic mode, seed {lineage["params"].get("seed")}.
+**Task.** Probability of {_label_text(contract)}, for one row of {contract.name}
+({contract.description or "no description in the contract"}). Trained with LightGBM
+({trained.num_rounds} rounds, chosen by early stopping on {len(trained.folds)} time-ordered folds),
+deterministic mode, seed {lineage.params.get("seed")}.
 
-**Intended use.** Ranking rows by delay risk and monitoring drift; not a causal model. Features known
-at scheduling time only: columns the contract marks as leakage are never inputs.
+**Intended use.** Ranking rows by the probability of `{contract.target.name}` and monitoring drift; not
+a causal model. Columns the contract marks as leakage are never inputs
+({", ".join(f"`{c}`" for c in leakage) or "none declared"}).
 
 ## Data and lineage
 - Contract: `{contract.name}` v{contract.version} (`{contract.fingerprint[:16]}`)
-- Window: {", ".join(lineage["months"])}; training rows {lineage["train_rows"]:,}
-  ({lineage["train_period"][0][:10]} .. {lineage["train_period"][1][:10]});
-  holdout {lineage["holdout_rows"]:,} rows from {lineage["holdout_start"][:10]}
-- Code: {lineage["code_version"]}, features {lineage["feature_code_version"]},
-  feature spec `{lineage["feature_spec_sha256"][:16]}`
+- Window: {periods} ({contract.time.period}s){missing}; training rows {lineage.train_rows:,}
+  ({lineage.train_period[0][:10]} .. {lineage.train_period[1][:10]});
+  holdout {lineage.holdout_rows:,} rows from {lineage.holdout_start[:10]}
+- Code: {lineage.code_version}, features {lineage.feature_code_version},
+  feature spec `{lineage.feature_spec_sha256[:16]}`
 - Data versions:
 {versions}
 
 ## Metrics
-{header}
-{folds}
-{_metric_row("CV pooled out-of-fold", trained.cv_metrics)}
-{_metric_row("**holdout**", holdout)}
-{_metric_row("naive baseline (base rate)", baseline)}
+{markdown.table(metric_rows(named))}
 
 ## Calibration on the holdout
-| predicted | rows | mean predicted | observed rate |
-|---|---:|---:|---:|
-{calibration}
+{markdown.table(calibration)}
 
 ## Explanations
 Global: LightGBM gain importance (share of total gain) and the mean |contribution| in log-odds from
 `pred_contrib` on a fixed sample. Per prediction: `driftloop.training.contributions`.
 
-| feature | gain share | mean abs contribution |
-|---|---:|---:|
-{importance}
+{markdown.table(importance)}
 
-Per prediction, three holdout rows with their largest contributions (log-odds; positive raises the risk):
+Per prediction, the holdout rows with the highest, median and lowest probability, with their largest
+contributions (log-odds; positive raises the probability):
 
 {examples or "- (none)"}
 
 ## Limits
-- Trained on {", ".join(lineage["months"])} only: seasonality outside the window is unseen; the monitor
-  compares live data with this window and retrains on drift.
-- Rows with no recorded outcome (cancelled or diverted) are excluded from training and metrics.
+- Trained on {periods} only: seasonality outside the window is unseen; the monitor compares live data
+  with this window and retrains on drift.
+- Rows whose `{contract.target.column}` is missing (outcome unknown) are excluded from training and metrics.
 """

@@ -1,76 +1,74 @@
-"""Monitoring a scored month: feature and prediction drift against the model's reference, and performance."""
+"""Monitoring a scored period: feature and prediction drift against the model's reference, and performance."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+import pandas as pd
 
-from driftloop.drift import DriftDecision, DriftSummary, compute_drift, decide_drift, sample_rows
-from driftloop.features import FeatureSpec
-from driftloop.metrics import Metrics
-from driftloop.modeling import PREDICTION_COLUMN
-from driftloop.registry import Registry
-from driftloop.scoring import ScoredMonth
+from driftloop import layout
+from driftloop.challenger import PREDICTION_COLUMN
+from driftloop.drift import DriftDecision, DriftSummary, compute_drift, decide_drift
+from driftloop.metrics import Headline
+from driftloop.records import Record
+from driftloop.registry import LoadedModel
+from driftloop.sampling import sample_rows
+from driftloop.scoring import ScoredBatch
 from driftloop.settings import DriftSettings
 from driftloop.storage import Storage
 
 
-@dataclass(frozen=True)
-class MonitorResult:
-    month: str
+class MonitoringVerdict(Record):
+    """What monitoring concluded about one period for one model version, and on which data."""
+
+    dataset: str
+    period: str
+    model: str
     model_version: int
+    data_version: str  # SHA-256 of the batch that was monitored
     summary: DriftSummary
     decision: DriftDecision
-    live: Metrics | None
-    reference_auc: float | None
-    report_key: str
-    summary_key: str
+    live: Headline | None  # performance on the period's labels, once they are known
+    reference_auc: float  # the model's holdout AUC at training
+    report_key: str  # Evidently's HTML report in the store
 
-    def to_dict(self) -> dict:
-        return {
-            "month": self.month,
-            "model_version": self.model_version,
-            "drifted": self.decision.drifted,
-            "reasons": list(self.decision.reasons),
-            "drift_share": self.summary.drift_share,
-            "drifted_features": list(self.summary.drifted_features),
-            "prediction_drift": asdict(self.summary.prediction) if self.summary.prediction else None,
-            "live_metrics": self.live.headline() if self.live else None,
-            "reference_auc": self.reference_auc,
-            "report": self.report_key,
-            "summary": self.summary.to_dict(),
-        }
+    @property
+    def drifted(self) -> bool:
+        return self.decision.drifted
 
 
-def monitor_month(
-    storage: Storage, registry: Registry, spec: FeatureSpec, scored: ScoredMonth, settings: DriftSettings
-) -> MonitorResult:
-    """Compare a scored month with the reference stored with its model; decide drift by the thresholds.
+def monitor_scored(
+    storage: Storage,
+    dataset: str,
+    model: LoadedModel,
+    reference: pd.DataFrame,
+    scored: ScoredBatch,
+    settings: DriftSettings,
+) -> MonitoringVerdict:
+    """Compare a scored period with the reference stored with its model; decide drift by the thresholds.
 
     Args:
-        storage: where the HTML report and the JSON summary are written.
-        registry: holds the model's reference sample and holdout AUC.
-        spec: the model's feature spec (which columns are numeric or categorical).
-        scored: the month scored by that model.
+        storage: where the HTML report and the verdict are written.
+        dataset: the contract's name.
+        model: the model that scored the period (its spec says which columns are numeric or categorical).
+        reference: the model's reference sample (training features + predictions).
+        scored: the period scored by that model.
         settings: drift thresholds and sample sizes.
 
     Returns:
-        The drift summary, the decision with its reasons and the live performance.
+        The verdict, also stored as JSON next to the report.
     """
-    reference = registry.reference(scored.model_version)
     current = scored.features.copy()
     current[PREDICTION_COLUMN] = scored.prediction
     current = sample_rows(current, settings.sample_rows, settings.sample_seed)
     summary, html = compute_drift(
         reference,
         current,
-        numeric=spec.numeric,
-        categorical=spec.categorical,
+        numeric=model.spec.numeric,
+        categorical=model.spec.categorical,
         prediction=PREDICTION_COLUMN,
         column_threshold=settings.column_threshold,
     )
     live = scored.metrics()
-    reference_auc = registry.get(scored.model_version).metrics["holdout"]["auc"]
+    reference_auc = model.version.metrics.holdout.auc
     decision = decide_drift(
         summary,
         share_threshold=settings.share_threshold,
@@ -79,17 +77,20 @@ def monitor_month(
         reference_auc=reference_auc,
         max_auc_drop=settings.max_auc_drop,
     )
-    base = f"reports/drift/{spec.contract_name}/{scored.month}/{registry.model}-v{scored.model_version:04d}"
-    storage.write_bytes(f"{base}.html", html.encode())
-    result = MonitorResult(
-        month=scored.month,
-        model_version=scored.model_version,
+    name, number, period = model.version.model, model.version.version, scored.batch.period
+    report_key = layout.drift_report(dataset, period, name, number)
+    storage.write_bytes(report_key, html.encode())
+    verdict = MonitoringVerdict(
+        dataset=dataset,
+        period=period,
+        model=name,
+        model_version=number,
+        data_version=scored.batch.version.sha256,
         summary=summary,
         decision=decision,
-        live=live,
+        live=live.headline() if live else None,
         reference_auc=reference_auc,
-        report_key=f"{base}.html",
-        summary_key=f"{base}.json",
+        report_key=report_key,
     )
-    storage.write_bytes(result.summary_key, json.dumps(result.to_dict(), sort_keys=True, indent=2).encode())
-    return result
+    storage.write_bytes(layout.monitoring_verdict(dataset, period, name, number), verdict.to_json().encode())
+    return verdict

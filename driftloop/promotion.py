@@ -7,16 +7,16 @@ the primary metric. The decision carries its numbers, so it can be recorded eith
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
 from driftloop.metrics import Metrics, is_better, score_predictions
+from driftloop.records import Record
 from driftloop.settings import PromotionSettings
 
 
-@dataclass(frozen=True)
-class PromotionDecision:
+class PromotionDecision(Record):
+    """Promote or not, with one reason per check and the metrics of all three models."""
+
     promote: bool
     reasons: tuple[str, ...]
     metric: str
@@ -24,20 +24,9 @@ class PromotionDecision:
     baseline: Metrics
     champion: Metrics | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PromotionDecision:
-        champion = data.get("champion")
-        return cls(
-            promote=data["promote"],
-            reasons=tuple(data["reasons"]),
-            metric=data["metric"],
-            challenger=Metrics.from_dict(data["challenger"]),
-            baseline=Metrics.from_dict(data["baseline"]),
-            champion=Metrics.from_dict(champion) if champion else None,
-        )
+    def refused(self, reason: str) -> PromotionDecision:
+        """The same evidence, not promoted, with `reason` first."""
+        return self.model_copy(update={"promote": False, "reasons": (reason, *self.reasons)})
 
 
 def naive_baseline(y_holdout: np.ndarray, train_positive_rate: float, calibration_bins: int = 10) -> Metrics:
@@ -73,7 +62,7 @@ def decide_promotion(
         beats_champion = True
         reasons.append("no champion yet")
     else:
-        ours, theirs = challenger.headline()[metric], champion.headline()[metric]
+        ours, theirs = challenger.value(metric), champion.value(metric)
         beats_champion = is_better(metric, ours, theirs, settings.min_improvement)
         reasons.append(
             f"{'beats' if beats_champion else 'does not beat'} the champion on {metric}: "

@@ -1,64 +1,123 @@
-"""What a flow opens once at its entry: settings, store, contract, registry and reference tables."""
+"""What an outer flow run opens once and hands down: settings, store, contract, registry, source tables.
+
+Nothing here is global: each `Runtime` owns its caches (the source tables it read, the models it loaded),
+bounded and named, and they go away with it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from functools import cached_property
 
 import pandas as pd
 
+from driftloop.batches import DataVersion, to_parquet_bytes
+from driftloop.challenger import SourceProvenance
+from driftloop.clock import PhaseClock
 from driftloop.contract import Contract, load_contract
-from driftloop.data import load_source_table
-from driftloop.registry import Registry
-from driftloop.settings import Settings
-from driftloop.storage import Storage, open_storage
+from driftloop.registry import LoadedModel, Registry
+from driftloop.settings import S3Settings, Settings
+from driftloop.sources import SourceTables, source_fingerprint
+from driftloop.storage import ObservedStorage, open_storage, sha256_hex
+from driftloop.windows import TrainingWindow, load_window
 
-_TABLE_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
+
+class ModelCache:
+    """The last `size` models loaded (booster, spec and reference sample), by version number."""
+
+    def __init__(self, registry: Registry, size: int = 4) -> None:
+        self.registry = registry
+        self.size = size
+        self._models: OrderedDict[int, tuple[LoadedModel, pd.DataFrame]] = OrderedDict()
+
+    def _entry(self, version: int) -> tuple[LoadedModel, pd.DataFrame]:
+        if version in self._models:
+            self._models.move_to_end(version)
+        else:
+            self._models[version] = (self.registry.load(version), self.registry.reference(version))
+            if len(self._models) > self.size:
+                self._models.popitem(last=False)
+        return self._models[version]
+
+    def load(self, version: int) -> LoadedModel:
+        return self._entry(version)[0]
+
+    def reference(self, version: int) -> pd.DataFrame:
+        return self._entry(version)[1]
 
 
-def _cached_table(contract: Contract, name: str | None) -> pd.DataFrame:
-    """Source tables read once per process (a replay reads the same year twelve times otherwise)."""
-    key = (contract.fingerprint, name or "")
-    if key not in _TABLE_CACHE:
-        _TABLE_CACHE[key] = load_source_table(contract, name)
-    return _TABLE_CACHE[key]
+class WindowCache:
+    """The last training window, keyed by its data versions: built by training, reused by evaluation."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._key: tuple[str, ...] | None = None
+        self._window: TrainingWindow | None = None
+
+    def load(self, periods: list[str], versions: list[DataVersion]) -> TrainingWindow:
+        key = (*periods, *(version.sha256 for version in versions))
+        if self._window is None or self._key != key:
+            runtime = self.runtime
+            with runtime.clock.measure("load window"):
+                self._window = load_window(
+                    runtime.storage,
+                    runtime.contract,
+                    periods,
+                    versions,
+                    runtime.tables,
+                    runtime.settings.training.holdout_days,
+                )
+            self._key = key
+        return self._window
 
 
 class Runtime:
-    """Opened once per flow and handed to its tasks.
+    """Opened once per outer flow run and handed to its tasks.
 
     A plain class on purpose: Prefect walks dataclass and pydantic task parameters looking for
     futures, which would cost time on every task call and reach into the contract and settings.
     """
 
-    def __init__(self, settings: Settings, storage: Storage, contract: Contract, registry: Registry) -> None:
+    def __init__(self, settings: Settings, storage: ObservedStorage, contract: Contract) -> None:
         self.settings = settings
         self.storage = storage
         self.contract = contract
-        self.registry = registry
+        self.registry = Registry(storage, settings.training.model_name)
+        self.sources = SourceTables(contract)
+        self.models = ModelCache(self.registry)
+        self.windows = WindowCache(self)
+        self.clock = PhaseClock()
 
     def __repr__(self) -> str:
         return f"Runtime(store={self.storage.url!r}, contract={self.contract.name!r})"
 
-    @cached_property
+    @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {join.table: _cached_table(self.contract, join.table) for join in self.contract.joins}
+        """The reference tables the contract joins, read once per runtime."""
+        return self.sources.references()
 
-    def source_table(self) -> pd.DataFrame:
-        return _cached_table(self.contract, None)
+    @cached_property
+    def source(self) -> SourceProvenance:
+        """The source's fingerprint and the reference tables' content hashes, for lineage and cache keys."""
+        return SourceProvenance(
+            source_fingerprint=source_fingerprint(self.contract),
+            reference_tables_sha256={
+                name: sha256_hex(to_parquet_bytes(t)) for name, t in self.tables.items()
+            },
+        )
 
     def settings_hash(self, *parts: object) -> str:
-        """A short stable hash of settings parts, for cache keys."""
+        """A short stable hash of settings parts (pydantic models or JSON values), for cache keys."""
         text = json.dumps(
             [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parts], sort_keys=True
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def open_runtime(settings: Settings | None = None) -> Runtime:
-    """Load settings (unless given), open the store, parse the contract and open the model's registry."""
-    settings = settings or Settings.load()
-    storage = open_storage(settings.storage.url)
-    contract = load_contract(settings.data.contract)
-    return Runtime(settings, storage, contract, Registry(storage, settings.training.model_name))
+def open_runtime(settings: Settings) -> Runtime:
+    """Open the store (S3 credentials from `DRIFTLOOP_S3_*` when it is on S3) and parse the contract."""
+    s3 = S3Settings() if settings.storage.url.startswith("s3://") else None
+    storage = ObservedStorage(open_storage(settings.storage.url, s3))
+    return Runtime(settings, storage, load_contract(settings.data.contract))

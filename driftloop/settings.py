@@ -1,18 +1,14 @@
 """Configuration: one pydantic-settings class per concern, read from the environment.
 
-Load them once at an entry point (CLI command or flow) and pass them down; nothing here has side
-effects at import. Every variable is `DRIFTLOOP_<CONCERN>_<FIELD>`, e.g. `DRIFTLOOP_TRAIN_SEED=7`.
+Load them once at an entry point (a CLI command or a flow started by a deployment) and pass them down.
+Nothing here has side effects: no environment variable is written, no folder made, no client opened.
+Every variable is `DRIFTLOOP_<CONCERN>_<FIELD>`, e.g. `DRIFTLOOP_TRAIN_SEED=7`.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from driftloop.storage import local_root
 
 
 class StorageSettings(BaseSettings):
@@ -27,7 +23,8 @@ class StorageSettings(BaseSettings):
 
 
 class S3Settings(BaseSettings):
-    """Credentials and endpoint for `s3://` stores; only read when such a store is opened."""
+    """Credentials and endpoint for `s3://` stores; kept out of `Settings` so they never become flow
+    parameters, and read only when such a store is opened."""
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_S3_", frozen=True)
 
@@ -68,7 +65,7 @@ class TrainingSettings(BaseSettings):
     early_stopping_rounds: int = Field(default=30, ge=1, description="patience on each CV fold")
     cv_folds: int = Field(default=4, ge=2, description="time-ordered CV folds (expanding window)")
     num_threads: int = Field(default=2, ge=1, description="LightGBM threads")
-    window_months: int = Field(default=3, ge=1, description="months of history a (re)training uses")
+    window_periods: int = Field(default=3, ge=1, description="batch periods of history a (re)training uses")
     holdout_days: int = Field(default=14, ge=1, description="most recent days kept out for evaluation")
     calibration_bins: int = Field(default=10, ge=2, description="bins of the calibration table")
     explain_rows: int = Field(
@@ -109,7 +106,7 @@ class PromotionSettings(BaseSettings):
 
 
 class DriftSettings(BaseSettings):
-    """When a month counts as drifted (Evidently per-column tests, then these thresholds)."""
+    """When a period counts as drifted (Evidently per-column tests, then these thresholds)."""
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_DRIFT_", frozen=True)
 
@@ -119,7 +116,7 @@ class DriftSettings(BaseSettings):
         description="per-column drift score (Wasserstein/Jensen-Shannon) above which a column drifted",
     )
     share_threshold: float = Field(
-        default=0.5, gt=0, le=1, description="month drifted when at least this share of features drifted"
+        default=0.5, gt=0, le=1, description="period drifted when at least this share of features drifted"
     )
     prediction_drift_triggers: bool = Field(
         default=True, description="a drifted prediction distribution alone also triggers retraining"
@@ -133,15 +130,8 @@ class DriftSettings(BaseSettings):
     sample_seed: int = Field(default=7, description="seed of the drift samples")
 
 
-class PrefectRuntimeSettings(BaseModel):
-    """Environment the embedded default gives Prefect (applied by the CLI before Prefect is imported)."""
-
-    home: str = Field(default=".driftloop/prefect", description="PREFECT_HOME: SQLite DB and results")
-    startup_timeout_seconds: int = Field(default=120, description="ephemeral server start-up timeout")
-
-
 class Settings(BaseModel):
-    """All concerns together, loaded once at an entry point."""
+    """All concerns together, loaded once at an entry point and passed down."""
 
     storage: StorageSettings
     data: DataSettings
@@ -150,32 +140,16 @@ class Settings(BaseModel):
     drift: DriftSettings
 
     @classmethod
-    def load(cls) -> Settings:
+    def load(cls, *, store: str | None = None, contract: str | None = None) -> Settings:
+        """Read every concern from the environment; `store` and `contract` override their variables."""
+        storage = StorageSettings(url=store) if store else StorageSettings()
+        data = DataSettings()
+        if contract:
+            data = data.model_copy(update={"contract": contract})
         return cls(
-            storage=StorageSettings(),
-            data=DataSettings(),
+            storage=storage,
+            data=data,
             training=TrainingSettings(),
             promotion=PromotionSettings(),
             drift=DriftSettings(),
         )
-
-
-def prefect_environment(settings: Settings) -> None:
-    """The embedded default: a local Prefect server on SQLite under .driftloop/, no analytics, no network.
-
-    Only defaults: anything already in the environment (e.g. PREFECT_API_URL of a real server) wins.
-    """
-    runtime = PrefectRuntimeSettings()
-    os.environ.setdefault("PREFECT_HOME", str(Path(runtime.home).resolve()))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault(
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
-    )
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # Per-task "Finished in state Completed()" lines would bury the per-month progress lines.
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
-    root = local_root(settings.storage.url)
-    if root is not None:
-        # Cached task results live inside the store, so deleting the store also forgets its cache.
-        os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / "_prefect_results"))

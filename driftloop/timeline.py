@@ -1,76 +1,23 @@
-"""The replay's story in one table and one picture: champion, live AUC, original AUC, drift, decisions."""
+"""The replay's story in one picture: live champion AUC vs the original model, drift, decisions."""
 
 from __future__ import annotations
 
+import io
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from driftloop.replay import ReplayRow
 
 
-@dataclass(frozen=True)
-class MonthRow:
-    """One replayed month, as the main job reports it."""
-
-    month: str
-    status: str  # "ok" or "blocked" (batch quarantined by the gate)
-    champion_version: int | None  # the model that scored this month
-    champion_auc: float | None  # its AUC on the month (labels known at month end)
-    original_auc: float | None  # AUC the first model would have had on the month
-    drift_share: float | None
-    drifted: bool
-    retrained: bool
-    promoted: bool
-    new_champion: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _cells(row: MonthRow) -> list[str]:
-    promoted = f"yes -> v{row.new_champion}" if row.promoted else ("no" if row.retrained else "-")
-    return [
-        row.month,
-        f"v{row.champion_version}" if row.champion_version else "-",
-        _fmt(row.champion_auc),
-        _fmt(row.original_auc),
-        "blocked"
-        if row.status == "blocked"
-        else f"{_fmt(row.drift_share, 2)}{' DRIFT' if row.drifted else ''}",
-        "yes" if row.retrained else "no",
-        promoted,
-    ]
-
-
-HEADERS = ["month", "champion", "champion AUC", "original AUC", "drift share", "retrained?", "promoted?"]
-
-
-def render_table(rows: list[MonthRow]) -> str:
-    """A plain-text table for the terminal."""
-    body = [_cells(row) for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(HEADERS)]
-    line = "  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True))
-    rule = "  ".join("-" * w for w in widths)
-    rows_text = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    return "\n".join([line, rule, *rows_text])
-
-
-def table_records(rows: list[MonthRow]) -> list[dict[str, str]]:
-    """The same table as records, for a Prefect table artifact."""
-    return [dict(zip(HEADERS, _cells(row), strict=True)) for row in rows]
-
-
-def plot_timeline(rows: list[MonthRow], path: Path, title: str, share_threshold: float | None = None) -> Path:
+def plot_timeline(
+    rows: list[ReplayRow], title: str, period_kind: str = "month", share_threshold: float | None = None
+) -> bytes:
     """A PNG: live champion AUC vs the original model, drift share bars, retrain/promotion markers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    months = [row.month for row in rows]
+    labels = [row.period for row in rows]
     x = list(range(len(rows)))
     fig, (ax_auc, ax_drift) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, height_ratios=[3, 2])
     champion = [row.champion_auc if row.champion_auc is not None else math.nan for row in rows]
@@ -91,7 +38,7 @@ def plot_timeline(rows: list[MonthRow], path: Path, title: str, share_threshold:
             ax_auc.axvline(i + 0.5, color="tab:green", alpha=0.4, linestyle=":")
         if row.status == "blocked":
             ax_auc.axvspan(i - 0.4, i + 0.4, color="tab:red", alpha=0.15)
-    ax_auc.set_ylabel("AUC on the month")
+    ax_auc.set_ylabel(f"AUC on the {period_kind}")
     ax_auc.set_title(title)
     ax_auc.legend(loc="lower left")
     ax_auc.grid(alpha=0.3)
@@ -116,10 +63,10 @@ def plot_timeline(rows: list[MonthRow], path: Path, title: str, share_threshold:
         ax_drift.legend(loc="upper left", fontsize=8)
     ax_drift.set_ylabel("share of features drifted")
     ax_drift.set_ylim(0, 1.1)
-    ax_drift.set_xticks(x, months, rotation=45)
+    ax_drift.set_xticks(x, labels, rotation=45)
     ax_drift.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
-    return path
+    return buffer.getvalue()

@@ -16,11 +16,14 @@ import pandas as pd
 
 from driftloop.features import FeatureSpec, build_features
 from driftloop.metrics import Metrics, score_predictions
+from driftloop.records import Record
+from driftloop.sampling import sample_rows
 from driftloop.settings import TrainingSettings
 
 
-@dataclass(frozen=True)
-class FoldResult:
+class FoldResult(Record):
+    """One time-ordered CV fold: its rows, validation span, early-stopping round and metrics."""
+
     fold: int
     train_rows: int
     valid_rows: int
@@ -183,6 +186,6 @@ def mean_abs_contributions(
     booster: lgb.Booster, features: pd.DataFrame, rows: int, seed: int
 ) -> dict[str, float]:
     """Global view of `pred_contrib`: mean |contribution| per feature on a fixed-seed sample of rows."""
-    sample = features if len(features) <= rows else features.sample(n=rows, random_state=seed)
+    sample = sample_rows(features, rows, seed)
     table = contributions(booster, sample).drop(columns="bias").abs().mean()
     return {name: float(value) for name, value in table.items()}

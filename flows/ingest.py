@@ -1,21 +1,18 @@
-"""Ingest + gate: a month becomes a validated data version, or is quarantined and the flow fails."""
+"""Ingest + gate: a period becomes a validated data version, or is quarantined and the flow fails."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from driftloop.batches import DataVersion
-from driftloop.data import check_month
+from driftloop.periods import check_period
 from driftloop.runtime import open_runtime
 from driftloop.settings import Settings
-from tasks.ingest import ingest_batch
-from tasks.validate import validate_batch_task
+from flows.phases import ingest_and_gate
 
 
-@flow(name="ingest", flow_run_name="ingest {month}")
-def ingest_flow(month: str, settings: Settings | None = None) -> DataVersion:
-    """Ingest `month` and run the data contract on it; raises ContractViolation naming each broken rule."""
-    runtime = open_runtime(settings)
-    version = ingest_batch(runtime, check_month(month))
-    validate_batch_task(runtime, version)
-    return version
+@flow(name="ingest", flow_run_name="ingest {period}")
+def ingest_flow(period: str, settings: Settings | None = None) -> DataVersion:
+    """Ingest `period` and run the data contract on it; raises ContractViolation naming each broken rule."""
+    runtime = open_runtime(settings or Settings.load())
+    return ingest_and_gate(runtime, check_period(period, runtime.contract.time.period)).version

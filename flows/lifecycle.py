@@ -1,11 +1,13 @@
-"""The main job: train on the first months, then replay the rest month by month through the whole loop.
+"""The main job: train on the first periods, then replay the rest period by period through the whole loop.
 
-Each month: ingest -> validate (gate) -> score with the champion -> monitor -> on drift, retrain ->
-promote when better. A month that breaks the contract is quarantined and skipped; the champion stays.
+Each period: ingest -> gate -> score with the champion -> monitor -> on drift, retrain -> promote when
+better. A period that breaks the contract is quarantined and skipped; the champion stays. One flow run,
+one runtime: each batch is read once and enriched once, and every model scores that same frame.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -16,135 +18,186 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from driftloop.batches import ContractViolation
-from driftloop.data import month_range, shift_month
-from driftloop.runtime import open_runtime
+from driftloop import layout
+from driftloop.batches import periods_in
+from driftloop.gate import ContractViolation
+from driftloop.records import Record
+from driftloop.replay import ReplayRow, plan_replay, refuse_used_registry, render_table, table_records
+from driftloop.runtime import Runtime, open_runtime
 from driftloop.settings import Settings
-from driftloop.timeline import MonthRow, plot_timeline, render_table, table_records
-from flows.ingest import ingest_flow
-from flows.monitor import monitor_flow
-from flows.retrain import retrain_flow
-from flows.score import score_flow
-from flows.train import train_flow
-from tasks.score import original_model_auc
+from driftloop.timeline import plot_timeline
+from flows.phases import ingest_and_gate, train_and_judge
+from tasks.artifacts import artifact_key
+from tasks.monitor import monitor_task
+from tasks.score import enrich_task, score_task
 
 
-@flow(name="lifecycle", flow_run_name="lifecycle {train_from}..{replay_to}")
+class ReplayResult(Record):
+    """The replay's table, where its picture is, and where the time went."""
+
+    period_kind: str
+    rows: tuple[ReplayRow, ...]
+    gaps: tuple[str, ...]
+    timeline: str  # where the PNG is in the store
+    phase_seconds: dict[str, float]  # time inside the domain calls, per phase
+    flow_seconds: float  # the whole flow run, orchestration included
+
+    def table(self) -> str:
+        return render_table(list(self.rows), self.period_kind)
+
+
+@flow(name="lifecycle", flow_run_name="replay")
 def lifecycle_flow(
-    train_from: str = "2013-01",
-    train_to: str = "2013-03",
-    replay_to: str = "2013-12",
+    train_from: str | None = None,
+    train_to: str | None = None,
+    replay_to: str | None = None,
     retrain_on_drift: bool = True,
     settings: Settings | None = None,
     plot_path: str | None = None,
-) -> list[MonthRow]:
-    """Run the whole loop on real data and report it as a table, a PNG and Prefect artifacts."""
-    settings = settings or Settings.load()
-    runtime = open_runtime(settings)
-    logger = get_run_logger()
-    model = runtime.registry.model
-    existing = runtime.registry.versions()
-    if existing:
-        # A replay of the past must not be served by models that have already seen its future.
-        raise RuntimeError(
-            f"{model} in {runtime.storage.url} already has {len(existing)} version(s) from an earlier run; "
-            "a replay starts from an empty registry: use `driftloop run` (it archives the old store) "
-            "or point --store at an empty one"
-        )
+) -> ReplayResult:
+    """Run the whole loop on real data and report it as a table, a PNG and Prefect artifacts.
 
-    for month in month_range(train_from, train_to):
+    Args:
+        train_from: first period of the initial training window (default: the first with data).
+        train_to: its last period (default: `window_periods` periods on).
+        replay_to: last period to replay (default: the last with data).
+        retrain_on_drift: retrain when monitoring finds drift.
+        settings: all settings; read from the environment when omitted.
+        plot_path: also write the timeline PNG here.
+    """
+    started = time.perf_counter()
+    runtime = open_runtime(settings or Settings.load())
+    logger = get_run_logger()
+    refuse_used_registry(runtime.registry)
+    contract = runtime.contract
+    kind = contract.time.period
+    plan = plan_replay(
+        periods_in(runtime.sources.main(), contract),
+        kind,
+        runtime.settings.training.window_periods,
+        train_from,
+        train_to,
+        replay_to,
+    )
+    if plan.gaps:
+        logger.warning("No data in the source for %s: skipped, not ingested.", ", ".join(plan.gaps))
+
+    for period in plan.initial:
         try:
-            ingest_flow(month, settings)
-        except ContractViolation as violation:  # train on the months that passed; lineage names the gap
-            logger.warning("%s blocked at the gate; training without it.\n%s", month, violation)
-    first = train_flow(as_of=train_to, settings=settings)
-    champion = runtime.registry.champion()
-    if champion is None:
-        raise RuntimeError(f"the first model v{first.version} was not promoted: {'; '.join(first.reasons)}")
-    original = champion.version
+            ingest_and_gate(runtime, period)
+        except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
+            logger.warning("%s blocked at the gate; training without it.\n%s", period, violation)
+    first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1])
+    original = runtime.registry.require_champion().version
     logger.info("Champion after initial training: v%s (holdout AUC %.4f)", original, first.holdout_auc)
 
-    replay = month_range(shift_month(train_to, 1), replay_to)
     progress = create_progress_artifact(
-        progress=0.0, key=f"lifecycle-progress-{model}", description="Months replayed"
+        progress=0.0,
+        key=artifact_key("replay-progress", runtime.registry.model),
+        description="Periods replayed",
     )
-    rows: list[MonthRow] = []
-    for done, month in enumerate(replay, 1):
-        try:
-            ingest_flow(month, settings)
-        except ContractViolation as violation:
-            logger.warning("%s blocked at the gate; champion unchanged.\n%s", month, violation)
-            rows.append(
-                MonthRow(
-                    month,
-                    "blocked",
-                    runtime.registry.champion().version,
-                    None,
-                    None,
-                    None,
-                    False,
-                    False,
-                    False,
-                )
-            )
-            continue
-        serving = runtime.registry.champion().version
-        scored = score_flow(month, version=serving, settings=settings)
-        monitored = monitor_flow(month, settings)
-        original_auc = original_model_auc(runtime, month, original)
-        retrained = promoted = False
-        new_champion = None
-        if monitored.drifted and retrain_on_drift:
-            outcome = retrain_flow(month, reason="; ".join(monitored.reasons), settings=settings)
-            retrained, promoted = True, outcome.promoted
-            new_champion = outcome.version if outcome.promoted else None
-        row = MonthRow(
-            month,
-            "ok",
-            serving,
-            scored.auc,
-            original_auc,
-            monitored.drift_share,
-            monitored.drifted,
-            retrained,
-            promoted,
-            new_champion,
-        )
-        rows.append(row)
-        logger.info(
-            "[%d/%d] %s: champion v%s AUC %s | original %s | drift %.2f%s | %s",
-            done,
-            len(replay),
-            month,
-            serving,
-            f"{scored.auc:.4f}" if scored.auc else "-",
-            f"{original_auc:.4f}" if original_auc else "-",
-            monitored.drift_share,
-            " DRIFT" if monitored.drifted else "",
-            f"retrained -> v{outcome.version} {'PROMOTED' if promoted else 'kept champion'}"
-            if retrained
-            else "no retrain",
-        )
-        update_progress_artifact(progress, progress=100.0 * done / len(replay))
+    rows: list[ReplayRow] = []
+    for done, period in enumerate(plan.replay, 1):
+        rows.append(_replay_period(runtime, period, original, retrain_on_drift))
+        logger.info("[%d/%d] %s", done, len(plan.replay), _progress_line(rows[-1]))
+        update_progress_artifact(progress, progress=100.0 * done / len(plan.replay))
 
-    table = render_table(rows)
+    result = _report(runtime, rows, plan.gaps, plot_path, started)
+    logger.info("Replay of %s finished:\n%s", contract.name, result.table())
+    return result
+
+
+def _replay_period(runtime: Runtime, period: str, original: int, retrain_on_drift: bool) -> ReplayRow:
+    serving = runtime.registry.require_champion().version
+    try:
+        gate = ingest_and_gate(runtime, period)
+    except ContractViolation as violation:
+        get_run_logger().warning("%s blocked at the gate; champion unchanged.\n%s", period, violation)
+        return ReplayRow(
+            period=period,
+            status="blocked",
+            champion_version=serving,
+            champion_auc=None,
+            original_auc=None,
+            drift_share=None,
+            drifted=False,
+            retrained=False,
+            promoted=False,
+        )
+    batch = enrich_task(runtime, gate)
+    scored = score_task(runtime, batch, serving)
+    verdict = monitor_task(runtime, scored)
+    live = scored.metrics()
+    if original == serving:
+        original_metrics = live
+    else:
+        original_metrics = score_task(runtime, batch, original, store=False).metrics()
+    retrained = promoted = False
+    new_champion = None
+    if verdict.drifted and retrain_on_drift:
+        outcome = train_and_judge(runtime, as_of=period, data_period=period)
+        retrained, promoted = True, outcome.promoted
+        new_champion = outcome.version if outcome.promoted else None
+    return ReplayRow(
+        period=period,
+        status="ok",
+        champion_version=serving,
+        champion_auc=live.auc if live else None,
+        original_auc=original_metrics.auc if original_metrics else None,
+        drift_share=verdict.summary.drift_share,
+        drifted=verdict.drifted,
+        retrained=retrained,
+        promoted=promoted,
+        new_champion=new_champion,
+    )
+
+
+def _progress_line(row: ReplayRow) -> str:
+    if row.status == "blocked":
+        return f"{row.period}: blocked at the gate, champion v{row.champion_version} unchanged"
+    auc = f"{row.champion_auc:.4f}" if row.champion_auc is not None else "-"
+    original = f"{row.original_auc:.4f}" if row.original_auc is not None else "-"
+    decided = "no retrain"
+    if row.retrained:
+        decided = f"retrained -> {'PROMOTED v' + str(row.new_champion) if row.promoted else 'kept champion'}"
+    drift = f"{row.drift_share:.2f}{' DRIFT' if row.drifted else ''}"
+    champion = f"champion v{row.champion_version} AUC {auc}"
+    return f"{row.period}: {champion} | original {original} | drift {drift} | {decided}"
+
+
+def _report(
+    runtime: Runtime, rows: list[ReplayRow], gaps: tuple[str, ...], plot_path: str | None, started: float
+) -> ReplayResult:
+    """The table and PNG as artifacts and files; the phase timings for whoever asks where time went."""
+    contract, model = runtime.contract, runtime.registry.model
+    kind = contract.time.period
     create_table_artifact(
-        key=f"lifecycle-{model}",
-        table=table_records(rows),
-        description=f"{runtime.contract.name}: replay {replay[0]}..{replay[-1]}",
+        key=artifact_key("replay", model),
+        table=table_records(rows, kind),
+        description=f"{contract.name}: replay {rows[0].period}..{rows[-1].period}" if rows else contract.name,
     )
     png = plot_timeline(
         rows,
-        Path(plot_path or ".driftloop/timeline.png"),
-        title=f"{runtime.contract.name}: live champion vs original model",
-        share_threshold=settings.drift.share_threshold,
+        title=f"{contract.name}: live champion vs original model",
+        period_kind=kind,
+        share_threshold=runtime.settings.drift.share_threshold,
     )
-    stored = f"reports/lifecycle/{runtime.contract.name}/timeline.png"
-    runtime.storage.write_bytes(stored, png.read_bytes())
+    stored = layout.replay_timeline(contract.name)
+    runtime.storage.write_bytes(stored, png)
+    if plot_path:
+        Path(plot_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(plot_path).write_bytes(png)
+    result = ReplayResult(
+        period_kind=kind,
+        rows=tuple(rows),
+        gaps=gaps,
+        timeline=runtime.storage.uri(stored),
+        phase_seconds=runtime.clock.totals(),
+        flow_seconds=time.perf_counter() - started,
+    )
     create_markdown_artifact(
-        key=f"lifecycle-plot-{model}",
-        markdown=f"Timeline plot: `{png.resolve()}` (copy at `{runtime.storage.uri(stored)}`)"
-        f"\n\n```\n{table}\n```",
+        key=artifact_key("replay-summary", model),
+        markdown=f"Timeline plot: `{plot_path or result.timeline}`\n\n```\n{result.table()}\n```",
         description="Replay summary",
     )
-    return rows
+    return result

@@ -1,45 +1,43 @@
-"""Monitor: drift and performance of the champion on a month; emits `driftloop.drift.detected` on drift."""
+"""Monitor: ingest, gate, score and check the champion on a period; emits `driftloop.drift.detected`.
+
+This is the production cadence: with no period named it processes the one that has just closed, in the
+contract's timezone and period.
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 from prefect import flow
-from pydantic import BaseModel
 
-from driftloop.data import check_month
+from driftloop.monitoring import MonitoringVerdict
+from driftloop.periods import check_period, last_closed_period
+from driftloop.records import Record
 from driftloop.runtime import open_runtime
 from driftloop.settings import Settings
+from flows.phases import ingest_and_gate
 from tasks.monitor import emit_drift_event, monitor_task
+from tasks.score import enrich_task, score_task
 
 
-class MonitorOutcome(BaseModel):
-    month: str
-    model_version: int
-    drifted: bool
-    reasons: list[str]
-    drift_share: float
-    drifted_features: list[str]
-    live_auc: float | None
-    report: str
-    event_id: str | None
+class MonitorOutcome(Record):
+    verdict: MonitoringVerdict
+    report: str  # where the Evidently HTML report is
+    event_id: str | None  # the drift event emitted, if any
 
 
-@flow(name="monitor", flow_run_name="monitor {month}")
-def monitor_flow(month: str, settings: Settings | None = None) -> MonitorOutcome:
-    """Check the champion on `month`; on drift emit the event that retraining listens to."""
-    runtime = open_runtime(settings)
-    champion = runtime.registry.champion()
-    if champion is None:
-        raise LookupError(f"{runtime.registry.model} has no champion to monitor: run `driftloop train` first")
-    result = monitor_task(runtime, check_month(month), champion.version)
-    event_id = emit_drift_event(runtime, result) if result.decision.drifted else None
-    return MonitorOutcome(
-        month=month,
-        model_version=champion.version,
-        drifted=result.decision.drifted,
-        reasons=list(result.decision.reasons),
-        drift_share=result.summary.drift_share,
-        drifted_features=list(result.summary.drifted_features),
-        live_auc=result.live.auc if result.live else None,
-        report=runtime.storage.uri(result.report_key),
-        event_id=event_id,
+@flow(name="monitor", flow_run_name="monitor {period}")
+def monitor_flow(period: str | None = None, settings: Settings | None = None) -> MonitorOutcome:
+    """Check the champion on `period` (default: the period that just closed); on drift emit the event."""
+    runtime = open_runtime(settings or Settings.load())
+    time = runtime.contract.time
+    period = (
+        check_period(period, time.period)
+        if period
+        else last_closed_period(pd.Timestamp.now(tz="UTC"), time.period, time.timezone)
     )
+    champion = runtime.registry.require_champion()
+    gate = ingest_and_gate(runtime, period)
+    scored = score_task(runtime, enrich_task(runtime, gate), champion.version)
+    verdict = monitor_task(runtime, scored)
+    event_id = emit_drift_event(runtime, verdict) if verdict.drifted else None
+    return MonitorOutcome(verdict=verdict, report=runtime.storage.uri(verdict.report_key), event_id=event_id)

@@ -1,40 +1,41 @@
-"""Batch score: score a validated month with the champion (or a given version)."""
+"""Batch score: ingest and gate a period, then score it with the champion (or a given version)."""
 
 from __future__ import annotations
 
 from prefect import flow
-from pydantic import BaseModel
 
-from driftloop.data import check_month
+from driftloop import layout
+from driftloop.periods import check_period
+from driftloop.records import Record
 from driftloop.runtime import open_runtime
-from driftloop.scoring import predictions_key
 from driftloop.settings import Settings
-from tasks.score import score_task
+from flows.phases import ingest_and_gate
+from tasks.score import enrich_task, score_task
 
 
-class ScoreOutcome(BaseModel):
-    month: str
+class ScoreOutcome(Record):
+    period: str
     model_version: int
+    data_version: str
     rows: int
     predictions: str
     auc: float | None
 
 
-@flow(name="score", flow_run_name="score {month}")
-def score_flow(month: str, version: int | None = None, settings: Settings | None = None) -> ScoreOutcome:
-    """Score `month` and store predictions with the model version."""
-    runtime = open_runtime(settings)
-    if version is None:
-        champion = runtime.registry.champion()
-        if champion is None:
-            raise LookupError(f"{runtime.registry.model} has no champion yet: run `driftloop train` first")
-        version = champion.version
-    scored = score_task(runtime, check_month(month), version)
+@flow(name="score", flow_run_name="score {period}")
+def score_flow(period: str, version: int | None = None, settings: Settings | None = None) -> ScoreOutcome:
+    """Score `period` and store the predictions with the model and data versions."""
+    runtime = open_runtime(settings or Settings.load())
+    period = check_period(period, runtime.contract.time.period)
+    version = version if version is not None else runtime.registry.require_champion().version
+    gate = ingest_and_gate(runtime, period)
+    scored = score_task(runtime, enrich_task(runtime, gate), version)
     metrics = scored.metrics()
-    key = predictions_key(runtime.contract, month, runtime.registry.model, version)
+    key = layout.predictions(runtime.contract.name, period, runtime.registry.model, version)
     return ScoreOutcome(
-        month=month,
+        period=period,
         model_version=version,
+        data_version=gate.version.sha256,
         rows=len(scored.prediction),
         predictions=runtime.storage.uri(key),
         auc=metrics.auc if metrics else None,

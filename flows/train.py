@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-from prefect import flow
-from pydantic import BaseModel
+from prefect import flow, get_run_logger
 
-from driftloop.data import check_month
+from driftloop.gate import ContractViolation
+from driftloop.periods import check_period
 from driftloop.runtime import open_runtime
 from driftloop.settings import Settings
-from tasks.evaluate import evaluate_task
-from tasks.train import train_task
-
-
-class TrainOutcome(BaseModel):
-    """What a training run produced and what was decided about it."""
-
-    version: int
-    promoted: bool
-    reasons: list[str]
-    holdout_auc: float
-    champion_version: int | None
+from driftloop.windows import window_periods
+from flows.phases import TrainOutcome, ingest_and_gate, train_and_judge
 
 
 @flow(name="train", flow_run_name="train as of {as_of}")
 def train_flow(as_of: str, settings: Settings | None = None) -> TrainOutcome:
-    """Train on validated months up to `as_of`, evaluate against the champion and promote if better."""
-    runtime = open_runtime(settings)
-    challenger = train_task(runtime, check_month(as_of))
-    decision = evaluate_task(runtime, challenger, as_of)
-    champion = runtime.registry.champion()
-    return TrainOutcome(
-        version=challenger.version.version,
-        promoted=decision.promote,
-        reasons=list(decision.reasons),
-        holdout_auc=challenger.holdout.auc,
-        champion_version=champion.version if champion else None,
-    )
+    """Ingest and gate the window's periods, train on those that pass, evaluate and promote if better."""
+    runtime = open_runtime(settings or Settings.load())
+    contract = runtime.contract
+    as_of = check_period(as_of, contract.time.period)
+    for period in window_periods(as_of, runtime.settings.training.window_periods, contract.time.period):
+        try:
+            ingest_and_gate(runtime, period)
+        except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
+            get_run_logger().warning("%s blocked at the gate; training without it.\n%s", period, violation)
+    return train_and_judge(runtime, as_of, data_period=as_of)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+from driftloop.data import enrich, labels, load_reference_tables, load_source_table, local_times, month_of
 
 from driftloop.contract import load_contract
-from driftloop.data import enrich, labels, load_reference_tables, load_source_table, local_times, month_of
 from driftloop.features import build_features, fit_feature_spec
 from driftloop.settings import TrainingSettings
 from driftloop.training import time_ordered_folds, train_model

@@ -2,56 +2,72 @@
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
-from driftloop.modeling import Challenger, evaluate_against_champion, promote_if_better
+from driftloop import markdown
+from driftloop.challenger import Challenger
+from driftloop.evaluation import evaluate_challenger, promote_if_better
+from driftloop.metrics import metric_rows
 from driftloop.promotion import PromotionDecision
+from driftloop.registry import Evaluation
 from driftloop.runtime import Runtime
+from tasks.artifacts import artifact_key
+from tasks.retry import RETRY_DELAYS, transient_only
 
 
 def decision_markdown(version: int, decision: PromotionDecision) -> str:
-    lines = [
-        f"## {'PROMOTED' if decision.promote else 'not promoted'}: v{version}",
-        "",
-        *[f"- {reason}" for reason in decision.reasons],
-        "",
-        "| model | AUC | log loss | Brier | ECE |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, metrics in (
-        ("challenger", decision.challenger),
-        ("champion", decision.champion),
-        ("naive baseline", decision.baseline),
-    ):
-        if metrics is not None:
-            values = (metrics.auc, metrics.log_loss, metrics.brier, metrics.ece)
-            lines.append(f"| {name} | " + " | ".join(f"{value:.4f}" for value in values) + " |")
-    return "\n".join(lines)
+    """The verdict, one line per reason, and the three models' metrics on the holdout."""
+    named = [("challenger", decision.challenger)]
+    named += [("champion", decision.champion)] if decision.champion is not None else []
+    named += [("naive baseline", decision.baseline)]
+    return "\n".join(
+        [
+            f"## {'PROMOTED' if decision.promote else 'not promoted'}: v{version}",
+            "",
+            *[f"- {reason}" for reason in decision.reasons],
+            "",
+            markdown.table(metric_rows(named)),
+        ]
+    )
 
 
 @task(
     name="evaluate-and-promote",
     task_run_name="evaluate v{challenger.version.version}",
-    retries=1,
-    retry_delay_seconds=5,
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+    persist_result=False,
 )
-def evaluate_task(runtime: Runtime, challenger: Challenger, data_month: str) -> PromotionDecision:
+def evaluate_task(runtime: Runtime, challenger: Challenger, data_period: str) -> Evaluation:
     """Decide on evidence, record it, promote if it says so, and publish the decision."""
-    settings = runtime.settings
-    decision = evaluate_against_champion(
-        runtime.storage,
-        runtime.registry,
-        runtime.contract,
-        runtime.tables,
-        challenger,
-        settings.promotion,
-        settings.training,
+    registry = runtime.registry
+    champion_version = registry.champion()
+    champion = runtime.models.load(champion_version.version) if champion_version else None
+    lineage = challenger.version.lineage
+    with runtime.clock.measure("evaluate"):
+        evaluation = evaluate_challenger(
+            registry,
+            challenger,
+            lambda: runtime.windows.load(list(lineage.periods), list(lineage.data_versions)),
+            champion,
+            runtime.settings.promotion,
+            runtime.settings.training.calibration_bins,
+        )
+        promote_if_better(registry, challenger, evaluation.decision, data_period)
+    decision = evaluation.decision
+    get_run_logger().info(
+        "v%s %s: %s",
+        challenger.version.version,
+        "PROMOTED" if decision.promote else "not promoted",
+        "; ".join(decision.reasons),
     )
-    promote_if_better(runtime.registry, challenger, decision, data_month)
     create_markdown_artifact(
-        key=f"decision-{runtime.registry.model}-v{challenger.version.version}",
+        key=artifact_key("decision", registry.model, f"v{challenger.version.version}"),
         markdown=decision_markdown(challenger.version.version, decision),
         description="Promotion decision and its evidence",
     )
-    return decision
+    return evaluation

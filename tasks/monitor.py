@@ -1,77 +1,101 @@
-"""Monitor: drift and performance of a scored month; on drift, a Prefect event that retraining listens to."""
+"""Monitor: drift and performance of a scored period; on drift, a Prefect event that retraining listens to."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from driftloop.monitoring import MonitorResult, monitor_month
+from driftloop.monitoring import MonitoringVerdict, monitor_scored
 from driftloop.runtime import Runtime
-from driftloop.scoring import score_month
+from driftloop.scoring import ScoredBatch
+from tasks.artifacts import artifact_key, as_link
+from tasks.retry import RETRY_DELAYS, transient_only
 
 DRIFT_EVENT = "driftloop.drift.detected"
 
 
-def as_link(uri: str) -> str:
-    """A clickable address: local paths become file:// URLs."""
-    return Path(uri).as_uri() if uri.startswith("/") else uri
-
-
-@task(name="monitor-month", task_run_name="monitor {month} (v{version})", retries=1, retry_delay_seconds=5)
-def monitor_task(runtime: Runtime, month: str, version: int) -> MonitorResult:
-    """Score the month with `version`, run Evidently against its reference, publish the summary and report."""
-    model = runtime.registry.load(version)
-    scored = score_month(runtime.storage, runtime.contract, runtime.tables, model, month)
-    result = monitor_month(runtime.storage, runtime.registry, model.spec, scored, runtime.settings.drift)
-    verdict = "DRIFT" if result.decision.drifted else "no drift"
-    live = f"{result.live.auc:.4f}" if result.live else "n/a (no labels yet)"
-    markdown = "\n".join(
+def verdict_markdown(verdict: MonitoringVerdict) -> str:
+    """The verdict line, its reasons and the per-column table."""
+    live = f"{verdict.live.auc:.4f}" if verdict.live else "n/a (no labels yet)"
+    return "\n".join(
         [
-            f"## {scored.month}: {verdict} (model v{scored.model_version})",
+            f"## {verdict.period}: {'DRIFT' if verdict.drifted else 'no drift'} "
+            f"(model v{verdict.model_version})",
             "",
-            *[f"- {reason}" for reason in result.decision.reasons],
-            f"- live AUC {live}; holdout AUC at training {result.reference_auc:.4f}",
+            *[f"- {reason}" for reason in verdict.decision.reasons],
+            f"- live AUC {live}; holdout AUC at training {verdict.reference_auc:.4f}",
+            f"- data version `{verdict.data_version[:16]}`",
             "",
-            result.summary.to_markdown(),
+            verdict.summary.to_markdown(),
         ]
     )
-    slug = f"{runtime.contract.name}-{scored.month}".lower()
+
+
+@task(
+    name="monitor",
+    task_run_name="monitor {scored.batch.version.period} (v{scored.model_version})",
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
+    """Run Evidently against the model's reference, decide, and publish the verdict and the report."""
+    model = runtime.models.load(scored.model_version)
+    with runtime.clock.measure("monitor"):
+        verdict = monitor_scored(
+            runtime.storage,
+            runtime.contract.name,
+            model,
+            runtime.models.reference(scored.model_version),
+            scored,
+            runtime.settings.drift,
+        )
+    get_run_logger().info(
+        "%s: %s (model v%s): %s",
+        verdict.period,
+        "DRIFT" if verdict.drifted else "no drift",
+        verdict.model_version,
+        "; ".join(verdict.decision.reasons),
+    )
     create_markdown_artifact(
-        key=f"drift-{slug}", markdown=markdown, description=f"Drift summary {scored.month}"
+        key=artifact_key("drift", runtime.contract.name, verdict.period),
+        markdown=verdict_markdown(verdict),
+        description=f"Drift verdict {verdict.period}",
     )
     create_link_artifact(
-        key=f"drift-report-{slug}",
-        link=as_link(runtime.storage.uri(result.report_key)),
+        key=artifact_key("drift-report", runtime.contract.name, verdict.period),
+        link=as_link(runtime.storage.uri(verdict.report_key)),
         link_text="Evidently HTML report",
-        description=f"Full Evidently report {scored.month}",
+        description=f"Full Evidently report {verdict.period}",
     )
-    return result
+    return verdict
 
 
-@task(name="emit-drift-event", retries=2, retry_delay_seconds=[1, 5])
-def emit_drift_event(runtime: Runtime, result: MonitorResult) -> str | None:
+@task(name="emit-drift-event", retries=2, retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict) -> str | None:
     """Emit `driftloop.drift.detected`; a deployment trigger on it starts retraining in production."""
     event = emit_event(
         event=DRIFT_EVENT,
         resource={
-            "prefect.resource.id": f"driftloop.model.{runtime.registry.model}",
-            "prefect.resource.name": runtime.registry.model,
+            "prefect.resource.id": f"driftloop.model.{verdict.model}",
+            "prefect.resource.name": verdict.model,
         },
         related=[
             {
-                "prefect.resource.id": f"driftloop.dataset.{runtime.contract.name}",
+                "prefect.resource.id": f"driftloop.dataset.{verdict.dataset}",
                 "prefect.resource.role": "dataset",
             }
         ],
         payload={
-            "model": runtime.registry.model,
-            "model_version": result.model_version,
-            "month": result.month,
-            "drift_share": result.summary.drift_share,
-            "reasons": list(result.decision.reasons),
+            "model": verdict.model,
+            "model_version": verdict.model_version,
+            "period": verdict.period,
+            "drift_share": verdict.summary.drift_share,
+            "reasons": list(verdict.decision.reasons),
         },
     )
     return str(event.id) if event else None

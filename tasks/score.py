@@ -1,50 +1,66 @@
-"""Batch score: a validated month scored by a registered model; predictions stored with the version."""
+"""Batch score: a validated period, enriched once, scored by a registered model; predictions stored."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
+from driftloop.batches import read_batch
+from driftloop.gate import GateResult
 from driftloop.runtime import Runtime
-from driftloop.scoring import ScoredMonth, score_month, write_predictions
+from driftloop.scoring import EnrichedBatch, ScoredBatch, enrich_batch, score_batch, write_predictions
+from tasks.artifacts import artifact_key
+from tasks.retry import RETRY_DELAYS, transient_only
 
 
 @task(
-    name="score-original-model",
-    task_run_name="original v{version} on {month}",
+    name="enrich",
+    task_run_name="enrich {gate.version.period}",
     retries=2,
-    retry_delay_seconds=[1, 5],
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+    persist_result=False,
 )
-def original_model_auc(runtime: Runtime, month: str, version: int) -> float | None:
-    """AUC a given (e.g. the first) model would have had on `month`: the cost of never retraining."""
-    scored = score_month(
-        runtime.storage, runtime.contract, runtime.tables, runtime.registry.load(version), month
-    )
-    metrics = scored.metrics()
-    return metrics.auc if metrics else None
+def enrich_task(runtime: Runtime, gate: GateResult) -> EnrichedBatch:
+    """Join the reference tables once; the batch is read only if the gate did not already hold it."""
+    frame = gate.frame if gate.frame is not None else read_batch(runtime.storage, gate.version)
+    with runtime.clock.measure("features"):
+        return enrich_batch(gate.version, frame, runtime.contract, runtime.tables)
 
 
 @task(
-    name="score-month", task_run_name="score {month} with v{version}", retries=2, retry_delay_seconds=[1, 5]
+    name="score",
+    task_run_name="score {batch.version.period} with v{version}",
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+    persist_result=False,
 )
-def score_task(runtime: Runtime, month: str, version: int) -> ScoredMonth:
-    """Score, store the predictions, and publish counts and live metrics when labels exist."""
-    model = runtime.registry.load(version)
-    scored = score_month(runtime.storage, runtime.contract, runtime.tables, model, month)
+def score_task(runtime: Runtime, batch: EnrichedBatch, version: int, store: bool = True) -> ScoredBatch:
+    """Score with model `version`; store the predictions (unless `store` is off) and publish counts."""
+    model = runtime.models.load(version)
+    with runtime.clock.measure("score"):
+        scored = score_batch(batch, model)
+    if not store:
+        return scored
     key = write_predictions(runtime.storage, runtime.contract, scored, runtime.registry.model)
     metrics = scored.metrics()
     create_table_artifact(
-        key=f"predictions-{runtime.contract.name}-{month}".lower(),
+        key=artifact_key("predictions", runtime.contract.name, batch.period),
         table=[
             {
-                "month": month,
+                "period": batch.period,
                 "model_version": version,
+                "data_version": batch.version.short,
                 "rows": len(scored.prediction),
                 "mean_prediction": round(float(scored.prediction.mean()), 4),
                 "auc": round(metrics.auc, 4) if metrics else None,
                 "uri": runtime.storage.uri(key),
             }
         ],
-        description=f"Predictions for {month}",
+        description=f"Predictions for {batch.period}",
     )
     return scored

@@ -1,4 +1,4 @@
-"""Train: a challenger on a window of validated months, registered with its lineage and model card."""
+"""Train: a challenger on a window of validated periods, registered with its lineage and model card."""
 
 from __future__ import annotations
 
@@ -8,25 +8,29 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import TaskRunContext
 
-from driftloop.batches import validated_versions
+from driftloop.batches import DataVersion
+from driftloop.challenger import Challenger, train_challenger
 from driftloop.features import FEATURE_CODE_VERSION
-from driftloop.modeling import CODE_VERSION, Challenger, train_challenger, window_months
+from driftloop.metrics import metric_rows
+from driftloop.provenance import CODE_VERSION
 from driftloop.runtime import Runtime
+from tasks.artifacts import artifact_key
+from tasks.retry import RETRY_DELAYS, transient_only
 
 
 def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Key on the content hashes of the window's validated data versions + params + code, never on frames."""
+    """Key on the content hashes of the window's data versions + params + code, never on frames."""
     runtime: Runtime = parameters["runtime"]
+    versions: list[DataVersion] = parameters["versions"]
     settings = runtime.settings
-    months = window_months(parameters["as_of"], settings.training.window_months)
-    versions, _ = validated_versions(runtime.storage, runtime.contract, months)
-    data_hashes = [version.sha256 for version in versions]
     return "train-" + runtime.settings_hash(
         CODE_VERSION,
         FEATURE_CODE_VERSION,
         runtime.storage.url,
         runtime.contract.fingerprint,
-        data_hashes,
+        runtime.source.reference_tables_sha256,
+        parameters["periods"],
+        [version.sha256 for version in versions],
         settings.training,
         settings.drift.sample_rows,
         settings.drift.sample_seed,
@@ -34,60 +38,40 @@ def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 @task(
-    name="train-challenger",
+    name="train",
     task_run_name="train as of {as_of}",
     cache_key_fn=train_cache_key,
     result_serializer="json",
     persist_result=True,
-    retries=1,
-    retry_delay_seconds=5,
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
 )
-def train_task(runtime: Runtime, as_of: str) -> Challenger:
-    """Train, register and publish the model card and per-fold metrics."""
-    challenger = train_challenger(
-        runtime.storage,
-        runtime.registry,
-        runtime.contract,
-        runtime.tables,
-        as_of,
-        runtime.settings.training,
-        runtime.settings.drift,
-    )
-    version = challenger.version
-    folds = version.metrics["folds"]
-    rows = [
-        {
-            "set": f"fold {fold['fold']}",
-            "validation": f"{fold['valid_start'][:10]}..{fold['valid_end'][:10]}",
-            "rows": fold["valid_rows"],
-            "auc": round(fold["metrics"]["auc"], 4),
-            "log_loss": round(fold["metrics"]["log_loss"], 4),
-            "brier": round(fold["metrics"]["brier"], 4),
-            "ece": round(fold["metrics"]["ece"], 4),
-        }
-        for fold in folds
-    ]
-    for name in ("cv", "holdout", "baseline"):
-        metrics = version.metrics[name]
-        rows.append(
-            {
-                "set": name,
-                "validation": "",
-                "rows": metrics["rows"],
-                "auc": round(metrics["auc"], 4),
-                "log_loss": round(metrics["log_loss"], 4),
-                "brier": round(metrics["brier"], 4),
-                "ece": round(metrics["ece"], 4),
-            }
+def train_task(runtime: Runtime, as_of: str, periods: list[str], versions: list[DataVersion]) -> Challenger:
+    """Train, register and publish the model card and the metrics table."""
+    window = runtime.windows.load(periods, versions)
+    with runtime.clock.measure("train"):
+        challenger = train_challenger(
+            runtime.registry,
+            runtime.contract,
+            window,
+            as_of,
+            runtime.settings.training,
+            runtime.settings.drift,
+            runtime.source,
         )
+    version = challenger.version
+    metrics = version.metrics
+    named = [(f"fold {f.fold} ({f.valid_start[:10]}..{f.valid_end[:10]})", f.metrics) for f in metrics.folds]
+    named += [("cv", metrics.cv), ("holdout", metrics.holdout), ("baseline", metrics.baseline)]
     model = runtime.registry.model
     create_table_artifact(
-        key=f"metrics-{model}-v{version.version}",
-        table=rows,
+        key=artifact_key("metrics", model, f"v{version.version}"),
+        table=metric_rows(named),
         description=f"{model} v{version.version}: time-ordered CV and holdout metrics",
     )
     create_markdown_artifact(
-        key=f"model-card-{model}-v{version.version}",
+        key=artifact_key("model-card", model, f"v{version.version}"),
         markdown=runtime.registry.card(version.version),
         description=f"Model card of {model} v{version.version}",
     )

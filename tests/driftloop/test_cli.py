@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from driftloop.cli import app
+from driftloop.data import select_month
 from typer.testing import CliRunner
 
 import driftloop
-from driftloop.cli import app
 from driftloop.contract import Contract
-from driftloop.data import select_month
 
 runner = CliRunner()
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from driftloop.contract import Contract
 from driftloop.data import (
     check_month,
     enrich,
@@ -18,6 +16,8 @@ from driftloop.data import (
     shift_month,
     to_parquet_bytes,
 )
+
+from driftloop.contract import Contract
 
 NEW_YORK = {"column": "time_hour", "timezone": "America/New_York"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from driftloop.data import enrich, load_reference_tables
 
 from driftloop.contract import Contract
-from driftloop.data import enrich, load_reference_tables
 from driftloop.features import FEATURE_CODE_VERSION, FeatureSpec, build_features, fit_feature_spec
 
 

@@ -10,10 +10,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from driftloop.s3 import S3Storage
 
 from driftloop.features import FeatureColumn, FeatureSpec
 from driftloop.registry import IntegrityError, Registry
-from driftloop.s3 import S3Storage
 from driftloop.settings import S3Settings
 from tests.servers import SeaweedEndpoint
 

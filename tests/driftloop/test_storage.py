@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-
 from driftloop.s3 import S3Storage
+
 from driftloop.settings import S3Settings
 from driftloop.storage import LocalStorage, ObjectNotFound, PreconditionFailed, Storage, open_storage
 from tests.servers import SeaweedEndpoint

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
+from driftloop.data import enrich, labels, load_reference_tables, sample_batch
 
 from driftloop.contract import Contract
-from driftloop.data import enrich, labels, load_reference_tables, sample_batch
 from driftloop.features import FeatureSpec, build_features, fit_feature_spec
 from driftloop.settings import TrainingSettings
 from driftloop.training import (

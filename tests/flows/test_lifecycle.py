@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from driftloop.data import month_of
 
 from driftloop.contract import Contract, SourceSpec
-from driftloop.data import month_of
 from driftloop.registry import Registry
 from driftloop.settings import DataSettings, DriftSettings, Settings, StorageSettings, TrainingSettings
 from driftloop.storage import LocalStorage

@@ -7,15 +7,18 @@ writes map onto S3's conditional writes: `if_absent` sends `If-None-Match: *`, `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from driftloop.settings import S3Settings
-from driftloop.storage import ObjectNotFound, PreconditionFailed, _check_key
+from driftloop.storage.base import ObjectNotFound, PreconditionFailed, StoreUnavailable, check_key
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest
@@ -27,8 +30,47 @@ _PRECONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalReques
 # HEAD has no body, so a missing key there is the bare status "404".
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _BUCKET_EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+# The server answered, but it will not let these credentials in: a setting to fix, not a bug.
+_CREDENTIAL_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken", "ExpiredToken"}
+)
+_Result = TypeVar("_Result")
 # Bodies smaller than this are sent without `Expect: 100-continue` (see `_no_continue_for_small_bodies`).
 _CONTINUE_MIN_BYTES = 1024 * 1024
+
+
+@contextlib.contextmanager
+def unreachable_as(store_url: str, endpoint: str | None) -> Iterator[None]:
+    """Turn "cannot connect" and "credentials refused" into one `StoreUnavailable` naming the endpoint."""
+    where = endpoint or "AWS S3 (boto3's default endpoint)"
+    try:
+        yield
+    except NoCredentialsError as error:
+        raise StoreUnavailable(
+            f"{store_url}: no S3 credentials: "
+            "set DRIFTLOOP_S3_ACCESS_KEY_ID and DRIFTLOOP_S3_SECRET_ACCESS_KEY"
+        ) from error
+    except ClientError as error:
+        if _error_code(error) in _CREDENTIAL_CODES:
+            raise StoreUnavailable(
+                f"{store_url}: {where} refused the credentials ({_error_code(error)}): "
+                "check DRIFTLOOP_S3_ACCESS_KEY_ID and DRIFTLOOP_S3_SECRET_ACCESS_KEY"
+            ) from error
+        raise
+    except BotoCoreError as error:
+        raise StoreUnavailable(
+            f"{store_url}: cannot reach {where} ({type(error).__name__}): is the S3 server up? "
+            "(DRIFTLOOP_S3_ENDPOINT_URL)"
+        ) from error
+
+
+def _reachable(method: Callable[..., _Result]) -> Callable[..., _Result]:
+    @functools.wraps(method)
+    def wrapper(self: S3Storage, *args: Any, **kwargs: Any) -> _Result:
+        with unreachable_as(self.url, self.endpoint):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _error_code(error: ClientError) -> str:
@@ -48,19 +90,20 @@ class S3Storage:
             raise ValueError("S3 bucket name is empty")
         prefix = prefix.strip("/")
         if prefix:
-            _check_key(prefix)
+            check_key(prefix)
         self.bucket = bucket
         self.prefix = prefix
         self.client = client
+        self.endpoint: str | None = getattr(getattr(client, "meta", None), "endpoint_url", None)
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
 
     @classmethod
-    def from_url(cls, url: str, settings: S3Settings | None = None) -> S3Storage:
+    def from_url(cls, url: str, settings: S3Settings) -> S3Storage:
         """Open `s3://bucket/prefix`, creating the bucket if it is missing.
 
         Args:
             url: the store's address; it never carries credentials.
-            settings: endpoint, region, keys and retries; read from `DRIFTLOOP_S3_*` when omitted.
+            settings: endpoint, region, keys and retries.
 
         Returns:
             A store whose client retries transient errors and uses path-style addressing, which
@@ -69,9 +112,9 @@ class S3Storage:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"not an S3 URL: {url!r} (expected s3://bucket/prefix)")
-        settings = settings if settings is not None else S3Settings()
         store = cls(parsed.netloc, parsed.path, _client(settings))
-        store._ensure_bucket(settings.region)
+        with unreachable_as(store.url, settings.endpoint_url):
+            store._ensure_bucket(settings.region)
         return store
 
     def _ensure_bucket(self, region: str) -> None:
@@ -94,9 +137,10 @@ class S3Storage:
             self.client.head_bucket(Bucket=self.bucket)
 
     def _key(self, key: str) -> str:
-        key = _check_key(key)
+        key = check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    @_reachable
     def read_bytes(self, key: str) -> bytes:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
@@ -137,6 +181,7 @@ class S3Storage:
             raise
         return _strip_etag(response["ETag"])
 
+    @_reachable
     def etag(self, key: str) -> str | None:
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -149,11 +194,12 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         return self.etag(key) is not None
 
+    @_reachable
     def list(self, prefix: str) -> list[str]:
         """Keys under the folder `prefix` (all keys when empty), sorted, relative to the store."""
         prefix = prefix.strip("/")
         if prefix:
-            _check_key(prefix)
+            check_key(prefix)
         # A trailing "/" so that "runs" lists "runs/a" but not "runsx/a", as a folder would.
         parts = [part for part in (self.prefix, prefix) if part]
         full = "/".join(parts) + "/" if parts else ""
@@ -165,6 +211,7 @@ class S3Storage:
         # Some servers list folder markers ("a/"): they are not objects a caller wrote.
         return sorted(key for key in keys if key and not key.endswith("/"))
 
+    @_reachable
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 

@@ -1,72 +1,18 @@
-"""The artifact store: one small interface, chosen by URL (`file://…` or a plain path, `s3://…`).
-
-Everything driftloop persists (data versions, quarantine, predictions, reports, the registry) goes
-through `Storage`. Keys are `/`-separated relative paths. Writes are atomic: a reader sees the old
-object or the new one, never half of one. Two conditional writes make the registry safe under races:
-`if_absent=True` (create only) and `if_match=etag` (compare-and-swap).
-"""
+"""A folder on disk as the artifact store: atomic via temp file + rename, conditions under a file lock."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 from urllib.parse import urlparse
 
+from driftloop.storage.base import ObjectNotFound, PreconditionFailed, check_key, sha256_hex
 
-class PreconditionFailed(Exception):
-    """A conditional write lost: the object exists (`if_absent`) or changed (`if_match`)."""
-
-
-class ObjectNotFound(FileNotFoundError):
-    """The key does not exist in the store."""
-
-
-@runtime_checkable
-class Storage(Protocol):
-    """What the rest of driftloop may ask of an artifact store."""
-
-    url: str
-
-    def read_bytes(self, key: str) -> bytes: ...
-
-    def write_bytes(
-        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
-    ) -> str:
-        """Write atomically and return the new etag; raise `PreconditionFailed` if a condition fails."""
-        ...
-
-    def etag(self, key: str) -> str | None:
-        """The object's current etag, or None if it does not exist."""
-        ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def list(self, prefix: str) -> list[str]:
-        """Keys under `prefix`, sorted."""
-        ...
-
-    def delete(self, key: str) -> None: ...
-
-    def uri(self, key: str) -> str:
-        """A full address of `key` that a person can paste (file path or s3 URL)."""
-        ...
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _check_key(key: str) -> str:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise ValueError(f"invalid storage key {key!r}")
-    return key
+_FILE_MODE = 0o644
 
 
 class LocalStorage:
@@ -77,7 +23,7 @@ class LocalStorage:
         self.url = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
+        return self.root / check_key(key)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -117,6 +63,7 @@ class LocalStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; artifacts are for the whole team to read
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -164,22 +111,3 @@ def local_root(url: str) -> Path | None:
     if parsed.scheme == "":
         return Path(url).expanduser().resolve()
     return None
-
-
-def open_storage(url: str) -> Storage:
-    """Open the store an URL names: a path or `file://` for a folder, `s3://bucket/prefix` for S3.
-
-    Args:
-        url: where the artifacts live.
-
-    Returns:
-        A `Storage`; S3 credentials and endpoint come from `S3Settings` (environment), never the URL.
-    """
-    root = local_root(url)
-    if root is not None:
-        return LocalStorage(root)
-    if urlparse(url).scheme == "s3":
-        from driftloop.s3 import S3Storage  # boto3 is imported only when S3 is used
-
-        return S3Storage.from_url(url)
-    raise ValueError(f"unsupported storage URL {url!r}: use a path, file://… or s3://…")

@@ -1,0 +1,47 @@
+"""The process environment an entry point gives Prefect, GX and Evidently before they are imported.
+
+Only entry points (the CLI, a served deployment) call this; library code never writes the environment.
+Everything here is a default: a variable already set (e.g. PREFECT_API_URL of a real server) wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftloop import layout
+from driftloop.settings import Settings
+from driftloop.storage import local_root
+
+
+class PrefectRuntimeSettings(BaseSettings):
+    """Where the embedded default keeps Prefect's state."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_PREFECT_", frozen=True)
+
+    home: str = Field(default=".driftloop/prefect", description="PREFECT_HOME: SQLite DB and results")
+    startup_timeout_seconds: int = Field(default=120, description="ephemeral server start-up timeout")
+
+
+def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | None = None) -> None:
+    """The embedded default: a local Prefect server on SQLite under .driftloop/, no analytics, no network."""
+    runtime = runtime or PrefectRuntimeSettings()
+    os.environ.setdefault("PREFECT_HOME", str(Path(runtime.home).resolve()))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
+    )
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "DO_NOT_TRACK", "1"
+    )  # Evidently's telemetry switch; reports never send, keep it off
+    # Per-task "Finished in state Completed()" lines would bury the per-period progress lines.
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
+    root = local_root(settings.storage.url)
+    if root is not None:
+        # Cached task results live inside the store, so deleting the store also forgets its cache.
+        os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / layout.PREFECT_RESULTS))

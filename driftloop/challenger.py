@@ -1,0 +1,128 @@
+"""A challenger: trained on a window's training rows, scored on its holdout, registered with its lineage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from driftloop.contract import Contract
+from driftloop.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
+from driftloop.metrics import Metrics, score_predictions
+from driftloop.model_card import example_explanations, render_model_card
+from driftloop.promotion import naive_baseline
+from driftloop.provenance import CODE_VERSION, library_versions
+from driftloop.records import Record
+from driftloop.registry import ContractRef, Lineage, ModelMetrics, ModelVersion, Registry
+from driftloop.sampling import sample_rows
+from driftloop.settings import DriftSettings, TrainingSettings
+from driftloop.training import TrainedModel, contributions, predict_proba, train_model
+from driftloop.windows import TrainingWindow
+
+PREDICTION_COLUMN = "prediction"
+
+
+class Challenger(Record):
+    """A registered challenger with the holdout evidence needed to judge it."""
+
+    version: ModelVersion
+    holdout: Metrics
+    baseline: Metrics
+
+
+class SourceProvenance(Record):
+    """What identifies the source a window was cut from, beyond the data versions' own hashes."""
+
+    source_fingerprint: str
+    reference_tables_sha256: dict[str, str]
+
+
+def fit_challenger(window: TrainingWindow, contract: Contract, settings: TrainingSettings) -> TrainedModel:
+    """Freeze the feature spec on the training rows and train on them: the step a reproduction repeats."""
+    train_frame = window.train_frame
+    spec = fit_feature_spec(train_frame, contract)
+    return train_model(train_frame, window.train_label, window.train_times, spec, settings)
+
+
+def train_challenger(
+    registry: Registry,
+    contract: Contract,
+    window: TrainingWindow,
+    as_of: str,
+    settings: TrainingSettings,
+    drift: DriftSettings,
+    source: SourceProvenance,
+) -> Challenger:
+    """Train on the window's training rows, score its holdout, register the model with its lineage.
+
+    Args:
+        registry: where the model is registered.
+        contract: the data contract (features, label, time column).
+        window: the loaded window with its holdout.
+        as_of: last period of the window.
+        settings: training parameters.
+        drift: sizes the drift reference sample stored with the model.
+        source: the source's fingerprint and the reference tables' hashes, for the lineage.
+
+    Returns:
+        The registered version with its holdout and baseline metrics.
+    """
+    trained = fit_challenger(window, contract, settings)
+    booster = trained.booster()
+    holdout_features = build_features(window.holdout_frame, trained.spec)
+    holdout_prob = predict_proba(booster, holdout_features)
+    y_holdout = window.holdout_label
+    holdout_metrics = score_predictions(y_holdout, holdout_prob, settings.calibration_bins)
+    baseline = naive_baseline(y_holdout, float(window.train_label.mean()), settings.calibration_bins)
+
+    lineage = Lineage(
+        dataset=contract.name,
+        as_of=as_of,
+        periods=window.periods,
+        data_versions=window.versions,
+        missing_periods=window.missing_periods,
+        contract=ContractRef(name=contract.name, version=contract.version, fingerprint=contract.fingerprint),
+        code_version=CODE_VERSION,
+        feature_code_version=FEATURE_CODE_VERSION,
+        feature_spec_sha256=trained.spec.fingerprint,
+        params=trained.params,
+        num_rounds=trained.num_rounds,
+        train_rows=trained.train_rows,
+        train_period=(trained.train_start, trained.train_end),
+        holdout_rows=int(window.holdout.sum()),
+        holdout_start=window.holdout_start.isoformat(),
+        training=settings.model_dump(mode="json"),
+        source_fingerprint=source.source_fingerprint,
+        reference_tables_sha256=source.reference_tables_sha256,
+        library_versions=library_versions(),
+    )
+    metrics = ModelMetrics(
+        cv=trained.cv_metrics,
+        folds=trained.folds,
+        holdout=holdout_metrics,
+        baseline=baseline,
+        gain_importance=trained.gain_importance,
+        mean_abs_contribution=trained.mean_contributions,
+    )
+    order = np.argsort(holdout_prob, kind="stable")
+    picked = holdout_features.iloc[[order[-1], order[len(order) // 2], order[0]]]
+    picked.index = pd.Index(["highest", "median", "lowest"])
+    examples = example_explanations(contributions(booster, picked), picked)
+    card = render_model_card(contract, trained, lineage, holdout_metrics, baseline, examples)
+    version = registry.register(
+        model_text=trained.model_text,
+        spec=trained.spec,
+        card=card,
+        reference=reference_sample(trained, window.train_frame, drift),
+        contract=contract,
+        lineage=lineage,
+        metrics=metrics,
+    )
+    return Challenger(version=version, holdout=holdout_metrics, baseline=baseline)
+
+
+def reference_sample(trained: TrainedModel, train_frame: pd.DataFrame, drift: DriftSettings) -> pd.DataFrame:
+    """Fixed-seed sample of training features with the model's predictions: the drift reference, made once."""
+    sample = sample_rows(train_frame, drift.sample_rows, drift.sample_seed)
+    features = build_features(sample, trained.spec)
+    features[PREDICTION_COLUMN] = predict_proba(trained.booster(), features)
+    return features.reset_index(drop=True)

@@ -1,0 +1,33 @@
+"""Where a run's time went, per lifecycle phase: measured around the domain calls, not guessed."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class PhaseClock:
+    """Accumulates wall seconds per phase name; a phase measured inside another counts only once."""
+
+    def __init__(self) -> None:
+        self._seconds: defaultdict[str, float] = defaultdict(float)
+        self._nested: list[float] = []  # per open measurement: seconds spent in phases inside it
+
+    @contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        self._nested.append(0.0)
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            inner = self._nested.pop()
+            self._seconds[phase] += elapsed - inner
+            if self._nested:
+                self._nested[-1] += elapsed
+
+    def totals(self) -> dict[str, float]:
+        """Seconds per phase, in the order phases were first measured."""
+        return dict(self._seconds)

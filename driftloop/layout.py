@@ -1,0 +1,117 @@
+"""The store's layout: every key driftloop reads or writes is made here, and nowhere else.
+
+`docs/architecture.md` shows the same table; `tests/driftloop/test_layout.py` keeps the two in step.
+Data keys are per data set (the contract's name), registry keys per model name.
+"""
+
+from __future__ import annotations
+
+from driftloop.storage import check_key
+
+# --- data versions and the gate ---------------------------------------------------------------------
+
+
+def batch(dataset: str, period: str, sha256: str) -> str:
+    """An immutable data version: the batch's Parquet bytes, named by their SHA-256."""
+    return check_key(f"data/{dataset}/batches/{period}/{sha256}.parquet")
+
+
+def batches(dataset: str, period: str) -> str:
+    return check_key(f"data/{dataset}/batches/{period}")
+
+
+def validated(dataset: str, period: str) -> str:
+    """The record of the period's data version that passed the gate: what training and scoring read."""
+    return check_key(f"data/{dataset}/validated/{period}.json")
+
+
+def validated_history(dataset: str, period: str, sha256: str) -> str:
+    """Every data version that ever passed for a period, with when and what it replaced."""
+    return check_key(f"data/{dataset}/history/{period}/{sha256}.json")
+
+
+def gate_report(dataset: str, sha256: str) -> str:
+    """The gate's report for one data version, pass or fail."""
+    return check_key(f"data/{dataset}/reports/{sha256}.json")
+
+
+def quarantine(dataset: str, period: str, entry: str) -> str:
+    """One quarantined batch: `entry` is `<arrival time>-<sha256 prefix>`, so no report overwrites another."""
+    return check_key(f"quarantine/{dataset}/{period}/{entry}")
+
+
+def quarantine_root(dataset: str) -> str:
+    return check_key(f"quarantine/{dataset}")
+
+
+QUARANTINED_BATCH = "batch.parquet"
+QUARANTINE_REPORT = "report.json"
+
+# --- scoring and monitoring -------------------------------------------------------------------------
+
+
+def predictions(dataset: str, period: str, model: str, version: int) -> str:
+    return check_key(f"predictions/{dataset}/{period}/{model}-v{version:04d}.parquet")
+
+
+def drift_report(dataset: str, period: str, model: str, version: int) -> str:
+    """Evidently's standalone HTML report."""
+    return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}.html")
+
+
+def monitoring_verdict(dataset: str, period: str, model: str, version: int) -> str:
+    """The typed monitoring verdict as JSON."""
+    return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}.json")
+
+
+def replay_timeline(dataset: str) -> str:
+    return check_key(f"reports/lifecycle/{dataset}/timeline.png")
+
+
+# --- the registry ----------------------------------------------------------------------------------
+
+
+def registry_blob(model: str, sha256: str) -> str:
+    """Immutable, content-addressed bytes: model text, feature spec, card, reference sample, contract."""
+    return check_key(f"registry/{model}/objects/{sha256}")
+
+
+def registry_versions(model: str) -> str:
+    return check_key(f"registry/{model}/versions")
+
+
+def registry_version(model: str, version: int) -> str:
+    """A version's manifest; written last and create-only, it is the commit point."""
+    return check_key(f"registry/{model}/versions/{version:04d}.json")
+
+
+def promotion_log(model: str) -> str:
+    return check_key(f"registry/{model}/log")
+
+
+def promotion_entry(model: str, seq: int) -> str:
+    """One create-only entry of the promotion log: the truth about who was champion when."""
+    return check_key(f"registry/{model}/log/{seq:08d}.json")
+
+
+def champion_pointer(model: str) -> str:
+    """The `champion` alias, moved forward by compare-and-swap."""
+    return check_key(f"registry/{model}/champion.json")
+
+
+def evaluations(model: str) -> str:
+    return check_key(f"registry/{model}/evaluations")
+
+
+def evaluation(model: str, version: int) -> str:
+    """A challenger's evaluation and promotion decision."""
+    return check_key(f"registry/{model}/evaluations/{version:04d}.json")
+
+
+def registration_claim(model: str, model_sha256: str) -> str:
+    """Create-only marker: one writer is registering these model bytes."""
+    return check_key(f"registry/{model}/claims/{model_sha256}.json")
+
+
+PREFECT_RESULTS = "_prefect_results"
+"""Folder of Prefect's cached task results inside a local store (so deleting the store forgets them)."""

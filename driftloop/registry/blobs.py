@@ -1,0 +1,38 @@
+"""Content-addressed, immutable blobs of one model: written once, SHA-256 checked on every read."""
+
+from __future__ import annotations
+
+import contextlib
+
+from driftloop import layout
+from driftloop.storage import PreconditionFailed, Storage, sha256_hex
+
+
+class IntegrityError(Exception):
+    """A stored blob does not match the SHA-256 its manifest recorded."""
+
+
+class BlobStore:
+    """`registry/<model>/objects/<sha256>`."""
+
+    def __init__(self, storage: Storage, model: str) -> None:
+        self.storage = storage
+        self.model = model
+
+    def put(self, data: bytes) -> str:
+        """Store `data` (once) and return its SHA-256."""
+        digest = sha256_hex(data)
+        key = layout.registry_blob(self.model, digest)
+        if not self.storage.exists(key):
+            # a concurrent writer may store the same bytes first: content-addressed, so identical
+            with contextlib.suppress(PreconditionFailed):
+                self.storage.write_bytes(key, data, if_absent=True)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """Read a blob and verify its SHA-256; raises `IntegrityError` on mismatch."""
+        data = self.storage.read_bytes(layout.registry_blob(self.model, digest))
+        actual = sha256_hex(data)
+        if actual != digest:
+            raise IntegrityError(f"blob {digest} of {self.model} is corrupt: its SHA-256 is {actual}")
+        return data

@@ -1,0 +1,118 @@
+"""The champion: a create-only promotion log (the truth) and a pointer moved forward by compare-and-swap.
+
+If a writer died between appending to the log and moving the pointer, readers roll the pointer forward.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from driftloop import layout
+from driftloop.registry.records import ChampionPointer, PromotionEntry, PromotionEvidence
+from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage
+
+
+class RegistryConflict(Exception):
+    """Too many concurrent writers: the operation gave up after its retries."""
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class PromotionLog:
+    """Who was champion when, for one model name."""
+
+    def __init__(self, storage: Storage, model: str, max_retries: int = 50) -> None:
+        self.storage = storage
+        self.model = model
+        self.max_retries = max_retries
+
+    def _read(self, seq: int) -> PromotionEntry | None:
+        try:
+            return PromotionEntry.from_json(self.storage.read_bytes(layout.promotion_entry(self.model, seq)))
+        except ObjectNotFound:
+            return None
+
+    def entries(self) -> list[PromotionEntry]:
+        """Every champion change, oldest first."""
+        keys = self.storage.list(layout.promotion_log(self.model))
+        return [PromotionEntry.from_json(self.storage.read_bytes(key)) for key in keys]
+
+    def _pointer(self) -> tuple[ChampionPointer | None, str | None]:
+        key = layout.champion_pointer(self.model)
+        etag = self.storage.etag(key)
+        if etag is None:
+            return None, None
+        try:
+            return ChampionPointer.from_json(self.storage.read_bytes(key)), etag
+        except ObjectNotFound:
+            return None, None
+
+    def latest(self) -> PromotionEntry | None:
+        """Newest log entry, found from the pointer and rolled forward over entries it missed."""
+        pointer, _ = self._pointer()
+        seq = pointer.seq if pointer else 0
+        entry = self._read(seq) if seq else None
+        while (following := self._read(seq + 1)) is not None:
+            entry, seq = following, seq + 1
+        if entry is not None and (pointer is None or pointer.seq < entry.seq):
+            self._advance_pointer(entry)  # repair a pointer left behind by a crash
+        return entry
+
+    def _advance_pointer(self, entry: PromotionEntry) -> None:
+        """Move the alias to `entry` by compare-and-swap, only ever forward in the log."""
+        key = layout.champion_pointer(self.model)
+        data = ChampionPointer(seq=entry.seq, version=entry.version, at=entry.at).to_json().encode()
+        for _ in range(self.max_retries):
+            pointer, etag = self._pointer()
+            if pointer is not None and pointer.seq >= entry.seq:
+                return  # already at or past this entry
+            try:
+                if etag is None:
+                    self.storage.write_bytes(key, data, if_absent=True)
+                else:
+                    self.storage.write_bytes(key, data, if_match=etag)
+                return
+            except PreconditionFailed:
+                continue
+        raise RegistryConflict(f"could not move the champion alias of {self.model}")
+
+    def append(
+        self, version: int, reason: str, evidence: PromotionEvidence | None, data_period: str | None
+    ) -> PromotionEntry:
+        """Append `version` as the new champion (create-only), then move the pointer (CAS)."""
+        for _ in range(self.max_retries):
+            latest = self.latest()
+            entry = PromotionEntry(
+                seq=(latest.seq if latest else 0) + 1,
+                version=version,
+                previous_version=latest.version if latest else None,
+                at=now_utc(),
+                data_period=data_period,
+                reason=reason,
+                evidence=evidence,
+            )
+            try:
+                self.storage.write_bytes(
+                    layout.promotion_entry(self.model, entry.seq), entry.to_json().encode(), if_absent=True
+                )
+            except PreconditionFailed:
+                continue  # a concurrent promotion took this slot: re-read and go again
+            self._advance_pointer(entry)
+            return entry
+        raise RegistryConflict(f"could not promote {self.model} v{version}")
+
+    def champion_at(self, when: datetime | str) -> int | None:
+        """Which version was champion at time `when` (UTC if naive), from the log."""
+        moment = pd.Timestamp(when)
+        moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+        current = None
+        for entry in self.entries():
+            if pd.Timestamp(entry.at) <= moment:
+                current = entry.version
+            else:
+                break
+        return current

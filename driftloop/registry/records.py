@@ -1,0 +1,137 @@
+"""What the registry stores about a model: its version manifest, lineage, metrics and promotion log.
+
+Typed records with one JSON form each. Manifests written before v0.2 (plain dicts, `months` instead of
+`periods`) still load: the old names are accepted as aliases and new fields are optional.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field, model_validator
+
+from driftloop.batches import DataVersion
+from driftloop.metrics import Headline, Metrics
+from driftloop.promotion import PromotionDecision
+from driftloop.records import Record
+from driftloop.training import FoldResult
+
+MODEL_FILE = "model.txt"
+SPEC_FILE = "feature_spec.json"
+CARD_FILE = "model_card.md"
+REFERENCE_FILE = "reference.parquet"
+CONTRACT_FILE = "contract.json"  # since v0.2: the exact contract the model was trained under
+
+
+class ContractRef(Record):
+    name: str
+    version: int
+    fingerprint: str
+
+
+class Lineage(Record):
+    """Everything a model was made from: enough to rebuild it and say why a rebuild differs."""
+
+    dataset: str
+    as_of: str
+    periods: tuple[str, ...] = Field(validation_alias=AliasChoices("periods", "months"))
+    data_versions: tuple[DataVersion, ...]
+    missing_periods: tuple[str, ...] = Field(
+        default=(), validation_alias=AliasChoices("missing_periods", "missing_months")
+    )
+    contract: ContractRef
+    code_version: str
+    feature_code_version: str
+    feature_spec_sha256: str
+    params: dict[str, Any]  # the LightGBM parameters, as passed to `lightgbm.train`
+    num_rounds: int
+    train_rows: int
+    train_period: tuple[str, str]
+    holdout_rows: int
+    holdout_start: str
+    # Since v0.2; None in older manifests.
+    training: dict[str, Any] | None = None  # the TrainingSettings the model was trained with
+    source_fingerprint: str | None = None
+    reference_tables_sha256: dict[str, str] | None = None
+    library_versions: dict[str, str] | None = None
+
+
+class ModelMetrics(Record):
+    """Time-ordered CV, holdout and baseline metrics, and what the model relies on."""
+
+    cv: Metrics
+    folds: tuple[FoldResult, ...]
+    holdout: Metrics
+    baseline: Metrics
+    gain_importance: dict[str, float]
+    mean_abs_contribution: dict[str, float]
+
+
+class ModelVersion(Record):
+    """A registered version as its manifest describes it."""
+
+    model: str
+    version: int
+    created_at: str
+    files: dict[str, str]  # logical file name -> sha256
+    lineage: Lineage
+    metrics: ModelMetrics
+
+    @property
+    def label(self) -> str:
+        return f"v{self.version}"
+
+    @property
+    def model_sha256(self) -> str:
+        return self.files[MODEL_FILE]
+
+
+class PromotionEvidence(Record):
+    """The numbers behind a promotion, on the challenger's holdout."""
+
+    metric: str
+    challenger: Headline
+    champion: Headline | None
+    baseline: Headline
+
+
+class PromotionEntry(Record):
+    """One line of the promotion log."""
+
+    seq: int
+    version: int
+    previous_version: int | None
+    at: str  # UTC ISO-8601, when the change took effect
+    data_period: str | None = Field(validation_alias=AliasChoices("data_period", "data_month"))
+    reason: str
+    evidence: PromotionEvidence | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_evidence(cls, data: object) -> object:
+        """Entries before v0.2 wrote `{}` when a promotion came without evidence."""
+        if isinstance(data, dict) and data.get("evidence") == {}:
+            return {**data, "evidence": None}
+        return data
+
+
+class ChampionPointer(Record):
+    """The `champion` alias: the newest log entry it has caught up with."""
+
+    seq: int
+    version: int
+    at: str
+
+
+class Evaluation(Record):
+    """A challenger's evaluation against the champion of the moment, promoted or not."""
+
+    version: int
+    at: str
+    as_of: str
+    champion_version: int | None
+    decision: PromotionDecision
+
+
+class RegistrationClaim(Record):
+    at: str

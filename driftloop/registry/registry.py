@@ -1,0 +1,264 @@
+"""The model registry: append-only, in the artifact store, safe under crashes and concurrent writers.
+
+A version's blobs go first; its manifest is written last and create-only, so it is the commit point: a
+crash before it leaves only unreferenced blobs, never a half-registered version, and two writers racing
+for a number cannot both win. Models are LightGBM text plus JSON, never pickle; every blob's SHA-256 is
+checked when it is read back. The layout is in `driftloop.layout`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import lightgbm as lgb
+import pandas as pd
+
+from driftloop import layout
+from driftloop.contract import Contract
+from driftloop.features import FeatureSpec
+from driftloop.registry.blobs import BlobStore
+from driftloop.registry.champion import PromotionLog, RegistryConflict, now_utc
+from driftloop.registry.records import (
+    CARD_FILE,
+    CONTRACT_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    SPEC_FILE,
+    Evaluation,
+    Lineage,
+    ModelMetrics,
+    ModelVersion,
+    PromotionEntry,
+    PromotionEvidence,
+    RegistrationClaim,
+)
+from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage, sha256_hex
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A version's booster and feature spec, both checked against their SHA-256."""
+
+    version: ModelVersion
+    booster: lgb.Booster
+    spec: FeatureSpec
+
+
+class NoChampion(LookupError):
+    """The model has no champion yet: train one first."""
+
+
+class Registry:
+    """Versions, the champion alias and the promotion log of one model name."""
+
+    def __init__(
+        self, storage: Storage, model: str, max_retries: int = 50, claim_timeout_seconds: float = 120.0
+    ) -> None:
+        self.storage = storage
+        self.model = model
+        self.max_retries = max_retries
+        self.claim_timeout_seconds = claim_timeout_seconds
+        self.blobs = BlobStore(storage, model)
+        self.log = PromotionLog(storage, model, max_retries)
+
+    # ---- versions ----------------------------------------------------------------------------
+    def versions(self) -> list[ModelVersion]:
+        """All committed versions, oldest first."""
+        keys = [k for k in self.storage.list(layout.registry_versions(self.model)) if k.endswith(".json")]
+        return [ModelVersion.from_json(self.storage.read_bytes(key)) for key in keys]
+
+    def get(self, version: int) -> ModelVersion:
+        try:
+            return ModelVersion.from_json(
+                self.storage.read_bytes(layout.registry_version(self.model, version))
+            )
+        except ObjectNotFound:
+            raise KeyError(f"{self.model} has no version {version}") from None
+
+    def has(self, version: ModelVersion) -> bool:
+        """True when this exact version (same number, same model bytes) is committed here."""
+        try:
+            return self.get(version.version).model_sha256 == version.model_sha256
+        except KeyError:
+            return False
+
+    def register(
+        self,
+        *,
+        model_text: str,
+        spec: FeatureSpec,
+        card: str,
+        reference: pd.DataFrame,
+        contract: Contract,
+        lineage: Lineage,
+        metrics: ModelMetrics,
+    ) -> ModelVersion:
+        """Store a model and commit it as the next version (idempotent for an identical model).
+
+        Args:
+            model_text: LightGBM text model.
+            spec: the feature spec it was trained with.
+            card: the model card in Markdown.
+            reference: a fixed-seed sample of training features + predictions, for drift monitoring.
+            contract: the data contract it was trained under (stored, for reproduction).
+            lineage: data versions, contract, code and library versions, parameters.
+            metrics: CV and holdout metrics.
+
+        Returns:
+            The committed version; the existing one if the same model bytes were registered before.
+        """
+        model_sha = sha256_hex(model_text.encode())
+        existing = self._claim(model_sha)
+        if existing is not None:
+            return existing
+        try:
+            buffer = io.BytesIO()
+            reference.to_parquet(buffer, index=False)
+            files = {
+                MODEL_FILE: self.blobs.put(model_text.encode()),
+                SPEC_FILE: self.blobs.put(spec.to_json().encode()),
+                CARD_FILE: self.blobs.put(card.encode()),
+                REFERENCE_FILE: self.blobs.put(buffer.getvalue()),
+                CONTRACT_FILE: self.blobs.put(contract.model_dump_json(indent=2).encode()),
+            }
+            for _ in range(self.max_retries):
+                taken = [v.version for v in self.versions()]
+                number = (max(taken) if taken else 0) + 1
+                manifest = ModelVersion(
+                    model=self.model,
+                    version=number,
+                    created_at=now_utc(),
+                    files=files,
+                    lineage=lineage,
+                    metrics=metrics,
+                )
+                try:
+                    self.storage.write_bytes(
+                        layout.registry_version(self.model, number),
+                        manifest.to_json().encode(),
+                        if_absent=True,
+                    )
+                except PreconditionFailed:
+                    continue  # another writer took this number first; try the next one
+                return manifest
+            raise RegistryConflict(f"could not commit a new version of {self.model}")
+        except BaseException:
+            # Release the claim so a retry need not wait for it to go stale (a hard kill still leaves it).
+            self.storage.delete(layout.registration_claim(self.model, model_sha))
+            raise
+
+    def find(self, model_sha: str) -> ModelVersion | None:
+        """The version whose model file has this SHA-256, if any."""
+        return next((v for v in self.versions() if v.model_sha256 == model_sha), None)
+
+    def _claim(self, model_sha: str) -> ModelVersion | None:
+        """Claim the right to register these model bytes, or return the version that already holds them.
+
+        A create-only claim per model SHA-256 makes concurrent registrations of the same model (e.g. a
+        retried task racing its first attempt) commit one version. A claim older than
+        `claim_timeout_seconds` whose version never appeared belongs to a writer that crashed: ignore it.
+        """
+        key = layout.registration_claim(self.model, model_sha)
+        while True:
+            existing = self.find(model_sha)
+            if existing is not None:
+                return existing
+            try:
+                self.storage.write_bytes(
+                    key, RegistrationClaim(at=now_utc()).to_json().encode(), if_absent=True
+                )
+                return None
+            except PreconditionFailed:
+                pass
+            try:
+                claimed_at = pd.Timestamp(RegistrationClaim.from_json(self.storage.read_bytes(key)).at)
+            except ObjectNotFound:
+                continue
+            if pd.Timestamp.now(tz="UTC") - claimed_at > pd.Timedelta(seconds=self.claim_timeout_seconds):
+                return self.find(model_sha)  # stale claim of a crashed writer: register anyway
+            time.sleep(0.05)
+
+    # ---- a version's files ---------------------------------------------------------------------
+    def load(self, version: int) -> LoadedModel:
+        """Load a version's booster and spec, checking both SHA-256s."""
+        manifest = self.get(version)
+        booster = lgb.Booster(model_str=self.blobs.get(manifest.files[MODEL_FILE]).decode())
+        spec = FeatureSpec.from_json(self.blobs.get(manifest.files[SPEC_FILE]).decode())
+        return LoadedModel(version=manifest, booster=booster, spec=spec)
+
+    def card(self, version: int) -> str:
+        return self.blobs.get(self.get(version).files[CARD_FILE]).decode()
+
+    def reference(self, version: int) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files[REFERENCE_FILE])))
+
+    def model_text(self, version: int) -> str:
+        return self.blobs.get(self.get(version).files[MODEL_FILE]).decode()
+
+    def contract(self, version: int) -> Contract | None:
+        """The contract a version was trained under; None for versions registered before v0.2."""
+        digest = self.get(version).files.get(CONTRACT_FILE)
+        return Contract.model_validate_json(self.blobs.get(digest)) if digest else None
+
+    # ---- evaluations ---------------------------------------------------------------------------
+    def record_evaluation(self, evaluation: Evaluation) -> None:
+        """Keep a challenger's evaluation (create-only: the first evaluation of a version stands)."""
+        key = layout.evaluation(self.model, evaluation.version)
+        with contextlib.suppress(PreconditionFailed):
+            self.storage.write_bytes(key, evaluation.to_json().encode(), if_absent=True)
+
+    def evaluation(self, version: int) -> Evaluation | None:
+        try:
+            return Evaluation.from_json(self.storage.read_bytes(layout.evaluation(self.model, version)))
+        except ObjectNotFound:
+            return None
+
+    def evaluations(self) -> list[Evaluation]:
+        keys = self.storage.list(layout.evaluations(self.model))
+        return [Evaluation.from_json(self.storage.read_bytes(key)) for key in keys]
+
+    # ---- champion ------------------------------------------------------------------------------
+    def champion(self) -> ModelVersion | None:
+        """The current champion version, or None before the first promotion."""
+        entry = self.log.latest()
+        return self.get(entry.version) if entry else None
+
+    def require_champion(self) -> ModelVersion:
+        """The current champion, or a `NoChampion` error that says what to run."""
+        champion = self.champion()
+        if champion is None:
+            raise NoChampion(
+                f"{self.model} has no champion in {self.storage.url} yet: run `driftloop train` first"
+            )
+        return champion
+
+    def promote(
+        self,
+        version: int,
+        reason: str,
+        evidence: PromotionEvidence | None = None,
+        data_period: str | None = None,
+    ) -> PromotionEntry:
+        """Make `version` the champion (rolling back to an older one is a promotion too).
+
+        Args:
+            version: a committed version.
+            reason: why, in a sentence.
+            evidence: the numbers behind the decision.
+            data_period: the data period the decision was made on, if any.
+
+        Returns:
+            The log entry that made it champion.
+        """
+        self.get(version)  # must exist
+        return self.log.append(version, reason, evidence, data_period)
+
+    def promotion_log(self) -> list[PromotionEntry]:
+        return self.log.entries()
+
+    def champion_at(self, when: datetime | str) -> int | None:
+        return self.log.champion_at(when)

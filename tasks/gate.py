@@ -1,0 +1,41 @@
+"""The gate: run the data contract on a data version; a failing batch is quarantined and stops the flow."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from driftloop.batches import DataVersion
+from driftloop.gate import ContractViolation, GateResult, gate_batch
+from driftloop.runtime import Runtime
+from tasks.artifacts import artifact_key
+from tasks.retry import RETRY_DELAYS, transient_only
+
+
+@task(
+    name="gate",
+    task_run_name="gate {version.period}",
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def gate_task(runtime: Runtime, version: DataVersion) -> GateResult:
+    """Gate one data version (reading it once) and publish its report, pass or fail."""
+    key = artifact_key("gate", runtime.contract.name, version.period)
+    try:
+        with runtime.clock.measure("validate"):
+            result = gate_batch(runtime.storage, runtime.contract, version)
+    except ContractViolation as violation:
+        create_markdown_artifact(
+            key=key,
+            markdown=f"{violation.report.to_markdown()}\n\nQuarantined at `{violation.quarantine_uri}`",
+            description=f"FAILED data contract: {runtime.contract.name} {version.period}",
+        )
+        raise
+    create_markdown_artifact(
+        key=key, markdown=result.report.to_markdown(), description=f"Data contract passed: {version.period}"
+    )
+    return result
