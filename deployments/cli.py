@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from deployments.errors import ExitCode, classify
@@ -46,13 +45,27 @@ def _options(
     _debug = debug
 
 
-def _settings(store: str | None = None, contract: str | None = None) -> Settings:
-    """Settings from the environment, command-line overrides applied once, Prefect's defaults set."""
-    from deployments.environment import prefect_environment
+def _settings(store: str | None = None, contract: str | None = None, flows: bool = True) -> Settings:
+    """Settings from the environment, command-line overrides applied once, Prefect's defaults set.
+
+    With `flows`, Prefect is imported and its console keeps run failures to the one line `main` prints
+    (the UI keeps the tracebacks; `--debug` shows them here too).
+    """
+    from deployments.environment import prefect_environment, quiet_console
 
     settings = Settings.load(store=store, contract=contract)
     prefect_environment(settings)
+    if flows and not _debug:
+        quiet_console()
     return settings
+
+
+def _label(settings: Settings, label: str) -> str:
+    """A period label checked against the contract's period before any flow (or server) starts."""
+    from driftloop.contract import load_contract
+    from driftloop.periods import check_period
+
+    return check_period(label, load_contract(settings.data.contract).time.period)
 
 
 def _archive_local_store(url: str) -> Path | None:
@@ -123,7 +136,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check a batch against a contract: exit 0 if it passes, 1 naming every broken rule if not."""
-    settings = _settings(contract=contract)
+    settings = _settings(contract=contract, flows=False)
     from driftloop.batches import cut_period
     from driftloop.contract import load_contract
     from driftloop.sources import read_table_file
@@ -150,7 +163,7 @@ def ingest(
     settings = _settings(store, contract)
     from flows.ingest import ingest_flow
 
-    version = ingest_flow(period, settings)
+    version = ingest_flow(_label(settings, period), settings)
     typer.echo(f"{version.period}: {version.rows:,} rows, data version {version.short} passed the contract")
 
 
@@ -164,7 +177,7 @@ def train(
     settings = _settings(store, contract)
     from flows.train import train_flow
 
-    outcome = train_flow(as_of=as_of, settings=settings)
+    outcome = train_flow(as_of=_label(settings, as_of), settings=settings)
     verdict = "promoted to champion" if outcome.promoted else "not promoted"
     typer.echo(f"v{outcome.version} (holdout AUC {outcome.holdout_auc:.4f}) {verdict}:")
     for reason in outcome.reasons:
@@ -184,7 +197,7 @@ def score(
     settings = _settings(store, contract)
     from flows.score import score_flow
 
-    outcome = score_flow(period, version=version, settings=settings)
+    outcome = score_flow(_label(settings, period), version=version, settings=settings)
     auc = f", AUC {outcome.auc:.4f}" if outcome.auc is not None else ""
     scored_by = f"{outcome.rows:,} rows scored by v{outcome.model_version}{auc}"
     typer.echo(f"{outcome.period}: {scored_by} -> {outcome.predictions}")
@@ -202,7 +215,7 @@ def monitor(
     settings = _settings(store, contract)
     from flows.monitor import monitor_flow
 
-    outcome = monitor_flow(period, settings)
+    outcome = monitor_flow(_label(settings, period) if period else None, settings)
     verdict = outcome.verdict
     typer.echo(
         f"{verdict.period}: {'DRIFT' if verdict.drifted else 'no drift'} (model v{verdict.model_version})"
@@ -225,7 +238,7 @@ def models(
     from deployments.listing import registry_json, registry_text
     from driftloop.runtime import open_runtime
 
-    registry = open_runtime(_settings(store)).registry
+    registry = open_runtime(_settings(store, flows=False)).registry
     if card is not None:
         typer.echo(registry.card(card))
     elif champion_at is not None:
@@ -245,7 +258,7 @@ def reproduce(
     from driftloop.reproduce import reproduce_version
     from driftloop.runtime import open_runtime
 
-    runtime = open_runtime(_settings(store, contract))
+    runtime = open_runtime(_settings(store, contract, flows=False))
     outcome = reproduce_version(runtime.registry, version, runtime.contract)
     if outcome.identical:
         typer.echo(f"v{version}: rebuilt byte for byte, model SHA-256 {outcome.registered_sha256[:16]}")
@@ -265,11 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: run a verb, turn any failure into one line and its exit code."""
     try:
         returned = app(args=argv, standalone_mode=False)  # click returns a command's exit code here
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except click.ClickException as usage:
-        typer.echo(f"error: {usage.format_message()}", err=True)
+    except typer.TyperException as usage:  # a wrong option, a missing argument, a bad value
+        message = usage.format_message() if hasattr(usage, "format_message") else str(usage)
+        typer.echo(f"error: {message}", err=True)
         return ExitCode.USAGE
     except Exception as error:
         if _debug:

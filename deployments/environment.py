@@ -6,6 +6,7 @@ Everything here is a default: a variable already set (e.g. PREFECT_API_URL of a 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -45,3 +46,27 @@ def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | No
     if root is not None:
         # Cached task results live inside the store, so deleting the store also forgets its cache.
         os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / layout.PREFECT_RESULTS))
+
+
+class _RunFailuresStayInTheUI(logging.Filter):
+    """Drop flow and task run errors from the console; the CLI prints one line for them instead.
+
+    The records still reach Prefect's API handler, so the UI keeps every traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from_runs = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        return not (from_runs and record.levelno >= logging.ERROR)
+
+
+def quiet_console() -> None:
+    """Set up Prefect's logging now and install the filter on its console handler."""
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _RunFailuresStayInTheUI) for f in handler.filters
+        ):
+            handler.addFilter(_RunFailuresStayInTheUI())

@@ -25,15 +25,19 @@ def _known() -> list[tuple[tuple[type[BaseException], ...], ExitCode]]:
     # Imported here: `driftloop --help` must not pay for pandas and LightGBM.
     from driftloop.gate import ContractViolation, NoValidatedBatch
     from driftloop.periods import PeriodLabelError
-    from driftloop.registry import IntegrityError, NoChampion
+    from driftloop.registry import IntegrityError, NoChampion, UnknownVersion
     from driftloop.replay import NothingToReplay, UsedRegistry
+    from driftloop.sources import UnreadableInput
     from driftloop.storage import ObjectNotFound, StoreUnavailable
 
     return [
         ((ContractViolation,), ExitCode.CONTRACT_VIOLATION),
         ((PeriodLabelError, ValidationError), ExitCode.USAGE),
-        ((ObjectNotFound, IntegrityError), ExitCode.UNREADABLE_INPUT),
-        ((NoChampion, NoValidatedBatch, NothingToReplay, UsedRegistry), ExitCode.MISSING_PREREQUISITE),
+        ((UnreadableInput, ObjectNotFound, IntegrityError), ExitCode.UNREADABLE_INPUT),
+        (
+            (NoChampion, UnknownVersion, NoValidatedBatch, NothingToReplay, UsedRegistry),
+            ExitCode.MISSING_PREREQUISITE,
+        ),
         ((StoreUnavailable, ConnectionError, TimeoutError), ExitCode.INFRASTRUCTURE),
     ]
 

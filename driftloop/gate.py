@@ -17,7 +17,7 @@ from driftloop import layout
 from driftloop.batches import DataVersion, read_batch
 from driftloop.contract import Contract
 from driftloop.records import Record
-from driftloop.storage import ObjectNotFound, Storage
+from driftloop.storage import Storage, read_if_exists
 from driftloop.validation import ValidationReport, validate_batch
 
 
@@ -146,10 +146,8 @@ def _record_validated(
 
 
 def _current(storage: Storage, contract: Contract, period: str) -> ValidatedBatch | None:
-    try:
-        return ValidatedBatch.from_json(storage.read_bytes(layout.validated(contract.name, period)))
-    except ObjectNotFound:
-        return None
+    data = read_if_exists(storage, layout.validated(contract.name, period))
+    return ValidatedBatch.from_json(data) if data is not None else None
 
 
 def validated_version(storage: Storage, contract: Contract, period: str) -> DataVersion:

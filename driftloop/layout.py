@@ -68,49 +68,42 @@ def replay_timeline(dataset: str) -> str:
     return check_key(f"reports/lifecycle/{dataset}/timeline.png")
 
 
-# --- the registry ----------------------------------------------------------------------------------
+# --- the registry: one folder per model name --------------------------------------------------------
+
+
+def registry(model: str, *parts: str) -> str:
+    """`registry/<model>/<parts…>`: the folders are `objects`, `versions`, `log`, `evaluations`, `claims`."""
+    return check_key("/".join(["registry", model, *parts]))
 
 
 def registry_blob(model: str, sha256: str) -> str:
     """Immutable, content-addressed bytes: model text, feature spec, card, reference sample, contract."""
-    return check_key(f"registry/{model}/objects/{sha256}")
-
-
-def registry_versions(model: str) -> str:
-    return check_key(f"registry/{model}/versions")
+    return registry(model, "objects", sha256)
 
 
 def registry_version(model: str, version: int) -> str:
     """A version's manifest; written last and create-only, it is the commit point."""
-    return check_key(f"registry/{model}/versions/{version:04d}.json")
-
-
-def promotion_log(model: str) -> str:
-    return check_key(f"registry/{model}/log")
+    return registry(model, "versions", f"{version:04d}.json")
 
 
 def promotion_entry(model: str, seq: int) -> str:
     """One create-only entry of the promotion log: the truth about who was champion when."""
-    return check_key(f"registry/{model}/log/{seq:08d}.json")
+    return registry(model, "log", f"{seq:08d}.json")
 
 
 def champion_pointer(model: str) -> str:
     """The `champion` alias, moved forward by compare-and-swap."""
-    return check_key(f"registry/{model}/champion.json")
-
-
-def evaluations(model: str) -> str:
-    return check_key(f"registry/{model}/evaluations")
+    return registry(model, "champion.json")
 
 
 def evaluation(model: str, version: int) -> str:
-    """A challenger's evaluation and promotion decision."""
-    return check_key(f"registry/{model}/evaluations/{version:04d}.json")
+    """A challenger's first evaluation and promotion decision."""
+    return registry(model, "evaluations", f"{version:04d}.json")
 
 
 def registration_claim(model: str, model_sha256: str) -> str:
     """Create-only marker: one writer is registering these model bytes."""
-    return check_key(f"registry/{model}/claims/{model_sha256}.json")
+    return registry(model, "claims", f"{model_sha256}.json")
 
 
 PREFECT_RESULTS = "_prefect_results"

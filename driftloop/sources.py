@@ -16,18 +16,33 @@ import pandas as pd
 from driftloop.contract import Contract
 
 
+class UnreadableInput(Exception):
+    """A source file that is missing, empty, truncated or not what its name says; the message names it."""
+
+
 def read_table_file(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file (or every file a glob matches), by extension."""
+    """Read a CSV or Parquet file (or every file a glob matches), by extension.
+
+    Raises:
+        UnreadableInput: naming the file and what is wrong with it.
+    """
     paths = sorted(glob.glob(str(path))) or [str(path)]
-    frames = []
-    for one in paths:
-        if one.endswith((".parquet", ".pq")):
-            frames.append(pd.read_parquet(one))
-        elif one.endswith((".csv", ".csv.gz")):
-            frames.append(pd.read_csv(one))
-        else:
-            raise ValueError(f"{one}: only .csv and .parquet files are supported")
+    frames = [_read_one(one) for one in paths]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_one(path: str) -> pd.DataFrame:
+    if not path.endswith((".parquet", ".pq", ".csv", ".csv.gz")):
+        raise UnreadableInput(f"{path}: only .csv, .csv.gz and .parquet files are supported")
+    if not Path(path).is_file():
+        raise UnreadableInput(f"{path}: no such file")
+    try:
+        if path.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as error:  # pyarrow and pandas parse errors
+        what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableInput(f"{path}: cannot be read as {Path(path).suffix.lstrip('.')} ({what})") from None
 
 
 def _packaged_table(name: str) -> pd.DataFrame:

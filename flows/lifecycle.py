@@ -39,6 +39,7 @@ class ReplayResult(Record):
     rows: tuple[ReplayRow, ...]
     gaps: tuple[str, ...]
     timeline: str  # where the PNG is in the store
+    batch_reads: dict[str, int]  # per replayed period: reads of its batch before any retraining
     phase_seconds: dict[str, float]  # time inside the domain calls, per phase
     flow_seconds: float  # the whole flow run, orchestration included
 
@@ -97,17 +98,20 @@ def lifecycle_flow(
         description="Periods replayed",
     )
     rows: list[ReplayRow] = []
+    reads: dict[str, int] = {}
     for done, period in enumerate(plan.replay, 1):
-        rows.append(_replay_period(runtime, period, original, retrain_on_drift))
+        rows.append(_replay_period(runtime, period, original, retrain_on_drift, reads))
         logger.info("[%d/%d] %s", done, len(plan.replay), _progress_line(rows[-1]))
         update_progress_artifact(progress, progress=100.0 * done / len(plan.replay))
 
-    result = _report(runtime, rows, plan.gaps, plot_path, started)
+    result = _report(runtime, rows, plan.gaps, reads, plot_path, started)
     logger.info("Replay of %s finished:\n%s", contract.name, result.table())
     return result
 
 
-def _replay_period(runtime: Runtime, period: str, original: int, retrain_on_drift: bool) -> ReplayRow:
+def _replay_period(
+    runtime: Runtime, period: str, original: int, retrain_on_drift: bool, reads: dict[str, int]
+) -> ReplayRow:
     serving = runtime.registry.require_champion().version
     try:
         gate = ingest_and_gate(runtime, period)
@@ -132,6 +136,7 @@ def _replay_period(runtime: Runtime, period: str, original: int, retrain_on_drif
         original_metrics = live
     else:
         original_metrics = score_task(runtime, batch, original, store=False).metrics()
+    reads[period] = runtime.storage.reads_under(layout.batches(runtime.contract.name, period))
     retrained = promoted = False
     new_champion = None
     if verdict.drifted and retrain_on_drift:
@@ -166,7 +171,12 @@ def _progress_line(row: ReplayRow) -> str:
 
 
 def _report(
-    runtime: Runtime, rows: list[ReplayRow], gaps: tuple[str, ...], plot_path: str | None, started: float
+    runtime: Runtime,
+    rows: list[ReplayRow],
+    gaps: tuple[str, ...],
+    reads: dict[str, int],
+    plot_path: str | None,
+    started: float,
 ) -> ReplayResult:
     """The table and PNG as artifacts and files; the phase timings for whoever asks where time went."""
     contract, model = runtime.contract, runtime.registry.model
@@ -192,6 +202,7 @@ def _report(
         rows=tuple(rows),
         gaps=gaps,
         timeline=runtime.storage.uri(stored),
+        batch_reads=reads,
         phase_seconds=runtime.clock.totals(),
         flow_seconds=time.perf_counter() - started,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftloop import markdown
 from driftloop.challenger import Challenger
@@ -14,7 +13,7 @@ from driftloop.promotion import PromotionDecision
 from driftloop.registry import Evaluation
 from driftloop.runtime import Runtime
 from tasks.artifacts import artifact_key
-from tasks.retry import RETRY_DELAYS, transient_only
+from tasks.options import IN_MEMORY
 
 
 def decision_markdown(version: int, decision: PromotionDecision) -> str:
@@ -36,11 +35,7 @@ def decision_markdown(version: int, decision: PromotionDecision) -> str:
 @task(
     name="evaluate-and-promote",
     task_run_name="evaluate v{challenger.version.version}",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-    persist_result=False,
+    **IN_MEMORY,
 )
 def evaluate_task(runtime: Runtime, challenger: Challenger, data_period: str) -> Evaluation:
     """Decide on evidence, record it, promote if it says so, and publish the decision."""

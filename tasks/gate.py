@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftloop.batches import DataVersion
 from driftloop.gate import ContractViolation, GateResult, gate_batch
 from driftloop.runtime import Runtime
 from tasks.artifacts import artifact_key
-from tasks.retry import RETRY_DELAYS, transient_only
+from tasks.options import IN_MEMORY
 
 
 @task(
     name="gate",
     task_run_name="gate {version.period}",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-    persist_result=False,
+    **IN_MEMORY,
 )
 def gate_task(runtime: Runtime, version: DataVersion) -> GateResult:
     """Gate one data version (reading it once) and publish its report, pass or fail."""

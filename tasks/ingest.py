@@ -10,7 +10,7 @@ from prefect.context import TaskRunContext
 from driftloop.batches import DataVersion, ingest_period
 from driftloop.provenance import CODE_VERSION
 from driftloop.runtime import Runtime
-from tasks.retry import RETRY_DELAYS, transient_only
+from tasks.options import CACHED_AS_JSON
 
 
 def ingest_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -31,12 +31,8 @@ def ingest_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
 @task(
     name="ingest",
     task_run_name="ingest {period}",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
     cache_key_fn=ingest_cache_key,
-    result_serializer="json",
-    persist_result=True,
+    **CACHED_AS_JSON,
 )
 def ingest_task(runtime: Runtime, period: str) -> DataVersion:
     """Cut the period out of the source and store it as Parquet under its SHA-256."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from driftloop.monitoring import MonitoringVerdict, monitor_scored
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
 from tasks.artifacts import artifact_key, as_link
-from tasks.retry import RETRY_DELAYS, transient_only
+from tasks.options import IN_MEMORY
 
 DRIFT_EVENT = "driftloop.drift.detected"
 
@@ -36,11 +35,7 @@ def verdict_markdown(verdict: MonitoringVerdict) -> str:
 @task(
     name="monitor",
     task_run_name="monitor {scored.batch.version.period} (v{scored.model_version})",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-    persist_result=False,
+    **IN_MEMORY,
 )
 def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
     """Run Evidently against the model's reference, decide, and publish the verdict and the report."""
@@ -75,7 +70,7 @@ def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
     return verdict
 
 
-@task(name="emit-drift-event", retries=2, retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE)
+@task(name="emit-drift-event", **IN_MEMORY)
 def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict) -> str | None:
     """Emit `driftloop.drift.detected`; a deployment trigger on it starts retraining in production."""
     event = emit_event(

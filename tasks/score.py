@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftloop.batches import read_batch
 from driftloop.gate import GateResult
 from driftloop.runtime import Runtime
 from driftloop.scoring import EnrichedBatch, ScoredBatch, enrich_batch, score_batch, write_predictions
 from tasks.artifacts import artifact_key
-from tasks.retry import RETRY_DELAYS, transient_only
+from tasks.options import IN_MEMORY
 
 
 @task(
     name="enrich",
     task_run_name="enrich {gate.version.period}",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-    persist_result=False,
+    **IN_MEMORY,
 )
 def enrich_task(runtime: Runtime, gate: GateResult) -> EnrichedBatch:
     """Join the reference tables once; the batch is read only if the gate did not already hold it."""
@@ -33,11 +28,7 @@ def enrich_task(runtime: Runtime, gate: GateResult) -> EnrichedBatch:
 @task(
     name="score",
     task_run_name="score {batch.version.period} with v{version}",
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-    persist_result=False,
+    **IN_MEMORY,
 )
 def score_task(runtime: Runtime, batch: EnrichedBatch, version: int, store: bool = True) -> ScoredBatch:
     """Score with model `version`; store the predictions (unless `store` is off) and publish counts."""

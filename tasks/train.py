@@ -15,7 +15,7 @@ from driftloop.metrics import metric_rows
 from driftloop.provenance import CODE_VERSION
 from driftloop.runtime import Runtime
 from tasks.artifacts import artifact_key
-from tasks.retry import RETRY_DELAYS, transient_only
+from tasks.options import CACHED_AS_JSON
 
 
 def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -41,11 +41,7 @@ def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
     name="train",
     task_run_name="train as of {as_of}",
     cache_key_fn=train_cache_key,
-    result_serializer="json",
-    persist_result=True,
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=transient_only,
+    **CACHED_AS_JSON,
 )
 def train_task(runtime: Runtime, as_of: str, periods: list[str], versions: list[DataVersion]) -> Challenger:
     """Train, register and publish the model card and the metrics table."""

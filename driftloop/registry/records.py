@@ -16,11 +16,15 @@ from driftloop.promotion import PromotionDecision
 from driftloop.records import Record
 from driftloop.training import FoldResult
 
-MODEL_FILE = "model.txt"
-SPEC_FILE = "feature_spec.json"
-CARD_FILE = "model_card.md"
-REFERENCE_FILE = "reference.parquet"
-CONTRACT_FILE = "contract.json"  # since v0.2: the exact contract the model was trained under
+
+class ModelFiles:
+    """The logical names of a version's files (its manifest maps each to a blob's SHA-256)."""
+
+    MODEL = "model.txt"
+    SPEC = "feature_spec.json"
+    CARD = "model_card.md"
+    REFERENCE = "reference.parquet"
+    CONTRACT = "contract.json"  # since v0.2: the exact contract the model was trained under
 
 
 class ContractRef(Record):
@@ -83,7 +87,7 @@ class ModelVersion(Record):
 
     @property
     def model_sha256(self) -> str:
-        return self.files[MODEL_FILE]
+        return self.files[ModelFiles.MODEL]
 
 
 class PromotionEvidence(Record):

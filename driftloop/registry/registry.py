@@ -20,23 +20,11 @@ import pandas as pd
 from driftloop import layout
 from driftloop.contract import Contract
 from driftloop.features import FeatureSpec
+from driftloop.registry import records
 from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import PromotionLog, RegistryConflict, now_utc
-from driftloop.registry.records import (
-    CARD_FILE,
-    CONTRACT_FILE,
-    MODEL_FILE,
-    REFERENCE_FILE,
-    SPEC_FILE,
-    Evaluation,
-    Lineage,
-    ModelMetrics,
-    ModelVersion,
-    PromotionEntry,
-    PromotionEvidence,
-    RegistrationClaim,
-)
-from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage, sha256_hex
+from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
+from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage, read_if_exists, sha256_hex
 
 
 @dataclass(frozen=True)
@@ -46,6 +34,13 @@ class LoadedModel:
     version: ModelVersion
     booster: lgb.Booster
     spec: FeatureSpec
+
+
+class UnknownVersion(KeyError):
+    """No such version of the model in this store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class NoChampion(LookupError):
@@ -68,22 +63,20 @@ class Registry:
     # ---- versions ----------------------------------------------------------------------------
     def versions(self) -> list[ModelVersion]:
         """All committed versions, oldest first."""
-        keys = [k for k in self.storage.list(layout.registry_versions(self.model)) if k.endswith(".json")]
+        keys = [k for k in self.storage.list(layout.registry(self.model, "versions")) if k.endswith(".json")]
         return [ModelVersion.from_json(self.storage.read_bytes(key)) for key in keys]
 
     def get(self, version: int) -> ModelVersion:
-        try:
-            return ModelVersion.from_json(
-                self.storage.read_bytes(layout.registry_version(self.model, version))
-            )
-        except ObjectNotFound:
-            raise KeyError(f"{self.model} has no version {version}") from None
+        data = read_if_exists(self.storage, layout.registry_version(self.model, version))
+        if data is None:
+            raise UnknownVersion(f"{self.model} has no version {version} in {self.storage.url}")
+        return ModelVersion.from_json(data)
 
     def has(self, version: ModelVersion) -> bool:
         """True when this exact version (same number, same model bytes) is committed here."""
         try:
             return self.get(version.version).model_sha256 == version.model_sha256
-        except KeyError:
+        except UnknownVersion:
             return False
 
     def register(
@@ -119,11 +112,11 @@ class Registry:
             buffer = io.BytesIO()
             reference.to_parquet(buffer, index=False)
             files = {
-                MODEL_FILE: self.blobs.put(model_text.encode()),
-                SPEC_FILE: self.blobs.put(spec.to_json().encode()),
-                CARD_FILE: self.blobs.put(card.encode()),
-                REFERENCE_FILE: self.blobs.put(buffer.getvalue()),
-                CONTRACT_FILE: self.blobs.put(contract.model_dump_json(indent=2).encode()),
+                ModelFiles.MODEL: self.blobs.put(model_text.encode()),
+                ModelFiles.SPEC: self.blobs.put(spec.to_json().encode()),
+                ModelFiles.CARD: self.blobs.put(card.encode()),
+                ModelFiles.REFERENCE: self.blobs.put(buffer.getvalue()),
+                ModelFiles.CONTRACT: self.blobs.put(contract.model_dump_json(indent=2).encode()),
             }
             for _ in range(self.max_retries):
                 taken = [v.version for v in self.versions()]
@@ -169,13 +162,15 @@ class Registry:
                 return existing
             try:
                 self.storage.write_bytes(
-                    key, RegistrationClaim(at=now_utc()).to_json().encode(), if_absent=True
+                    key, records.RegistrationClaim(at=now_utc()).to_json().encode(), if_absent=True
                 )
                 return None
             except PreconditionFailed:
                 pass
             try:
-                claimed_at = pd.Timestamp(RegistrationClaim.from_json(self.storage.read_bytes(key)).at)
+                claimed_at = pd.Timestamp(
+                    records.RegistrationClaim.from_json(self.storage.read_bytes(key)).at
+                )
             except ObjectNotFound:
                 continue
             if pd.Timestamp.now(tz="UTC") - claimed_at > pd.Timedelta(seconds=self.claim_timeout_seconds):
@@ -186,40 +181,38 @@ class Registry:
     def load(self, version: int) -> LoadedModel:
         """Load a version's booster and spec, checking both SHA-256s."""
         manifest = self.get(version)
-        booster = lgb.Booster(model_str=self.blobs.get(manifest.files[MODEL_FILE]).decode())
-        spec = FeatureSpec.from_json(self.blobs.get(manifest.files[SPEC_FILE]).decode())
+        booster = lgb.Booster(model_str=self.blobs.get(manifest.files[ModelFiles.MODEL]).decode())
+        spec = FeatureSpec.from_json(self.blobs.get(manifest.files[ModelFiles.SPEC]).decode())
         return LoadedModel(version=manifest, booster=booster, spec=spec)
 
     def card(self, version: int) -> str:
-        return self.blobs.get(self.get(version).files[CARD_FILE]).decode()
+        return self.blobs.get(self.get(version).files[ModelFiles.CARD]).decode()
 
     def reference(self, version: int) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files[REFERENCE_FILE])))
+        return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files[ModelFiles.REFERENCE])))
 
     def model_text(self, version: int) -> str:
-        return self.blobs.get(self.get(version).files[MODEL_FILE]).decode()
+        return self.blobs.get(self.get(version).files[ModelFiles.MODEL]).decode()
 
     def contract(self, version: int) -> Contract | None:
         """The contract a version was trained under; None for versions registered before v0.2."""
-        digest = self.get(version).files.get(CONTRACT_FILE)
+        digest = self.get(version).files.get(ModelFiles.CONTRACT)
         return Contract.model_validate_json(self.blobs.get(digest)) if digest else None
 
     # ---- evaluations ---------------------------------------------------------------------------
-    def record_evaluation(self, evaluation: Evaluation) -> None:
+    def record_evaluation(self, evaluation: records.Evaluation) -> None:
         """Keep a challenger's evaluation (create-only: the first evaluation of a version stands)."""
         key = layout.evaluation(self.model, evaluation.version)
         with contextlib.suppress(PreconditionFailed):
             self.storage.write_bytes(key, evaluation.to_json().encode(), if_absent=True)
 
-    def evaluation(self, version: int) -> Evaluation | None:
-        try:
-            return Evaluation.from_json(self.storage.read_bytes(layout.evaluation(self.model, version)))
-        except ObjectNotFound:
-            return None
+    def evaluation(self, version: int) -> records.Evaluation | None:
+        data = read_if_exists(self.storage, layout.evaluation(self.model, version))
+        return records.Evaluation.from_json(data) if data is not None else None
 
-    def evaluations(self) -> list[Evaluation]:
-        keys = self.storage.list(layout.evaluations(self.model))
-        return [Evaluation.from_json(self.storage.read_bytes(key)) for key in keys]
+    def evaluations(self) -> list[records.Evaluation]:
+        keys = self.storage.list(layout.registry(self.model, "evaluations"))
+        return [records.Evaluation.from_json(self.storage.read_bytes(key)) for key in keys]
 
     # ---- champion ------------------------------------------------------------------------------
     def champion(self) -> ModelVersion | None:
@@ -240,9 +233,9 @@ class Registry:
         self,
         version: int,
         reason: str,
-        evidence: PromotionEvidence | None = None,
+        evidence: records.PromotionEvidence | None = None,
         data_period: str | None = None,
-    ) -> PromotionEntry:
+    ) -> records.PromotionEntry:
         """Make `version` the champion (rolling back to an older one is a promotion too).
 
         Args:
@@ -257,7 +250,7 @@ class Registry:
         self.get(version)  # must exist
         return self.log.append(version, reason, evidence, data_period)
 
-    def promotion_log(self) -> list[PromotionEntry]:
+    def promotion_log(self) -> list[records.PromotionEntry]:
         return self.log.entries()
 
     def champion_at(self, when: datetime | str) -> int | None:

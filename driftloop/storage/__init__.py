@@ -16,6 +16,7 @@ from driftloop.storage.base import (
     Storage,
     StoreUnavailable,
     check_key,
+    read_if_exists,
     sha256_hex,
 )
 from driftloop.storage.local import LocalStorage, local_root
@@ -31,6 +32,7 @@ __all__ = [
     "check_key",
     "local_root",
     "open_storage",
+    "read_if_exists",
     "sha256_hex",
 ]
 

@@ -54,6 +54,14 @@ class Storage(Protocol):
         ...
 
 
+def read_if_exists(storage: Storage, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such key (a question, not an error)."""
+    try:
+        return storage.read_bytes(key)
+    except ObjectNotFound:
+        return None
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

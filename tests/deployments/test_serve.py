@@ -46,7 +46,7 @@ T = TypeVar("T")
 def test_two_deployments_monthly_cron_and_drift_trigger() -> None:
     monthly, retrain = build_deployments(DeploymentSettings())
 
-    assert (monthly.name, monthly.entrypoint) == ("monthly", "flows/monthly.py:monthly_flow")
+    assert (monthly.name, monthly.entrypoint) == ("monthly", "flows/monitor.py:monitor_flow")
     assert (retrain.name, retrain.entrypoint) == ("retrain", "flows/retrain.py:retrain_flow")
     assert monthly.tags == retrain.tags == ["driftloop"]
     assert monthly.parameters == retrain.parameters == {}  # no settings object: the served env decides
@@ -61,7 +61,7 @@ def test_two_deployments_monthly_cron_and_drift_trigger() -> None:
     assert trigger.match.model_dump() == {"prefect.resource.id": "driftloop.model.*"}
     assert (trigger.posture, trigger.threshold) == ("Reactive", 1)
     assert trigger.parameters == {
-        "month": "{{ event.payload.month }}",
+        "period": "{{ event.payload.period }}",
         "reason": "{{ event.payload.reasons | join('; ') }}",
     }
 
@@ -80,17 +80,17 @@ def test_cron_fires_on_the_second_at_six_utc() -> None:
 
 
 def test_trigger_parameters_render_from_the_event_payload() -> None:
-    """The server's sandboxed Jinja turns the event into the flow's `month` and `reason` strings."""
+    """The server's sandboxed Jinja turns the event into the flow's `period` and `reason` strings."""
     from prefect.server.utilities.user_templates import render_user_template_sync
 
     (trigger,) = build_deployments()[1].triggers
-    event = {"payload": {"month": "2013-07", "reasons": ["share drifted 0.62 >= 0.50", "prediction drift"]}}
+    event = {"payload": {"period": "2013-07", "reasons": ["share drifted 0.62 >= 0.50", "prediction drift"]}}
 
     rendered = {
         key: render_user_template_sync(value, {"event": event}) for key, value in trigger.parameters.items()
     }
 
-    assert rendered == {"month": "2013-07", "reason": "share drifted 0.62 >= 0.50; prediction drift"}
+    assert rendered == {"period": "2013-07", "reason": "share drifted 0.62 >= 0.50; prediction drift"}
 
 
 def test_schedule_comes_from_driftloop_deploy_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -205,7 +205,6 @@ def prepare_store(store: Path, contract: Path) -> None:
         StorageSettings,
         TrainingSettings,
     )
-    from flows.ingest import ingest_flow
     from flows.train import train_flow
 
     settings = Settings(
@@ -215,8 +214,6 @@ def prepare_store(store: Path, contract: Path) -> None:
         promotion=Settings.load().promotion,
         drift=DriftSettings(sample_rows=2000),
     )
-    for month in ("2013-01", "2013-02", "2013-03"):
-        ingest_flow(month, settings)
     outcome = train_flow(as_of="2013-03", settings=settings)
     assert (outcome.version, outcome.promoted) == (1, True)
 
@@ -298,7 +295,7 @@ def served(
             yield Served(api, api_url, store, retrain["id"], logs, root)
 
 
-def emit_drift_event(served: Served, month: str, reasons: list[str]) -> str:
+def emit_drift_event(served: Served, period: str, reasons: list[str]) -> str:
     """`emit_event` in a fresh process whose PREFECT_API_URL is the served server (not the harness)."""
     spec = {
         "event": DRIFT_EVENT,
@@ -306,7 +303,7 @@ def emit_drift_event(served: Served, month: str, reasons: list[str]) -> str:
         "payload": {
             "model": MODEL,
             "model_version": 1,
-            "month": month,
+            "period": period,
             "drift_share": 0.6,
             "reasons": reasons,
         },
@@ -325,7 +322,7 @@ def emit_drift_event(served: Served, month: str, reasons: list[str]) -> str:
 
 
 @pytest.mark.flow
-def test_drift_event_starts_a_real_retrain_with_the_event_month(served: Served) -> None:
+def test_drift_event_starts_a_real_retrain_with_the_event_period(served: Served) -> None:
     from driftloop.registry import Registry
     from driftloop.storage import LocalStorage
 
@@ -348,7 +345,7 @@ def test_drift_event_starts_a_real_retrain_with_the_event_month(served: Served) 
     assert run["state"]["type"] == "COMPLETED", "\n".join(map(tail, served.logs))
     assert run["created_by"]["type"] == "AUTOMATION"
     assert [r["id"] for r in all_runs] == [run["id"]]  # one event, one run
-    assert run["parameters"] == {"month": "2013-03", "reason": "; ".join(reasons)}
+    assert run["parameters"] == {"period": "2013-03", "reason": "; ".join(reasons)}
     assert run["name"] == "retrain after 2013-03"
     # Same three months, same parameters: the served retrain made the champion's bytes again, so the
     # registry handed back v1 and the decision it published (on this server only) says so.
@@ -360,7 +357,7 @@ def test_drift_event_starts_a_real_retrain_with_the_event_month(served: Served) 
     assert registry.champion().version == 1
     assert [e.version for e in registry.promotion_log()] == [1]
     # Evaluations are one record per version and the first stands: still the original promotion.
-    assert [(e["version"], e["decision"]["promote"]) for e in registry.evaluations()] == [(1, True)]
+    assert [(e.version, e.decision.promote) for e in registry.evaluations()] == [(1, True)]
 
 
 @pytest.mark.flow

@@ -35,7 +35,7 @@ def rain_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         storage=StorageSettings(url=str(root / "store")),
         data=DataSettings(contract=str(contract_path)),
-        training=TrainingSettings(model_name="rain", max_rounds=80, cv_folds=3, window_months=2),
+        training=TrainingSettings(model_name="rain", max_rounds=80, cv_folds=3, window_periods=2),
         promotion=Settings.load().promotion,
         drift=DriftSettings(sample_rows=2000),
     )
@@ -47,16 +47,24 @@ def test_example_contract_runs_ingest_train_score_and_monitor(rain_settings: Set
     from flows.score import score_flow
     from flows.train import train_flow
 
-    for month in ("2013-05", "2013-06", "2013-07"):
-        version = ingest_flow(month, rain_settings)
-        assert version.dataset == "rain" and 1500 <= version.rows <= 2500
+    rows = {month: ingest_flow(month, rain_settings).rows for month in ("2013-05", "2013-06", "2013-07")}
+    assert rows == {"2013-05": 2232, "2013-06": 2160, "2013-07": 2228}
     outcome = train_flow(as_of="2013-06", settings=rain_settings)
     assert outcome.promoted, outcome.reasons
-    assert outcome.holdout_auc > 0.7  # humidity and dew point predict rain for real
+    assert round(outcome.holdout_auc, 4) == 0.8054  # humidity and dew point predict rain for real
     scored = score_flow("2013-07", settings=rain_settings)
-    assert scored.model_version == outcome.version and scored.rows >= 1500
+    assert (scored.model_version, scored.rows, round(scored.auc, 4)) == (outcome.version, 2228, 0.9293)
     monitored = monitor_flow("2013-07", rain_settings)
-    assert monitored.model_version == outcome.version
+    assert monitored.verdict.model_version == outcome.version
+    # July is wetter and warmer than May-June: 6 of 8 features and the prediction drift.
+    assert monitored.verdict.summary.drifted_features == (
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "pressure",
+    )
 
     registry = Registry(LocalStorage(rain_settings.storage.url), "rain")
     loaded = registry.load(outcome.version)

