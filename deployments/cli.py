@@ -90,7 +90,8 @@ def run(
         typer.Option(help="first period of the initial training window; default the first with data"),
     ] = None,
     train_to: Annotated[
-        str | None, typer.Option(help="last period of the initial training window; default window_periods on")
+        str | None,
+        typer.Option(help="last period of the initial training window; default one training window on"),
     ] = None,
     replay_to: Annotated[
         str | None, typer.Option(help="last period to replay; default the last with data")

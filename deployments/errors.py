@@ -23,7 +23,10 @@ class ExitCode(IntEnum):
 
 def _known() -> list[tuple[tuple[type[BaseException], ...], ExitCode]]:
     # Imported here: `driftloop --help` must not pay for pandas and LightGBM.
+    from driftloop.batches import NoDataForPeriod
+    from driftloop.contract import InvalidContract
     from driftloop.gate import ContractViolation, NoValidatedBatch
+    from driftloop.leakage import LeakageSuspected
     from driftloop.periods import PeriodLabelError
     from driftloop.registry import IntegrityError, NoChampion, UnknownVersion
     from driftloop.replay import NothingToReplay, UsedRegistry
@@ -31,11 +34,11 @@ def _known() -> list[tuple[tuple[type[BaseException], ...], ExitCode]]:
     from driftloop.storage import ObjectNotFound, StoreUnavailable
 
     return [
-        ((ContractViolation,), ExitCode.CONTRACT_VIOLATION),
-        ((PeriodLabelError, ValidationError), ExitCode.USAGE),
+        ((ContractViolation, LeakageSuspected), ExitCode.CONTRACT_VIOLATION),
+        ((PeriodLabelError, InvalidContract, ValidationError), ExitCode.USAGE),
         ((UnreadableInput, ObjectNotFound, IntegrityError), ExitCode.UNREADABLE_INPUT),
         (
-            (NoChampion, UnknownVersion, NoValidatedBatch, NothingToReplay, UsedRegistry),
+            (NoDataForPeriod, NoChampion, UnknownVersion, NoValidatedBatch, NothingToReplay, UsedRegistry),
             ExitCode.MISSING_PREREQUISITE,
         ),
         ((StoreUnavailable, ConnectionError, TimeoutError), ExitCode.INFRASTRUCTURE),

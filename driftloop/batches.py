@@ -92,9 +92,32 @@ def ingest_period(
     fraction: float = 1.0,
     seed: int = 0,
 ) -> DataVersion:
-    """Cut `period` out of the source table (optionally a fixed-seed slice) and store it as a data version."""
-    batch = sample_batch(cut_period(table, contract, period), fraction, seed)
-    return store_batch(storage, contract.name, period, batch)
+    """Cut `period` out of the source table (optionally a fixed-seed slice) and store it as a data version.
+
+    Undeclared columns are dropped first when the contract says `extra_columns: drop`.
+
+    Raises:
+        NoDataForPeriod: not one row of the source falls in `period`.
+    """
+    batch = cut_period(table, contract, period)
+    if batch.empty:
+        raise NoDataForPeriod(_no_data(table, contract, period))
+    if contract.extra_columns == "drop":
+        batch = batch[[column for column in batch.columns if column in contract.columns]]
+    return store_batch(storage, contract.name, period, sample_batch(batch, fraction, seed))
+
+
+class NoDataForPeriod(LookupError):
+    """The source holds no row for the period asked for; the message says which periods it does hold."""
+
+
+def _no_data(table: pd.DataFrame, contract: Contract, period: str) -> str:
+    labels = period_of(table, contract)
+    held = sorted(str(label) for label in labels.dropna().unique())
+    span = f"it holds {held[0]}..{held[-1]}" if held else "it holds no row with a readable time"
+    unreadable = int(labels.isna().sum())
+    note = f"; {unreadable:,} rows have a {contract.time.column} that does not parse" if unreadable else ""
+    return f"the source of {contract.name} has no row in {contract.time.period} {period}: {span}{note}"
 
 
 def read_batch(storage: Storage, version: DataVersion) -> pd.DataFrame:

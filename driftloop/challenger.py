@@ -7,6 +7,7 @@ import pandas as pd
 
 from driftloop.contract import Contract
 from driftloop.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
+from driftloop.leakage import check_leakage
 from driftloop.metrics import Metrics, score_predictions
 from driftloop.model_card import example_explanations, render_model_card
 from driftloop.promotion import naive_baseline
@@ -40,6 +41,7 @@ def fit_challenger(window: TrainingWindow, contract: Contract, settings: Trainin
     """Freeze the feature spec on the training rows and train on them: the step a reproduction repeats."""
     train_frame = window.train_frame
     spec = fit_feature_spec(train_frame, contract)
+    check_leakage(build_features(train_frame, spec), window.train_label, window.train_times, contract)
     return train_model(train_frame, window.train_label, window.train_times, spec, settings)
 
 

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from driftloop.periods import PeriodKind
 
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 ColumnType = Literal["int", "float", "string", "bool", "datetime"]
 ColumnRole = Literal["feature", "target", "leakage", "id"]
 CalendarFeature = Literal["day_of_week", "hour", "day_of_month", "month"]
+CalendarPart = Literal["year", "quarter", "month", "day", "hour", "minute", "day_of_week"]
+ExtraColumns = Literal["refuse", "drop", "keep"]
 
 
 class _Strict(BaseModel):
@@ -48,6 +52,42 @@ class TimeSpec(_Strict):
     column: str = Field(description="column holding the event time")
     timezone: str = Field(default="UTC", description="periods are cut in this timezone")
     period: PeriodKind = Field(default="month", description="one batch per day, week, month, quarter or year")
+
+
+class WindowSpec(_Strict):
+    """How much history a training uses and how much of it is held out, in the contract's periods.
+
+    Unset values take the defaults of the period kind (`driftloop.windows.DEFAULT_WINDOWS`); settings
+    (`DRIFTLOOP_TRAIN_*`) override the contract.
+    """
+
+    train_periods: int | None = Field(default=None, ge=1, description="periods of history per training")
+    holdout_periods: int | None = Field(default=None, ge=1, description="last periods of the window held out")
+    holdout_days: int | None = Field(default=None, ge=1, description="or: last days of the window held out")
+
+    @model_validator(mode="after")
+    def _one_holdout(self) -> WindowSpec:
+        if self.holdout_periods is not None and self.holdout_days is not None:
+            raise ValueError("set windows.holdout_periods or windows.holdout_days, not both")
+        return self
+
+
+class ConsistencyRule(_Strict):
+    """A column that must agree with the time column, e.g. `year` equals the year of `time_hour`."""
+
+    column: str = Field(description="the column to check")
+    equals: CalendarPart = Field(description="the calendar part of the time column (in the contract's zone)")
+
+
+class LeakageSpec(_Strict):
+    """The leakage guard: a feature that alone predicts the target this well is the label in disguise."""
+
+    max_single_feature_auc: float = Field(
+        default=0.95, gt=0.5, le=1.0, description="block training when one feature alone reaches this AUC"
+    )
+    accepted: list[str] = Field(
+        default_factory=list, description="features known to be this predictive for a good reason"
+    )
 
 
 class TargetSpec(_Strict):
@@ -88,7 +128,7 @@ class FeatureDecl(_Strict):
 class Contract(_Strict):
     """A parsed data contract. Build with `load_contract`."""
 
-    name: str
+    name: str = Field(description="lowercase letters, digits and dashes: names folders, artifacts, events")
     version: int
     description: str = ""
     source: SourceSpec
@@ -99,11 +139,39 @@ class Contract(_Strict):
     columns: dict[str, ColumnSpec]
     joins: list[JoinSpec] = Field(default_factory=list)
     features: list[FeatureDecl] = Field(min_length=1)
+    windows: WindowSpec = Field(default_factory=WindowSpec, description="training window and holdout")
+    extra_columns: ExtraColumns = Field(
+        default="refuse",
+        description="columns the contract does not declare: refuse the batch, drop them, or keep them",
+    )
+    consistency: list[ConsistencyRule] = Field(
+        default_factory=list, description="columns that must agree with the time column"
+    )
+    leakage: LeakageSpec = Field(default_factory=LeakageSpec, description="the single-feature leakage guard")
+
+    @field_validator("name")
+    @classmethod
+    def _portable_name(cls, name: str) -> str:
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} cannot name store folders, Prefect artifacts and events: use lowercase letters, "
+                "digits and dashes, starting with a letter (e.g. 'flights-daily')"
+            )
+        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
         known = set(self.columns)
-        for needed in [self.time.column, self.target.column, *self.unique_key]:
+        if (
+            self.columns.get(self.time.column) is not None
+            and self.columns[self.time.column].type != "datetime"
+        ):
+            raise ValueError(
+                f"time column {self.time.column!r} is declared as {self.columns[self.time.column].type}: "
+                "declare it `type: datetime`"
+            )
+        checked = [rule.column for rule in self.consistency]
+        for needed in [self.time.column, self.target.column, *self.unique_key, *checked]:
             if needed not in known:
                 raise ValueError(f"contract names column {needed!r} but does not declare it under columns")
         joined = {out for join in self.joins for out in join.columns.values()}
@@ -138,6 +206,22 @@ class Contract(_Strict):
         return [feature.name for feature in self.features]
 
 
+class InvalidContract(ValueError):
+    """A contract file that is missing, not YAML, or breaks the contract schema; the message names it."""
+
+
+_PROJECT = Path(__file__).resolve().parents[1]
+
+
+def contract_path(path: str | Path) -> Path:
+    """`path` as given, or, if it is relative and not there, the same path in the project's checkout
+    (so the default `data_contracts/flights.yaml` works from any folder)."""
+    given = Path(path).expanduser()
+    if given.is_absolute() or given.exists() or not (_PROJECT / given).exists():
+        return given
+    return _PROJECT / given
+
+
 def load_contract(path: str | Path) -> Contract:
     """Read and check a YAML contract.
 
@@ -145,7 +229,25 @@ def load_contract(path: str | Path) -> Contract:
         path: the contract file, e.g. `data_contracts/flights.yaml`.
 
     Returns:
-        The parsed contract; a `pydantic.ValidationError` names what is wrong with it.
+        The parsed contract.
+
+    Raises:
+        InvalidContract: naming the file and every problem in it.
     """
-    raw = yaml.safe_load(Path(path).read_text())
-    return Contract.model_validate(raw)
+    where = contract_path(path)
+    try:
+        raw = yaml.safe_load(where.read_text())
+    except OSError as error:
+        raise InvalidContract(f"{where}: cannot read the contract ({error.strerror or error})") from None
+    except yaml.YAMLError as error:
+        raise InvalidContract(f"{where}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise InvalidContract(f"{where}: a contract is a YAML mapping with name, version, source, ...")
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise InvalidContract(f"{where}: {problems}") from None

@@ -113,10 +113,10 @@ def gate_batch(
             report = ValidationReport.from_json(storage.read_bytes(report_key))
             raise ContractViolation(report, storage.uri(entry))
     batch = frame if frame is not None else read_batch(storage, version)
-    report = validate_batch(batch, contract)
-    storage.write_bytes(layout.gate_report(contract.name, version.sha256), report.to_json().encode())
-    if not report.passed:
+    report = validate_batch(batch, contract, period=version.period)
+    if not report.passed:  # a failed batch writes nothing outside its quarantine entry
         raise ContractViolation(report, storage.uri(_quarantine(storage, contract, version, report)))
+    storage.write_bytes(layout.gate_report(contract.name, version.sha256), report.to_json().encode())
     _record_validated(storage, contract, version, previous)
     return GateResult(version=version, report=report, frame=batch)
 

@@ -17,7 +17,7 @@ from driftloop.registry import Registry
 from driftloop.settings import TrainingSettings
 from driftloop.sources import SourceTables, source_fingerprint
 from driftloop.storage import ObjectNotFound, sha256_hex
-from driftloop.windows import load_window
+from driftloop.windows import load_window, resolve_windows
 
 
 class Reproduction(Record):
@@ -98,7 +98,7 @@ def reproduce_version(registry: Registry, version: int, current_contract: Contra
             list(lineage.periods),
             list(lineage.data_versions),
             tables,
-            settings.holdout_days,
+            resolve_windows(contract, settings),
         )
     except (ObjectNotFound, CorruptBatch) as error:
         return _failed(registry, manifest.model_sha256, version, [*differences, f"data: {error}"])

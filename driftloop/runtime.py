@@ -21,7 +21,7 @@ from driftloop.registry import LoadedModel, Registry
 from driftloop.settings import S3Settings, Settings
 from driftloop.sources import SourceTables, source_fingerprint
 from driftloop.storage import ObservedStorage, open_storage, sha256_hex
-from driftloop.windows import TrainingWindow, load_window
+from driftloop.windows import TrainingWindow, WindowPlan, load_window, resolve_windows
 
 
 class ModelCache:
@@ -67,7 +67,7 @@ class WindowCache:
                     periods,
                     versions,
                     runtime.tables,
-                    runtime.settings.training.holdout_days,
+                    runtime.plan,
                 )
             self._key = key
         return self._window
@@ -92,6 +92,11 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"Runtime(store={self.storage.url!r}, contract={self.contract.name!r})"
+
+    @cached_property
+    def plan(self) -> WindowPlan:
+        """Training window and holdout, resolved once from settings, contract and period defaults."""
+        return resolve_windows(self.contract, self.settings.training)
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:

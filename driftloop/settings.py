@@ -65,8 +65,15 @@ class TrainingSettings(BaseSettings):
     early_stopping_rounds: int = Field(default=30, ge=1, description="patience on each CV fold")
     cv_folds: int = Field(default=4, ge=2, description="time-ordered CV folds (expanding window)")
     num_threads: int = Field(default=2, ge=1, description="LightGBM threads")
-    window_periods: int = Field(default=3, ge=1, description="batch periods of history a (re)training uses")
-    holdout_days: int = Field(default=14, ge=1, description="most recent days kept out for evaluation")
+    window_periods: int | None = Field(
+        default=None, ge=1, description="periods of history a (re)training uses; default: the contract's"
+    )
+    holdout_periods: int | None = Field(
+        default=None, ge=1, description="last periods of the window kept out for evaluation"
+    )
+    holdout_days: int | None = Field(
+        default=None, ge=1, description="or: last days of the window kept out; default: the contract's"
+    )
     calibration_bins: int = Field(default=10, ge=2, description="bins of the calibration table")
     explain_rows: int = Field(
         default=1000, ge=10, description="rows sampled for the global mean |pred_contrib| in the model card"

@@ -1,26 +1,43 @@
-"""The contract's time column as tz-aware times in the contract's timezone."""
+"""The contract's time column as tz-aware times in the contract's timezone.
+
+One documented rule for every input: a time with an offset (`2013-01-01T10:00:00Z`, a tz-aware
+datetime) is that instant; a time without one (`2013-01-01 05:00`, a naive datetime) is wall-clock
+time in the contract's timezone. A wall-clock time that does not exist or is ambiguous there (a DST
+change) and anything that does not parse become NaT, which the gate reports.
+"""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 
+# An offset after a clock time: "…10:00Z", "…10:00:00+01:00"; a bare date such as 2013-04-07 has none.
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+
 
 def local_times(frame: pd.DataFrame, column: str, timezone: str) -> pd.Series:
-    """The time column parsed and converted to `timezone` (unparseable -> NaT).
-
-    Strings are ISO-8601; a string or datetime without an offset is read as UTC.
-    """
+    """The time column parsed and converted to `timezone` (unparseable -> NaT)."""
     raw = frame[column]
     if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
         # Timestamps repeat (one per scheduled hour): parse each distinct string once.
         codes, uniques = pd.factorize(raw)
-        parsed = pd.to_datetime(pd.Series(uniques, dtype=object), utc=True, errors="coerce", format="ISO8601")
+        texts = pd.Series(uniques, dtype=object).astype(str).str.strip()
+        parsed = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
+        naive = ~texts.str.contains(_OFFSET)
+        if naive.any():
+            wall = parsed[naive].dt.tz_localize(None)
+            parsed[naive] = _localize(wall, timezone).dt.tz_convert("UTC")
         # append one NaT so that code -1 (a missing value) indexes it instead of failing on an empty array
         lookup = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
-        times = pd.to_datetime(pd.Series(lookup[codes], index=raw.index), utc=True)
-    else:
-        times = raw
-    if getattr(times.dt, "tz", None) is None:
-        times = times.dt.tz_localize("UTC")
-    return times.dt.tz_convert(timezone)
+        return pd.to_datetime(pd.Series(lookup[codes], index=raw.index), utc=True).dt.tz_convert(timezone)
+    if not pd.api.types.is_datetime64_any_dtype(raw):
+        return pd.Series(pd.NaT, index=raw.index, dtype=f"datetime64[ns, {timezone}]")
+    if raw.dt.tz is None:
+        return _localize(raw, timezone)
+    return raw.dt.tz_convert(timezone)
+
+
+def _localize(wall: pd.Series, timezone: str) -> pd.Series:
+    return wall.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")

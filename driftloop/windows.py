@@ -1,7 +1,8 @@
 """A training window: the validated batches of consecutive periods, read and enriched once.
 
-Its last `holdout_days` days are the holdout. The challenger never trains on them, and champion,
-challenger and the naive baseline are all scored on exactly those rows, from this one object.
+Its last periods (or days) are the holdout. The challenger never trains on them, and champion,
+challenger and the naive baseline are all scored on exactly those rows, from this one object. How long
+the window and the holdout are comes from settings, else the contract, else the period kind's default.
 """
 
 from __future__ import annotations
@@ -14,9 +15,55 @@ import pandas as pd
 from driftloop.batches import DataVersion, read_batch
 from driftloop.contract import Contract
 from driftloop.enrichment import enrich, labels
-from driftloop.periods import PeriodKind, period_range, shift_period
+from driftloop.periods import PeriodKind, period_labels, period_range, shift_period
+from driftloop.settings import TrainingSettings
 from driftloop.storage import Storage
 from driftloop.times import local_times
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How many periods a training uses, and its holdout: the last `holdout_periods` or `holdout_days`."""
+
+    kind: PeriodKind
+    train_periods: int
+    holdout_periods: int | None = None
+    holdout_days: int | None = None
+
+    def describe(self) -> str:
+        held = f"{self.holdout_days} days" if self.holdout_days else f"{self.holdout_periods} {self.kind}(s)"
+        return f"{self.train_periods} {self.kind}s of history, the last {held} held out"
+
+
+# Defaults that suit each period: enough rows to train, a holdout recent enough to judge on.
+DEFAULT_WINDOWS: dict[PeriodKind, WindowPlan] = {
+    "day": WindowPlan(kind="day", train_periods=56, holdout_periods=7),
+    "week": WindowPlan(kind="week", train_periods=26, holdout_periods=4),
+    "month": WindowPlan(kind="month", train_periods=3, holdout_days=14),
+    "quarter": WindowPlan(kind="quarter", train_periods=8, holdout_periods=1),
+    "year": WindowPlan(kind="year", train_periods=5, holdout_periods=1),
+}
+
+
+def resolve_windows(contract: Contract, settings: TrainingSettings) -> WindowPlan:
+    """Settings win over the contract, the contract over the period kind's default."""
+    default = DEFAULT_WINDOWS[contract.time.period]
+    declared = contract.windows
+    train = settings.window_periods or declared.train_periods or default.train_periods
+    for source in (settings, declared):
+        if source.holdout_days or source.holdout_periods:
+            return WindowPlan(
+                kind=default.kind,
+                train_periods=train,
+                holdout_periods=None if source.holdout_days else source.holdout_periods,
+                holdout_days=source.holdout_days,
+            )
+    return WindowPlan(
+        kind=default.kind,
+        train_periods=train,
+        holdout_periods=default.holdout_periods,
+        holdout_days=default.holdout_days,
+    )
 
 
 @dataclass(frozen=True)
@@ -67,7 +114,7 @@ def load_window(
     periods: list[str],
     versions: list[DataVersion],
     tables: dict[str, pd.DataFrame],
-    holdout_days: int,
+    plan: WindowPlan,
 ) -> TrainingWindow:
     """Read `versions` once, enrich them once, keep labelled rows and cut the holdout.
 
@@ -77,7 +124,7 @@ def load_window(
         periods: the window's periods; those without a version are named in `missing_periods`.
         versions: the validated data versions to train on.
         tables: reference tables for the joins.
-        holdout_days: the most recent days kept out of training.
+        plan: how the holdout is cut (the last periods or days of the window).
 
     Returns:
         The window with its holdout mask.
@@ -88,10 +135,16 @@ def load_window(
     keep = label.notna().to_numpy()
     frame = frame.loc[keep].reset_index(drop=True)
     times = local_times(frame, contract.time.column, contract.time.timezone)
-    cutoff = times.max().normalize() - pd.Timedelta(days=holdout_days - 1)
-    holdout = (times >= cutoff).to_numpy()
+    if plan.holdout_days is not None:
+        cutoff = times.max().normalize() - pd.Timedelta(days=plan.holdout_days - 1)
+        holdout = (times >= cutoff).to_numpy()
+    else:
+        held = set(periods[-(plan.holdout_periods or 1) :])
+        holdout = period_labels(times, plan.kind).isin(held).to_numpy()
     if holdout.all() or not holdout.any():
-        raise ValueError(f"a {holdout_days}-day holdout leaves no training rows or no holdout rows")
+        raise ValueError(
+            f"{plan.describe()} leaves no training rows or no holdout rows in {periods[0]}..{periods[-1]}"
+        )
     covered = {version.period for version in versions}
     return TrainingWindow(
         frame=frame,

@@ -60,7 +60,7 @@ def lifecycle_flow(
 
     Args:
         train_from: first period of the initial training window (default: the first with data).
-        train_to: its last period (default: `window_periods` periods on).
+        train_to: its last period (default: the training window's length on).
         replay_to: last period to replay (default: the last with data).
         retrain_on_drift: retrain when monitoring finds drift.
         settings: all settings; read from the environment when omitted.
@@ -75,7 +75,7 @@ def lifecycle_flow(
     plan = plan_replay(
         periods_in(runtime.sources.main(), contract),
         kind,
-        runtime.settings.training.window_periods,
+        runtime.plan.train_periods,
         train_from,
         train_to,
         replay_to,

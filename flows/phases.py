@@ -42,8 +42,8 @@ def ingest_and_gate(runtime: Runtime, period: str) -> GateResult:
 
 def train_and_judge(runtime: Runtime, as_of: str, data_period: str) -> TrainOutcome:
     """Train on the validated periods of the window ending at `as_of`, then evaluate and maybe promote."""
-    contract, settings = runtime.contract, runtime.settings
-    periods = window_periods(as_of, settings.training.window_periods, contract.time.period)
+    contract = runtime.contract
+    periods = window_periods(as_of, runtime.plan.train_periods, contract.time.period)
     versions, missing = validated_versions(runtime.storage, contract, periods)
     challenger = train_task(runtime, as_of, periods, versions)
     if not runtime.registry.has(challenger.version):

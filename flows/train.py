@@ -18,7 +18,7 @@ def train_flow(as_of: str, settings: Settings | None = None) -> TrainOutcome:
     runtime = open_runtime(settings or Settings.load())
     contract = runtime.contract
     as_of = check_period(as_of, contract.time.period)
-    for period in window_periods(as_of, runtime.settings.training.window_periods, contract.time.period):
+    for period in window_periods(as_of, runtime.plan.train_periods, contract.time.period):
         try:
             ingest_and_gate(runtime, period)
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap

@@ -11,12 +11,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from driftloop.contract import Contract
 from driftloop.validation.report import RuleFailure, ValidationReport
 from driftloop.validation.suite import META_KEY, TYPE_TEXT, VALUE_RULES, compile_suite, format_number, rule_id
+from driftloop.validation.time_rules import contract_rules
 
 if TYPE_CHECKING:
-    import pandas as pd
     from great_expectations.core.batch_definition import BatchDefinition
 
 # GX result format: BASIC carries the counts and up to `partial_unexpected_count` example values, which is
@@ -27,12 +29,16 @@ _MAX_MESSAGE = 200  # characters kept of an exception message
 _GX_LOCK = threading.Lock()  # batches share one GX execution engine and batch id: validate one at a time
 
 
-def validate_batch(df: pd.DataFrame, contract: Contract) -> ValidationReport:
+def validate_batch(
+    df: pd.DataFrame, contract: Contract, period: str | None = None, now: pd.Timestamp | None = None
+) -> ValidationReport:
     """Check one batch against its contract; never raises for bad data, only reports it.
 
     Args:
         df: the batch, as read from the source (no cleaning before the gate).
         contract: the data contract the batch must meet.
+        period: the batch's period, when known: rows outside it are a broken rule.
+        now: what counts as the future (default: the current time).
 
     Returns:
         A report listing every broken rule with concrete observed numbers. A missing column is reported
@@ -55,13 +61,16 @@ def validate_batch(df: pd.DataFrame, contract: Contract) -> ValidationReport:
         if not outcome.success and not _explained(outcome, missing, mistyped, keys)
     ]
     failures.sort(key=lambda failure: order[(failure.column, failure.rule)])
+    extra_checked, extra_failures = contract_rules(
+        df, contract, period, now if now is not None else pd.Timestamp.now(tz="UTC")
+    )
     return ValidationReport(
         contract_name=contract.name,
         contract_version=contract.version,
         contract_fingerprint=contract.fingerprint,
         rows=len(df),
-        rules_checked=len(order),
-        failures=tuple(failures),
+        rules_checked=len(order) + extra_checked,
+        failures=(*failures, *extra_failures),
     )
 
 

@@ -50,7 +50,7 @@ def test_importing_the_cli_does_not_import_the_heavy_libraries() -> None:
 def test_validate_passes_a_real_month(capsys: pytest.CaptureFixture[str], january: Path) -> None:
     code, out, _ = run_cli(capsys, "validate", str(january), "--contract", str(FLIGHTS_CONTRACT))
     assert code == ExitCode.OK, out
-    assert out.strip() == "Batch passes data contract 'flights' v3: 76 rules checked on 27,004 rows"
+    assert out.strip() == "Batch passes data contract 'flights' v4: 82 rules checked on 27,004 rows"
 
 
 def test_validate_fails_naming_every_broken_rule(
@@ -69,7 +69,7 @@ def test_validate_fails_naming_every_broken_rule(
 
     assert code == ExitCode.CONTRACT_VIOLATION
     lines = out.splitlines()
-    assert lines[0] == "Batch breaks data contract 'flights' v3: 3 rule(s)"
+    assert lines[0] == "Batch breaks data contract 'flights' v4: 3 rule(s)"
     assert lines[1] == (
         "  - dep_delay: max_null_fraction expected <= 10% nulls, observed 50.9% nulls (13,757 of 27,004 rows)"
     )
