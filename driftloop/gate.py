@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 from pydantic import model_validator
@@ -17,7 +18,7 @@ from driftloop import layout
 from driftloop.batches import DataVersion, read_batch
 from driftloop.contract import Contract
 from driftloop.records import Record
-from driftloop.storage import Storage, read_if_exists
+from driftloop.storage import Storage, read_if_exists, sha256_hex
 from driftloop.validation import ValidationReport, validate_batch
 
 
@@ -38,6 +39,15 @@ class ValidatedBatch(Record):
             version = {key: value for key, value in data.items() if key != "contract_fingerprint"}
             return {"version": version, "contract_fingerprint": fingerprint}
         return data
+
+
+class UnreadableReport(Record):
+    """Why a source file could not be read at all."""
+
+    path: str
+    reason: str
+    sha256: str
+    arrived_at: str
 
 
 class ContractViolation(Exception):
@@ -129,6 +139,17 @@ def _quarantine(storage: Storage, contract: Contract, version: DataVersion, repo
     storage.write_bytes(f"{entry}/{layout.QUARANTINE_REPORT}", report.to_json().encode())
     storage.delete(version.key)  # moved, not copied: nothing downstream can pick it up
     return entry
+
+
+def quarantine_unreadable(storage: Storage, contract: Contract, path: Path, reason: str) -> str:
+    """Keep an unreadable source file's bytes and why, in its own entry; returns the entry's address."""
+    data = path.read_bytes()
+    arrival = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    entry = layout.quarantine(contract.name, "unreadable", f"{arrival}-{sha256_hex(data)[:16]}")
+    storage.write_bytes(f"{entry}/{path.name}", data)
+    report = UnreadableReport(path=str(path), reason=reason, sha256=sha256_hex(data), arrived_at=_now())
+    storage.write_bytes(f"{entry}/{layout.QUARANTINE_REPORT}", report.to_json().encode())
+    return storage.uri(entry)
 
 
 def _record_validated(

@@ -19,6 +19,10 @@ from driftloop.contract import Contract
 class UnreadableInput(Exception):
     """A source file that is missing, empty, truncated or not what its name says; the message names it."""
 
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
 
 def read_table_file(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file (or every file a glob matches), by extension.
@@ -36,13 +40,17 @@ def _read_one(path: str) -> pd.DataFrame:
         raise UnreadableInput(f"{path}: only .csv, .csv.gz and .parquet files are supported")
     if not Path(path).is_file():
         raise UnreadableInput(f"{path}: no such file")
+    if Path(path).stat().st_size == 0:
+        raise UnreadableInput(f"{path}: the file is empty", path)
+    _sniff(path)
     try:
         if path.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except (OSError, ValueError, UnicodeDecodeError) as error:  # pyarrow and pandas parse errors
         what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableInput(f"{path}: cannot be read as {Path(path).suffix.lstrip('.')} ({what})") from None
+        kind = Path(path).suffix.lstrip(".")
+        raise UnreadableInput(f"{path}: cannot be read as {kind} ({what})", path) from None
 
 
 def _packaged_table(name: str) -> pd.DataFrame:
@@ -78,6 +86,21 @@ def source_fingerprint(contract: Contract) -> str:
     if not parts:
         raise FileNotFoundError(f"contract source path {source.path!r} matches no file")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _sniff(path: str) -> None:
+    """Refuse a file whose bytes are not what its extension says, before a parser guesses."""
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+    parquet = head.startswith(b"PAR1")
+    if path.endswith((".parquet", ".pq")) and not parquet:
+        raise UnreadableInput(
+            f"{path}: not a Parquet file (it does not start with the Parquet magic bytes)", path
+        )
+    if path.endswith(".csv") and parquet:
+        raise UnreadableInput(f"{path}: this is a Parquet file named .csv: rename it to .parquet", path)
+    if path.endswith(".csv") and b"\x00" in head:
+        raise UnreadableInput(f"{path}: not a text CSV (it holds binary bytes)", path)
 
 
 class SourceTables:

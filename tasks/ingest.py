@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext
 
 from driftloop.batches import DataVersion, ingest_period
+from driftloop.gate import quarantine_unreadable
 from driftloop.provenance import CODE_VERSION
 from driftloop.runtime import Runtime
+from driftloop.sources import UnreadableInput
 from tasks.options import CACHED_AS_JSON
 
 
@@ -38,11 +41,17 @@ def ingest_task(runtime: Runtime, period: str) -> DataVersion:
     """Cut the period out of the source and store it as Parquet under its SHA-256."""
     data = runtime.settings.data
     with runtime.clock.measure("ingest"):
+        try:
+            table = runtime.sources.main()
+        except UnreadableInput as unreadable:
+            if unreadable.path is None:
+                raise
+            entry = quarantine_unreadable(
+                runtime.storage, runtime.contract, Path(unreadable.path), str(unreadable)
+            )
+            raise UnreadableInput(
+                f"{unreadable}; its bytes and this reason are quarantined at {entry}"
+            ) from None
         return ingest_period(
-            runtime.storage,
-            runtime.contract,
-            runtime.sources.main(),
-            period,
-            data.sample_fraction,
-            data.sample_seed,
+            runtime.storage, runtime.contract, table, period, data.sample_fraction, data.sample_seed
         )
