@@ -34,15 +34,17 @@ class LeakageSuspected(Exception):
     """A feature predicts the target too well on its own; the message names it and what to do."""
 
 
-def _binned(values: pd.Series, fit: np.ndarray) -> pd.Series:
+def _bins(values: pd.Series, fit: np.ndarray) -> np.ndarray:
+    """Integer bin codes: one per level (categorical) or quantile bin (numeric); missing is bin 0."""
     if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
-        return values.astype(object).where(values.notna(), "(missing)").astype(str)
-    numbers = pd.to_numeric(values, errors="coerce")
-    edges = np.unique(np.nanquantile(numbers[fit], np.linspace(0, 1, _BINS + 1))) if fit.any() else []
-    if len(edges) < 2:
-        return numbers.astype(str)
-    codes = np.searchsorted(edges[1:-1], numbers.to_numpy(), side="right").astype(str)
-    return pd.Series(np.where(numbers.isna(), "(missing)", codes), index=values.index)
+        codes, _ = pd.factorize(values, use_na_sentinel=True)
+        return codes + 1
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    known = ~np.isnan(numbers)
+    fitted = numbers[fit & known]
+    edges = np.unique(np.quantile(fitted, np.linspace(0, 1, _BINS + 1))) if len(fitted) else np.array([])
+    codes = np.searchsorted(edges[1:-1], numbers, side="right") + 1 if len(edges) >= 2 else known.astype(int)
+    return np.where(known, codes, 0)
 
 
 def single_feature_power(features: pd.DataFrame, label: pd.Series, times: pd.Series) -> list[FeaturePower]:
@@ -56,11 +58,11 @@ def single_feature_power(features: pd.DataFrame, label: pd.Series, times: pd.Ser
     prior = float(y[fit].mean())
     powers = []
     for name in features.columns:
-        bins = _binned(features[name], fit)
-        stats = pd.DataFrame({"bin": bins[fit], "y": y[fit]}).groupby("bin")["y"].agg(["sum", "count"])
-        rate = (stats["sum"] + _SMOOTHING * prior) / (stats["count"] + _SMOOTHING)
-        scored = bins[~fit].map(rate).fillna(prior).to_numpy(dtype=float)
-        auc = float(roc_auc_score(y[~fit], scored))
+        bins = _bins(features[name], fit)
+        positives = np.bincount(bins[fit], weights=y[fit], minlength=bins.max() + 1)
+        counts = np.bincount(bins[fit], minlength=bins.max() + 1)
+        rate = (positives + _SMOOTHING * prior) / (counts + _SMOOTHING)  # an unseen bin gets the prior
+        auc = float(roc_auc_score(y[~fit], rate[bins[~fit]]))
         powers.append(FeaturePower(feature=str(name), auc=max(auc, 1.0 - auc)))
     return sorted(powers, key=lambda power: (-power.auc, power.feature))
 

@@ -25,7 +25,15 @@ class MonitorOutcome(Record):
     event_id: str | None  # the drift event emitted, if any
 
 
-@flow(name="monitor", flow_run_name="monitor {period}")
+def _run_name() -> str:
+    """`monitor 2013-04`, or `monitor (last closed period)` for a scheduled run that names none."""
+    from prefect.runtime import flow_run
+
+    period = flow_run.parameters.get("period")
+    return f"monitor {period}" if period else "monitor (last closed period)"
+
+
+@flow(name="monitor", flow_run_name=_run_name)
 def monitor_flow(period: str | None = None, settings: Settings | None = None) -> MonitorOutcome:
     """Check the champion on `period` (default: the period that just closed); on drift emit the event."""
     runtime = open_runtime(settings or Settings.load())
