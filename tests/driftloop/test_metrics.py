@@ -100,15 +100,16 @@ def test_score_predictions_refuses_missing_labels_and_empty_input() -> None:
 def test_metrics_dict_round_trip() -> None:
     metrics = score_predictions(np.array([1, 0, 1, 0]), np.array([0.8, 0.3, 0.6, 0.55]))
 
-    again = Metrics.from_dict(metrics.to_dict())
+    again = Metrics.from_json(metrics.to_json())
 
     assert again == metrics
-    assert again.headline() == {
+    assert again.headline().model_dump() == {
         "auc": 1.0,
         "log_loss": metrics.log_loss,
         "brier": metrics.brier,
         "ece": metrics.ece,
     }
+    assert (again.value("auc"), again.value("brier")) == (1.0, metrics.brier)
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,6 @@ def test_decision_dict_round_trip() -> None:
     for champion in (None, m(0.69, 0.52)):
         decision = decide_promotion(m(0.70, 0.50), champion, BASELINE, AUC)
 
-        again = PromotionDecision.from_dict(decision.to_dict())
+        again = PromotionDecision.from_json(decision.to_json())
 
         assert again == decision

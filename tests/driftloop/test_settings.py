@@ -1,13 +1,12 @@
-"""Settings: read from DRIFTLOOP_* once; Prefect defaults are only defaults."""
+"""Settings: read from DRIFTLOOP_* once, one class per concern, command-line overrides applied once."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from driftloop.settings import Settings, TrainingSettings, prefect_environment
+from driftloop.settings import Settings, TrainingSettings
 
 
 def test_each_concern_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,33 +32,16 @@ def test_lightgbm_params_are_the_reproducible_ones() -> None:
     assert params["seed"] == 3 and params["feature_fraction_seed"] == 3
 
 
-def test_prefect_environment_sets_defaults_but_never_overrides(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in (
-        "PREFECT_HOME",
-        "PREFECT_RESULTS_LOCAL_STORAGE_PATH",
-        "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")  # the user's choice stands
-    monkeypatch.setenv("DRIFTLOOP_STORAGE_URL", str(tmp_path / "store"))
-    monkeypatch.chdir(tmp_path)
-
-    prefect_environment(Settings.load())
-
-    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
-    assert Path(os.environ["PREFECT_HOME"]) == tmp_path / ".driftloop" / "prefect"
-    assert Path(os.environ["PREFECT_HOME"]).is_dir()  # Prefect itself only makes the last level
-    assert Path(os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"]) == tmp_path / "store" / "_prefect_results"
-    assert os.environ["PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"] == "WARNING"
+def test_load_applies_store_and_contract_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_STORAGE_URL", "s3://from-env/prefix")
+    monkeypatch.setenv("DRIFTLOOP_DATA_CONTRACT", "from-env.yaml")
+    monkeypatch.setenv("DRIFTLOOP_DATA_SAMPLE_FRACTION", "0.5")
+    settings = Settings.load(store="/tmp/override", contract="override.yaml")
+    assert (settings.storage.url, settings.data.contract) == ("/tmp/override", "override.yaml")
+    assert settings.data.sample_fraction == 0.5  # the rest of the concern still comes from the environment
 
 
-def test_prefect_environment_leaves_results_alone_for_s3_stores(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.delenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DRIFTLOOP_STORAGE_URL", "s3://bucket/prefix")
-    prefect_environment(Settings.load())
-    assert "PREFECT_RESULTS_LOCAL_STORAGE_PATH" not in os.environ
+def test_loading_settings_writes_no_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = dict(os.environ)
+    Settings.load(store="/tmp/x")
+    assert dict(os.environ) == before

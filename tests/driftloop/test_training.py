@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from driftloop.data import enrich, labels, load_reference_tables, sample_batch
 
+from driftloop.batches import sample_batch
 from driftloop.contract import Contract
+from driftloop.enrichment import enrich, labels
 from driftloop.features import FeatureSpec, build_features, fit_feature_spec
 from driftloop.settings import TrainingSettings
+from driftloop.sources import SourceTables
 from driftloop.training import (
     TrainedModel,
     contributions,
@@ -116,7 +118,7 @@ def real_slice(flights_table: pd.DataFrame, flights_contract: Contract) -> Slice
     """~6,000 labelled rows of Jan-Feb 2013, joined with weather and planes."""
     months = flights_table[flights_table["month"].isin([1, 2])].reset_index(drop=True)
     batch = sample_batch(months, 0.12, seed=5)
-    frame = enrich(batch, flights_contract, load_reference_tables(flights_contract))
+    frame = enrich(batch, flights_contract, SourceTables(flights_contract).references())
     y = labels(frame, flights_contract)
     frame, y = frame.loc[y.notna()].reset_index(drop=True), y.loc[y.notna()].reset_index(drop=True)
     spec = fit_feature_spec(frame, flights_contract)

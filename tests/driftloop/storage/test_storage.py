@@ -10,11 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
-from driftloop.s3 import S3Storage
 
 from driftloop.settings import S3Settings
-from driftloop.storage import LocalStorage, ObjectNotFound, PreconditionFailed, Storage, open_storage
+from driftloop.storage import (
+    LocalStorage,
+    ObjectNotFound,
+    ObservedStorage,
+    PreconditionFailed,
+    Storage,
+    StoreUnavailable,
+    open_storage,
+)
+from driftloop.storage.s3 import S3Storage
 from tests.servers import SeaweedEndpoint
 
 StoreFactory = Callable[[str], Storage]
@@ -224,10 +231,32 @@ def test_from_url_rejects_urls_without_a_bucket(url: str) -> None:
         S3Storage.from_url(url, S3Settings())
 
 
-def test_server_rejects_wrong_keys(seaweed: SeaweedEndpoint) -> None:
-    with pytest.raises(ClientError) as raised:
+def test_wrong_keys_are_one_store_unavailable_naming_the_settings(seaweed: SeaweedEndpoint) -> None:
+    with pytest.raises(StoreUnavailable) as raised:
         S3Storage.from_url("s3://driftloop-tests/root", _settings(seaweed, secret="wrong" * 8))
-    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    message = str(raised.value)
+    assert message.startswith(f"s3://driftloop-tests/root: {seaweed.endpoint_url} refused the credentials")
+    assert "DRIFTLOOP_S3_SECRET_ACCESS_KEY" in message
+
+
+def test_a_closed_port_is_one_store_unavailable_naming_the_endpoint() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    settings = S3Settings(endpoint_url=closed, access_key_id="k", secret_access_key="s", max_attempts=1)
+    with pytest.raises(StoreUnavailable, match=f"cannot reach {closed}"):
+        S3Storage.from_url("s3://anything/x", settings)
+
+
+def test_observed_storage_counts_reads_per_key(tmp_path: Path) -> None:
+    store = ObservedStorage(LocalStorage(tmp_path))
+    store.write_bytes("data/a/1.parquet", b"1")
+    store.write_bytes("data/b/1.parquet", b"2")
+    for key in ("data/a/1.parquet", "data/a/1.parquet", "data/b/1.parquet"):
+        store.read_bytes(key)
+    assert (store.reads_under("data/a"), store.reads_under("data/"), store.reads_under("x")) == (2, 3, 0)
 
 
 def test_open_storage_reads_s3_settings_from_the_environment(
@@ -240,7 +269,7 @@ def test_open_storage_reads_s3_settings_from_the_environment(
     monkeypatch.setenv("DRIFTLOOP_S3_ACCESS_KEY_ID", seaweed.access_key)
     monkeypatch.setenv("DRIFTLOOP_S3_SECRET_ACCESS_KEY", seaweed.secret_key)
 
-    store = open_storage("s3://driftloop-env/pre/fix")
+    store = open_storage("s3://driftloop-env/pre/fix", S3Settings())
     store.write_bytes("x.txt", b"from env")
 
     assert isinstance(store, S3Storage)
@@ -250,7 +279,9 @@ def test_open_storage_reads_s3_settings_from_the_environment(
     assert store.client.meta.endpoint_url == seaweed.endpoint_url
 
     monkeypatch.setenv("DRIFTLOOP_S3_SECRET_ACCESS_KEY", "not-the-secret")
-    with pytest.raises(ClientError):
+    with pytest.raises(StoreUnavailable):
+        open_storage("s3://driftloop-env/pre/fix", S3Settings())
+    with pytest.raises(ValueError, match="pass its S3Settings"):
         open_storage("s3://driftloop-env/pre/fix")
 
 

