@@ -138,7 +138,7 @@ def validate(
 ) -> None:
     """Check a batch against a contract: exit 0 if it passes, 1 naming every broken rule if not."""
     settings = _settings(contract=contract, flows=False)
-    from driftloop.batches import cut_period
+    from driftloop.batches import cut_nonempty
     from driftloop.contract import load_contract
     from driftloop.sources import read_table_file
     from driftloop.validation import validate_batch
@@ -146,7 +146,7 @@ def validate(
     rules = load_contract(settings.data.contract)
     batch = read_table_file(file)
     if period is not None:
-        batch = cut_period(batch, rules, period)
+        batch = cut_nonempty(batch, rules, period)
     report = validate_batch(batch, rules)
     if json_report:
         json_report.write_text(report.to_json())

@@ -55,14 +55,21 @@ def period_of(frame: pd.DataFrame, contract: Contract) -> pd.Series:
     return period_labels(times, contract.time.period)
 
 
-def periods_in(table: pd.DataFrame, contract: Contract) -> list[str]:
-    """The periods that hold at least one row of `table`, oldest first."""
-    return sorted(str(label) for label in period_of(table, contract).dropna().unique())
+def periods_in(labels: pd.Series) -> list[str]:
+    """The periods that hold at least one row, oldest first, from the rows' labels (`period_of`)."""
+    return sorted(str(label) for label in labels.dropna().unique())
 
 
-def cut_period(table: pd.DataFrame, contract: Contract, period: str) -> pd.DataFrame:
-    """Rows of `table` whose local time falls in `period`, in the source's order."""
-    mask = (period_of(table, contract) == check_period(period, contract.time.period)).to_numpy(dtype=bool)
+def cut_period(
+    table: pd.DataFrame, contract: Contract, period: str, labels: pd.Series | None = None
+) -> pd.DataFrame:
+    """Rows of `table` whose local time falls in `period`, in the source's order.
+
+    `labels` are the rows' periods (`period_of`) when the caller computed them already: a replay cuts
+    twelve periods from one table and labels it once.
+    """
+    labels = period_of(table, contract) if labels is None else labels
+    mask = (labels == check_period(period, contract.time.period)).to_numpy(dtype=bool)
     return table.loc[mask].reset_index(drop=True)
 
 
@@ -91,6 +98,7 @@ def ingest_period(
     period: str,
     fraction: float = 1.0,
     seed: int = 0,
+    labels: pd.Series | None = None,
 ) -> DataVersion:
     """Cut `period` out of the source table (optionally a fixed-seed slice) and store it as a data version.
 
@@ -99,20 +107,28 @@ def ingest_period(
     Raises:
         NoDataForPeriod: not one row of the source falls in `period`.
     """
-    batch = cut_period(table, contract, period)
-    if batch.empty:
-        raise NoDataForPeriod(_no_data(table, contract, period))
+    batch = cut_nonempty(table, contract, period, labels)
     if contract.extra_columns == "drop":
         batch = batch[[column for column in batch.columns if column in contract.columns]]
     return store_batch(storage, contract.name, period, sample_batch(batch, fraction, seed))
+
+
+def cut_nonempty(
+    table: pd.DataFrame, contract: Contract, period: str, labels: pd.Series | None = None
+) -> pd.DataFrame:
+    """`cut_period`, or `NoDataForPeriod` naming the periods the table does hold."""
+    labels = period_of(table, contract) if labels is None else labels
+    batch = cut_period(table, contract, period, labels)
+    if batch.empty:
+        raise NoDataForPeriod(_no_data(labels, contract, period))
+    return batch
 
 
 class NoDataForPeriod(LookupError):
     """The source holds no row for the period asked for; the message says which periods it does hold."""
 
 
-def _no_data(table: pd.DataFrame, contract: Contract, period: str) -> str:
-    labels = period_of(table, contract)
+def _no_data(labels: pd.Series, contract: Contract, period: str) -> str:
     held = sorted(str(label) for label in labels.dropna().unique())
     span = f"it holds {held[0]}..{held[-1]}" if held else "it holds no row with a readable time"
     unreadable = int(labels.isna().sum())

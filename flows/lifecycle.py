@@ -73,7 +73,7 @@ def lifecycle_flow(
     contract = runtime.contract
     kind = contract.time.period
     plan = plan_replay(
-        periods_in(runtime.sources.main(), contract),
+        periods_in(runtime.sources.labels()),
         kind,
         runtime.plan.train_periods,
         train_from,

@@ -12,7 +12,7 @@ from driftloop.batches import DataVersion, ingest_period
 from driftloop.gate import quarantine_unreadable
 from driftloop.provenance import CODE_VERSION
 from driftloop.runtime import Runtime
-from driftloop.sources import UnreadableInput
+from driftloop.sources import UnreadableInput, source_fingerprint
 from tasks.options import CACHED_AS_JSON
 
 
@@ -24,7 +24,7 @@ def ingest_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
         CODE_VERSION,
         runtime.storage.url,
         runtime.contract.fingerprint,
-        runtime.source.source_fingerprint,
+        source_fingerprint(runtime.contract),
         parameters["period"],
         data.sample_fraction,
         data.sample_seed,
@@ -53,5 +53,11 @@ def ingest_task(runtime: Runtime, period: str) -> DataVersion:
                 f"{unreadable}; its bytes and this reason are quarantined at {entry}"
             ) from None
         return ingest_period(
-            runtime.storage, runtime.contract, table, period, data.sample_fraction, data.sample_seed
+            runtime.storage,
+            runtime.contract,
+            table,
+            period,
+            data.sample_fraction,
+            data.sample_seed,
+            runtime.sources.labels(),
         )

@@ -22,7 +22,9 @@ def enrich_task(runtime: Runtime, gate: GateResult) -> EnrichedBatch:
     """Join the reference tables once; the batch is read only if the gate did not already hold it."""
     frame = gate.frame if gate.frame is not None else read_batch(runtime.storage, gate.version)
     with runtime.clock.measure("features"):
-        return enrich_batch(gate.version, frame, runtime.contract, runtime.tables)
+        batch = enrich_batch(gate.version, frame, runtime.contract, runtime.tables)
+    runtime.remember_enriched(gate.version.sha256, batch.frame)
+    return batch
 
 
 @task(

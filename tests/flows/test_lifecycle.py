@@ -19,7 +19,7 @@ from driftloop.replay import UsedRegistry
 from driftloop.settings import DriftSettings, Settings
 from driftloop.storage import LocalStorage
 from driftloop.validation import ValidationReport
-from tests.flows.conftest import slice_settings
+from tests.conftest import slice_settings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
 

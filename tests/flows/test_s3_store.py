@@ -13,7 +13,7 @@ import pytest
 from driftloop.registry import Registry
 from driftloop.settings import S3Settings
 from driftloop.storage import open_storage
-from tests.flows.conftest import slice_settings
+from tests.conftest import slice_settings
 from tests.servers import SeaweedEndpoint
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
