@@ -131,6 +131,9 @@ class Contract(_Strict):
     name: str = Field(description="lowercase letters, digits and dashes: names folders, artifacts, events")
     version: int
     description: str = ""
+    model: str | None = Field(
+        default=None, description="registry name of the model; default: the contract's name"
+    )
     source: SourceSpec
     time: TimeSpec
     target: TargetSpec
@@ -196,6 +199,11 @@ class Contract(_Strict):
         """SHA-256 of the contract's canonical JSON: part of every lineage record and cache key."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def model_name(self) -> str:
+        """The registry name of the model trained on this data set."""
+        return self.model or self.name
 
     @property
     def label(self) -> str:

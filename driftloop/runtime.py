@@ -85,7 +85,7 @@ class Runtime:
         self.settings = settings
         self.storage = storage
         self.contract = contract
-        self.registry = Registry(storage, settings.training.model_name)
+        self.registry = Registry(storage, settings.training.model_name or contract.model_name)
         self.sources = SourceTables(contract)
         self.models = ModelCache(self.registry)
         self.windows = WindowCache(self)

@@ -52,7 +52,9 @@ class TrainingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_TRAIN_", frozen=True)
 
-    model_name: str = Field(default="flights-delay", description="registry name of the model")
+    model_name: str | None = Field(
+        default=None, description="registry name of the model; default: the contract's `model`, else its name"
+    )
     seed: int = Field(
         default=42, description="seed for LightGBM; with deterministic mode, same data -> same file"
     )

@@ -74,7 +74,7 @@ def test_broken_month_is_blocked_quarantined_and_changes_nothing(replay: tuple[S
     assert storage.list("predictions/flights/2013-04") == []
 
     # The champion moved only on May's and June's evidence, never on April's.
-    log = Registry(storage, settings.training.model_name).promotion_log()
+    log = Registry(storage, "flights-delay").promotion_log()
     assert [(entry.version, entry.data_period) for entry in log] == [
         (1, "2013-03"),
         (2, "2013-05"),
@@ -85,7 +85,7 @@ def test_broken_month_is_blocked_quarantined_and_changes_nothing(replay: tuple[S
 def test_a_good_month_leaves_predictions_report_lineage_and_picture(replay: tuple[Settings, object]) -> None:
     settings, result = replay
     storage = LocalStorage(settings.storage.url)
-    model = settings.training.model_name
+    model = "flights-delay"
 
     predictions = pd.read_parquet(storage.uri(layout.predictions("flights", "2013-05", model, 1)))
     validated = Registry(storage, model).get(2).lineage.data_versions[-1]
@@ -112,7 +112,7 @@ def test_rerun_hits_the_caches_and_registers_nothing_new(replay: tuple[Settings,
     from flows.train import train_flow
 
     settings, _ = replay
-    registry = Registry(LocalStorage(settings.storage.url), settings.training.model_name)
+    registry = Registry(LocalStorage(settings.storage.url), "flights-delay")
     before = [v.version for v in registry.versions()]
 
     state = train_flow(as_of="2013-03", settings=settings, return_state=True)

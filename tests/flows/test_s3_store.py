@@ -46,7 +46,7 @@ def test_train_score_and_monitor_on_s3_with_no_cache_key_error(
         == "s3://driftloop-flows/replay/predictions/flights/2013-05/flights-delay-v0001.parquet"
     )
     assert monitored.report.startswith("s3://driftloop-flows/replay/reports/drift/flights/2013-05/")
-    registry = Registry(open_storage(settings.storage.url, S3Settings()), settings.training.model_name)
+    registry = Registry(open_storage(settings.storage.url, S3Settings()), "flights-delay")
     assert [v.version for v in registry.versions()] == [1]
     messages = [record.getMessage() for record in caplog.records]
     assert not [m for m in messages if "cache key" in m or "pickle" in m]
