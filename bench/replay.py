@@ -85,22 +85,10 @@ class Bare:
         self.batch_definition = None  # GX is imported on first use, as driftloop does: both pay the import
 
     def _gx_batches(self):
-        if self.batch_definition is None:
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import (
-                DataContextConfig,
-                InMemoryStoreBackendDefaults,
-                ProgressBarsConfig,
-            )
+        if self.batch_definition is None:  # the same in-memory GX set-up the gate uses, built on first use
+            from driftloop.validation.runner import ephemeral_batch_definition
 
-            config = DataContextConfig(
-                store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-                analytics_enabled=False,
-                progress_bars=ProgressBarsConfig(globally=False),
-            )
-            context = gx.get_context(mode="ephemeral", project_config=config)
-            asset = context.data_sources.add_pandas(name="bare").add_dataframe_asset(name="batch")
-            self.batch_definition = asset.add_batch_definition_whole_dataframe(name="whole")
+            self.batch_definition = ephemeral_batch_definition("bare")
         return self.batch_definition
 
     def timed(self, phase: str, work, *args):

@@ -5,17 +5,41 @@ If a writer died between appending to the log and moving the pointer, readers ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pandas as pd
 
 from driftloop import layout
+from driftloop.records import Record
 from driftloop.registry.records import ChampionPointer, PromotionEntry, PromotionEvidence
 from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 
 
 class RegistryConflict(Exception):
     """Too many concurrent writers: the operation gave up after its retries."""
+
+
+_Slot = TypeVar("_Slot", bound=Record)
+
+
+def write_next_slot(
+    storage: Storage, next_slot: Callable[[], tuple[str, _Slot]], retries: int, what: str
+) -> _Slot:
+    """Create-only write of the next free slot (a version number, a log sequence number).
+
+    `next_slot` reads what is taken and returns the next key with its record; when a concurrent writer
+    takes that key first, it is asked again. Two writers can never both win one slot.
+    """
+    for _ in range(retries):
+        key, record = next_slot()
+        try:
+            storage.write_bytes(key, record.to_json().encode(), if_absent=True)
+        except PreconditionFailed:
+            continue
+        return record
+    raise RegistryConflict(f"could not {what}: too many concurrent writers")
 
 
 def now_utc() -> str:
@@ -78,7 +102,8 @@ class PromotionLog:
         self, version: int, reason: str, evidence: PromotionEvidence | None, data_period: str | None
     ) -> PromotionEntry:
         """Append `version` as the new champion (create-only), then move the pointer (CAS)."""
-        for _ in range(self.max_retries):
+
+        def next_entry() -> tuple[str, PromotionEntry]:
             latest = self.latest()
             entry = PromotionEntry(
                 seq=(latest.seq if latest else 0) + 1,
@@ -89,15 +114,13 @@ class PromotionLog:
                 reason=reason,
                 evidence=evidence,
             )
-            try:
-                self.storage.write_bytes(
-                    layout.promotion_entry(self.model, entry.seq), entry.to_json().encode(), if_absent=True
-                )
-            except PreconditionFailed:
-                continue  # a concurrent promotion took this slot: re-read and go again
-            self._advance_pointer(entry)
-            return entry
-        raise RegistryConflict(f"could not promote {self.model} v{version}")
+            return layout.promotion_entry(self.model, entry.seq), entry
+
+        entry = write_next_slot(
+            self.storage, next_entry, self.max_retries, f"promote {self.model} v{version}"
+        )
+        self._advance_pointer(entry)
+        return entry
 
     def champion_at(self, when: datetime | str) -> int | None:
         """Which version was champion at time `when` (UTC if naive), from the log."""

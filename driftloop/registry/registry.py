@@ -22,7 +22,7 @@ from driftloop.contract import Contract
 from driftloop.features import FeatureSpec
 from driftloop.registry import records
 from driftloop.registry.blobs import BlobStore
-from driftloop.registry.champion import PromotionLog, RegistryConflict, now_utc
+from driftloop.registry.champion import PromotionLog, now_utc, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
 from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage, read_if_exists, sha256_hex
 
@@ -118,27 +118,22 @@ class Registry:
                 ModelFiles.REFERENCE: self.blobs.put(buffer.getvalue()),
                 ModelFiles.CONTRACT: self.blobs.put(contract.model_dump_json(indent=2).encode()),
             }
-            for _ in range(self.max_retries):
+
+            def next_version() -> tuple[str, ModelVersion]:
                 taken = [v.version for v in self.versions()]
-                number = (max(taken) if taken else 0) + 1
                 manifest = ModelVersion(
                     model=self.model,
-                    version=number,
+                    version=(max(taken) if taken else 0) + 1,
                     created_at=now_utc(),
                     files=files,
                     lineage=lineage,
                     metrics=metrics,
                 )
-                try:
-                    self.storage.write_bytes(
-                        layout.registry_version(self.model, number),
-                        manifest.to_json().encode(),
-                        if_absent=True,
-                    )
-                except PreconditionFailed:
-                    continue  # another writer took this number first; try the next one
-                return manifest
-            raise RegistryConflict(f"could not commit a new version of {self.model}")
+                return layout.registry_version(self.model, manifest.version), manifest
+
+            return write_next_slot(
+                self.storage, next_version, self.max_retries, f"commit a version of {self.model}"
+            )
         except BaseException:
             # Release the claim so a retry need not wait for it to go stale (a hard kill still leaves it).
             self.storage.delete(layout.registration_claim(self.model, model_sha))

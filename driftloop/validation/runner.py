@@ -77,6 +77,11 @@ def validate_batch(
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> BatchDefinition:
     """The process's one ephemeral GX context, pandas source and whole-frame batch definition."""
+    return ephemeral_batch_definition("driftloop")
+
+
+def ephemeral_batch_definition(name: str) -> BatchDefinition:
+    """A GX context in memory (no files, no analytics, no progress bars) and a whole-dataframe batch."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -90,7 +95,7 @@ def _batch_definition() -> BatchDefinition:
         progress_bars=ProgressBarsConfig(globally=False),
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
-    source = context.data_sources.add_pandas(name="driftloop")
+    source = context.data_sources.add_pandas(name=name)
     asset = source.add_dataframe_asset(name="batch")
     return asset.add_batch_definition_whole_dataframe(name="whole")
 

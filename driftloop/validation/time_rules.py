@@ -58,27 +58,19 @@ def contract_rules(
         return checked, failures  # the `exists` and `row_count` rules already say so
     times = local_times(df, column, contract.time.timezone)
     known = times.notna()
-    checked += 1
-    future = known & (times > now.tz_convert(contract.time.timezone))
-    if future.any():
-        failures.append(
-            RuleFailure(
-                column=column,
-                rule="not_in_future",
-                expected=f"times up to now ({now:%Y-%m-%d %H:%M} UTC)",
-                observed=_rows(future, df, "in the future", column),
-            )
-        )
+    time_checks = [("not_in_future", f"times up to now ({now:%Y-%m-%d %H:%M} UTC)", "in the future",
+                    known & (times > now.tz_convert(contract.time.timezone)))]  # fmt: skip
     if period is not None:
+        within = f"times within {contract.time.period} {period} ({contract.time.timezone})"
+        time_checks.append(
+            ("period", within, "outside", known & (period_labels(times, contract.time.period) != period))
+        )
+    for rule, expected, what, broken in time_checks:
         checked += 1
-        outside = known & (period_labels(times, contract.time.period) != period)
-        if outside.any():
+        if broken.any():
             failures.append(
                 RuleFailure(
-                    column=column,
-                    rule="period",
-                    expected=f"times within {contract.time.period} {period} ({contract.time.timezone})",
-                    observed=_rows(outside, df, "outside", column),
+                    column=column, rule=rule, expected=expected, observed=_rows(broken, df, what, column)
                 )
             )
     for rule in contract.consistency:
