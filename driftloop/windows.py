@@ -143,7 +143,7 @@ def load_window(
     label = labels(frame, contract)
     keep = label.notna().to_numpy()
     frame = frame.loc[keep].reset_index(drop=True)
-    times = local_times(frame, contract.time.column, contract.time.timezone)
+    times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
     if plan.holdout_days is not None:
         cutoff = times.max().normalize() - pd.Timedelta(days=plan.holdout_days - 1)
         holdout = (times >= cutoff).to_numpy()

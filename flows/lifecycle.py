@@ -22,6 +22,7 @@ from driftloop import layout
 from driftloop.batches import periods_in
 from driftloop.gate import ContractViolation
 from driftloop.records import Record
+from driftloop.registry import NoChampion
 from driftloop.replay import ReplayRow, plan_replay, refuse_used_registry, render_table, table_records
 from driftloop.runtime import Runtime, open_runtime
 from driftloop.settings import Settings
@@ -89,6 +90,8 @@ def lifecycle_flow(
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
             logger.warning("%s blocked at the gate; training without it.\n%s", period, violation)
     first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1])
+    if runtime.registry.champion() is None:
+        raise NoChampion(f"the first model v{first.version} was not promoted: {'; '.join(first.reasons)}")
     original = runtime.registry.require_champion().version
     logger.info("Champion after initial training: v%s (holdout AUC %.4f)", original, first.holdout_auc)
 

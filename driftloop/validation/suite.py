@@ -68,14 +68,18 @@ def compile_suite(contract: Contract) -> ExpectationSuite:
         )
     ]
     for column, spec in contract.columns.items():
-        expectations += _column_expectations(column, spec)
+        time_format = contract.time.format if column == contract.time.column else None
+        expectations += _column_expectations(column, spec, time_format)
     if contract.unique_key:
         keys_text = f"one row per ({', '.join(contract.unique_key)})"
-        expectations.append(
-            gxe.ExpectCompoundColumnsToBeUnique(
-                column_list=list(contract.unique_key), meta=_meta(None, "unique_keys", keys_text)
+        keys_meta = _meta(None, "unique_keys", keys_text)
+        if len(contract.unique_key) == 1:  # GX's compound check needs two columns or more
+            [key] = contract.unique_key
+            expectations.append(gxe.ExpectColumnValuesToBeUnique(column=key, meta=keys_meta))
+        else:
+            expectations.append(
+                gxe.ExpectCompoundColumnsToBeUnique(column_list=list(contract.unique_key), meta=keys_meta)
             )
-        )
     # Passed to the constructor: `add_expectation` would look the suite up in the current context's store.
     suite = gx.ExpectationSuite(name=f"{contract.name}-v{contract.version}", expectations=expectations)
     if len(suite.expectations) != len(expectations):  # GX logs and drops invalid ones; make that loud
@@ -92,12 +96,17 @@ def rule_id(meta: dict[str, Any] | None) -> tuple[str | None, str]:
     return tag["column"], tag["rule"]
 
 
-def _column_expectations(column: str, spec: ColumnSpec) -> list[Expectation]:
+def _column_expectations(column: str, spec: ColumnSpec, time_format: str | None = None) -> list[Expectation]:
     import great_expectations.expectations as gxe
 
     type_meta = _meta(column, "type", TYPE_TEXT[spec.type])
     type_check: Expectation
-    if spec.type == "datetime":
+    if spec.type == "datetime" and time_format is not None:
+        type_meta = _meta(column, "type", f"times written as {time_format}")
+        type_check = gxe.ExpectColumnValuesToMatchStrftimeFormat(
+            column=column, strftime_format=time_format, meta=type_meta
+        )
+    elif spec.type == "datetime":
         type_check = gxe.ExpectColumnValuesToMatchRegex(column=column, regex=_ISO_8601, meta=type_meta)
     else:
         type_check = gxe.ExpectColumnValuesToBeInTypeList(

@@ -56,7 +56,7 @@ def contract_rules(
     column = contract.time.column
     if column not in df.columns or df.empty:
         return checked, failures  # the `exists` and `row_count` rules already say so
-    times = local_times(df, column, contract.time.timezone)
+    times = local_times(df, column, contract.time.timezone, contract.time.format)
     known = times.notna()
     time_checks = [("not_in_future", f"times up to now ({now:%Y-%m-%d %H:%M} UTC)", "in the future",
                     known & (times > now.tz_convert(contract.time.timezone)))]  # fmt: skip

@@ -73,3 +73,26 @@ def test_strings_and_datetimes_give_the_same_instants() -> None:
     assert parsed[0].isoformat() == "2013-03-10T01:30:00-05:00"
     assert pd.isna(parsed[2])  # 02:30 does not exist in New York that night (clocks jump to 03:00)
     assert pd.isna(parsed[3])
+
+
+def test_a_contract_with_a_time_format_and_a_one_column_key() -> None:
+    """Dates written 2012/01/31 (time.format) and one row per date (a key of one column)."""
+    from driftloop.batches import cut_period
+    from driftloop.contract import load_contract
+    from driftloop.sources import load_source_table
+    from driftloop.validation import validate_batch
+    from tests.conftest import REPO
+
+    contract = load_contract(REPO / "data_contracts" / "seattle-quarterly.yaml")
+    quarter = cut_period(load_source_table(contract), contract, "2012-Q1")
+    assert len(quarter) == 91 and validate_batch(quarter, contract, period="2012-Q1").passed
+
+    doubled = pd.concat([quarter, quarter.head(2)], ignore_index=True)
+    failures = {(f.column, f.rule): f for f in validate_batch(doubled, contract, period="2012-Q1").failures}
+    assert set(failures) == {(None, "row_count"), (None, "unique_keys")}
+    assert failures[(None, "unique_keys")].observed.startswith("4 of 93 rows share their key")
+
+    misdated = quarter.copy()
+    misdated.loc[0, "date"] = "31-01-2012"
+    [failure] = validate_batch(misdated, contract, period="2012-Q1").failures
+    assert (failure.column, failure.rule, failure.expected) == ("date", "type", "times written as %Y/%m/%d")
