@@ -41,8 +41,9 @@ def fit_challenger(window: TrainingWindow, contract: Contract, settings: Trainin
     """Freeze the feature spec on the training rows and train on them: the step a reproduction repeats."""
     train_frame = window.train_frame
     spec = fit_feature_spec(train_frame, contract)
-    check_leakage(build_features(train_frame, spec), window.train_label, window.train_times, contract)
-    return train_model(train_frame, window.train_label, window.train_times, spec, settings)
+    features = build_features(train_frame, spec)
+    check_leakage(features, window.train_label, window.train_times, contract)
+    return train_model(features, window.train_label, window.train_times, spec, settings)
 
 
 def train_challenger(

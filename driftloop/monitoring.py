@@ -67,7 +67,7 @@ def monitor_scored(
         prediction=PREDICTION_COLUMN,
         column_threshold=settings.column_threshold,
     )
-    live = scored.metrics()
+    live = scored.metrics
     reference_auc = model.version.metrics.holdout.auc
     decision = decide_drift(
         summary,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -41,13 +42,14 @@ class ScoredBatch:
     features: pd.DataFrame
     prediction: np.ndarray
 
-    def metrics(self, calibration_bins: int = 10) -> Metrics | None:
-        """Performance on the rows whose label is known; None when no label is known yet."""
+    @cached_property
+    def metrics(self) -> Metrics | None:
+        """Performance on the rows whose label is known; None when no label is known yet. Computed once."""
         label = self.batch.label
         known = label.notna().to_numpy()
         if known.sum() == 0 or label[known].nunique() < 2:
             return None
-        return score_predictions(label[known].to_numpy(), self.prediction[known], calibration_bins)
+        return score_predictions(label[known].to_numpy(), self.prediction[known])
 
 
 def enrich_batch(

@@ -12,14 +12,12 @@ def plot_timeline(
     rows: list[ReplayRow], title: str, period_kind: str = "month", share_threshold: float | None = None
 ) -> bytes:
     """A PNG: live champion AUC vs the original model, drift share bars, retrain/promotion markers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no GUI backend, no global figure state, faster import
 
     labels = [row.period for row in rows]
     x = list(range(len(rows)))
-    fig, (ax_auc, ax_drift) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, height_ratios=[3, 2])
+    fig = Figure(figsize=(10, 6.5))
+    ax_auc, ax_drift = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     champion = [row.champion_auc if row.champion_auc is not None else math.nan for row in rows]
     original = [row.original_auc if row.original_auc is not None else math.nan for row in rows]
     ax_auc.plot(x, champion, marker="o", label="live champion")
@@ -68,5 +66,4 @@ def plot_timeline(
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
-    plt.close(fig)
     return buffer.getvalue()

@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from driftloop.features import FeatureSpec, build_features
+from driftloop.features import FeatureSpec
 from driftloop.metrics import Metrics, score_predictions
 from driftloop.records import Record
 from driftloop.sampling import sample_rows
@@ -94,12 +94,12 @@ def _iso(value: object) -> str:
 
 
 def train_model(
-    frame: pd.DataFrame, label: pd.Series, times: pd.Series, spec: FeatureSpec, settings: TrainingSettings
+    features: pd.DataFrame, label: pd.Series, times: pd.Series, spec: FeatureSpec, settings: TrainingSettings
 ) -> TrainedModel:
     """Cross-validate in time order, then fit the final booster on every row.
 
     Args:
-        frame: enriched training rows (labelled rows only).
+        features: the model matrix of the training rows (`build_features` with `spec`; labelled rows only).
         label: 0/1 labels aligned with `frame`.
         times: event times aligned with `frame` (defines the time order).
         spec: the frozen feature spec (from `fit_feature_spec` on these rows).
@@ -111,12 +111,11 @@ def train_model(
     """
     if label.isna().any():
         raise ValueError("train_model needs labelled rows only")
-    features = build_features(frame, spec)
     y = label.to_numpy(dtype=float)
     params = settings.lightgbm_params()
     # naive UTC datetime64: tz-aware values would become an object array of Timestamps (0.5 s a window)
     time_values = pd.Series(
-        pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy(), index=frame.index
+        pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy(), index=features.index
     )
 
     fold_results: list[FoldResult] = []
@@ -164,7 +163,7 @@ def train_model(
             np.concatenate(oof_true), np.concatenate(oof_prob), settings.calibration_bins
         ),
         gain_importance={name: float(g) / total_gain for name, g in zip(spec.names, gain, strict=True)},
-        train_rows=len(frame),
+        train_rows=len(features),
         train_start=_iso(time_values.min()),
         train_end=_iso(time_values.max()),
         mean_contributions=mean_abs_contributions(final, features, settings.explain_rows, settings.seed),

@@ -85,8 +85,8 @@ def lifecycle_flow(
         logger.warning("No data in the source for %s: skipped, not ingested.", ", ".join(plan.gaps))
 
     for period in plan.initial:
-        try:
-            ingest_and_gate(runtime, period)
+        try:  # enriched now and kept: the first trainings read these periods from memory, not the store
+            enrich_task(runtime, ingest_and_gate(runtime, period))
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
             logger.warning("%s blocked at the gate; training without it.\n%s", period, violation)
     first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1])
@@ -134,11 +134,11 @@ def _replay_period(
     batch = enrich_task(runtime, gate)
     scored = score_task(runtime, batch, serving)
     verdict = monitor_task(runtime, scored)
-    live = scored.metrics()
+    live = scored.metrics
     if original == serving:
         original_metrics = live
     else:
-        original_metrics = score_task(runtime, batch, original, store=False).metrics()
+        original_metrics = score_task(runtime, batch, original, store=False).metrics
     reads[period] = runtime.storage.reads_under(layout.batches(runtime.contract.name, period))
     retrained = promoted = False
     new_champion = None

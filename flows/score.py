@@ -30,7 +30,7 @@ def score_flow(period: str, version: int | None = None, settings: Settings | Non
     version = version if version is not None else runtime.registry.require_champion().version
     gate = ingest_and_gate(runtime, period)
     scored = score_task(runtime, enrich_task(runtime, gate), version)
-    metrics = scored.metrics()
+    metrics = scored.metrics
     key = layout.predictions(runtime.contract.name, period, runtime.registry.model, version)
     return ScoreOutcome(
         period=period,

@@ -38,11 +38,12 @@ def decision_markdown(version: int, decision: PromotionDecision) -> str:
     **IN_MEMORY,
 )
 def evaluate_task(runtime: Runtime, challenger: Challenger, data_period: str) -> Evaluation:
-    """Decide on evidence, record it, promote if it says so, and publish the decision."""
+    """Decide on evidence, record it, promote if it says so, and publish a decision that is new."""
     registry = runtime.registry
     champion_version = registry.champion()
     champion = runtime.models.load(champion_version.version) if champion_version else None
     lineage = challenger.version.lineage
+    earlier = registry.evaluation(challenger.version.version)
     with runtime.clock.measure("evaluate"):
         evaluation = evaluate_challenger(
             registry,
@@ -54,6 +55,11 @@ def evaluate_task(runtime: Runtime, challenger: Challenger, data_period: str) ->
         )
         promote_if_better(registry, challenger, evaluation.decision, data_period)
     decision = evaluation.decision
+    if champion_version is not None and champion_version.version == challenger.version.version:
+        get_run_logger().info("v%s is already the champion: nothing to decide", champion_version.version)
+        return evaluation
+    if evaluation == earlier:  # decided by an earlier run against the same champion: nothing new to publish
+        return evaluation
     get_run_logger().info(
         "v%s %s: %s",
         challenger.version.version,

@@ -18,7 +18,7 @@ from tasks.options import IN_MEMORY
     **IN_MEMORY,
 )
 def gate_task(runtime: Runtime, version: DataVersion) -> GateResult:
-    """Gate one data version (reading it once) and publish its report, pass or fail."""
+    """Gate one data version (reading it once) and publish its report when it checked something."""
     key = artifact_key("gate", runtime.contract.name, version.period)
     try:
         with runtime.clock.measure("validate"):
@@ -30,7 +30,10 @@ def gate_task(runtime: Runtime, version: DataVersion) -> GateResult:
             description=f"FAILED data contract: {runtime.contract.name} {version.period}",
         )
         raise
-    create_markdown_artifact(
-        key=key, markdown=result.report.to_markdown(), description=f"Data contract passed: {version.period}"
-    )
+    if result.frame is not None:  # else validated by an earlier run, whose artifact already says so
+        create_markdown_artifact(
+            key=key,
+            markdown=result.report.to_markdown(),
+            description=f"Data contract passed: {version.period}",
+        )
     return result

@@ -40,7 +40,7 @@ def score_task(runtime: Runtime, batch: EnrichedBatch, version: int, store: bool
     if not store:
         return scored
     key = write_predictions(runtime.storage, runtime.contract, scored, runtime.registry.model)
-    metrics = scored.metrics()
+    metrics = scored.metrics
     create_table_artifact(
         key=artifact_key("predictions", runtime.contract.name, batch.period),
         table=[

@@ -128,18 +128,18 @@ def real_slice(flights_table: pd.DataFrame, flights_contract: Contract) -> Slice
 
 @pytest.fixture(scope="module")
 def trained(real_slice: Slice) -> TrainedModel:
-    return train_model(real_slice.frame, real_slice.label, real_slice.times, real_slice.spec, _settings())
+    return train_model(real_slice.features, real_slice.label, real_slice.times, real_slice.spec, _settings())
 
 
 @pytest.fixture(scope="module")
 def trained_again(real_slice: Slice) -> TrainedModel:
-    return train_model(real_slice.frame, real_slice.label, real_slice.times, real_slice.spec, _settings())
+    return train_model(real_slice.features, real_slice.label, real_slice.times, real_slice.spec, _settings())
 
 
 @pytest.fixture(scope="module")
 def trained_other_seed(real_slice: Slice) -> TrainedModel:
     return train_model(
-        real_slice.frame, real_slice.label, real_slice.times, real_slice.spec, _settings(seed=7)
+        real_slice.features, real_slice.label, real_slice.times, real_slice.spec, _settings(seed=7)
     )
 
 
@@ -229,7 +229,7 @@ def test_mean_contributions_cover_every_feature(trained: TrainedModel, real_slic
 
 
 def test_train_model_refuses_unlabelled_rows(real_slice: Slice) -> None:
-    frame = real_slice.frame.iloc[:200]
+    frame = real_slice.features.iloc[:200]
     label = real_slice.label.iloc[:200].copy()
     label.iloc[3] = np.nan
 
