@@ -440,6 +440,16 @@ def _live_auc(frame: pd.DataFrame, prediction: np.ndarray) -> float:
     return float(roc_auc_score(frame["label"].to_numpy()[known], prediction[known]))
 
 
+def _fixed_share(month: str, version: int | None) -> float:
+    """The share of drifted columns the flow's verdict holds (Evidently's scores at the fixed threshold)."""
+    from driftloop import layout
+    from driftloop.monitoring import MonitoringVerdict
+    from driftloop.storage import LocalStorage
+
+    key = layout.monitoring_verdict("flights", month, "flights-delay", version or 0)
+    return MonitoringVerdict.from_json(LocalStorage(HOME / "store").read_bytes(key)).summary.drift_share
+
+
 def run_bare(result: Any) -> tuple[dict[str, float], float, float, dict[str, float]]:
     """The replay's work with the libraries alone: seconds per phase, wall and CPU totals, the checks."""
     bare = Bare()
@@ -492,7 +502,7 @@ def run_bare(result: Any) -> tuple[dict[str, float], float, float, dict[str, flo
                 _, by_original = bare.score(enriched, original)
             _live_auc(enriched, by_original)
         auc_gaps.append(abs(live - row.champion_auc) if row.champion_auc is not None else 0.0)
-        drift_gaps.append(abs(share - row.drift_share))
+        drift_gaps.append(abs(share - _fixed_share(month, row.champion_version)))
         if row.retrained:
             months = sorted(kept)[-bare.window_periods :]
             challenger, _, window, holdout = retrain(months)

@@ -126,6 +126,34 @@ def run(
 
 
 @app.command()
+def backtest(
+    replay_to: Annotated[
+        str | None, typer.Option(help="last period to replay; default the last with data")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="also write one object per policy here")
+    ] = None,
+    plot: Annotated[Path, typer.Option(help="where to write the PNG")] = Path(".driftloop/backtest.png"),
+    store: StoreOption = None,
+    contract: ContractOption = None,
+) -> None:
+    """Replay the history under several retraining policies side by side: what each costs and buys."""
+    settings = _settings(store, contract)
+    from driftloop.backtest_report import plot_backtest, render_backtest
+    from flows.backtest import backtest_flow
+
+    result = backtest_flow(replay_to=_label(settings, replay_to) if replay_to else None, settings=settings)
+    typer.echo("\n" + render_backtest(result))
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot.write_bytes(plot_backtest(result))
+    typer.echo(f"\nPlot: {plot.resolve()}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps([run.summary() for run in result.runs], indent=2))
+        typer.echo(f"JSON: {json_path.resolve()}")
+
+
+@app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="a CSV or Parquet batch")],
     contract: ContractOption = None,
@@ -212,17 +240,18 @@ def monitor(
     store: StoreOption = None,
     contract: ContractOption = None,
 ) -> None:
-    """Drift and performance of the champion on a period; emits driftloop.drift.detected on drift."""
+    """Every detector on the champion's period; the policy decides; a retrain emits an event."""
     settings = _settings(store, contract)
     from flows.monitor import monitor_flow
 
     outcome = monitor_flow(_label(settings, period) if period else None, settings)
-    verdict = outcome.verdict
+    verdict, decision = outcome.verdict, outcome.decision
     typer.echo(
-        f"{verdict.period}: {'DRIFT' if verdict.drifted else 'no drift'} (model v{verdict.model_version})"
+        f"{verdict.period}: {len(verdict.alarms)} alarm(s) on model v{verdict.model_version}; "
+        f"{'RETRAIN' if decision.retrain else 'no retrain'} under {decision.policy.describe()}"
     )
-    for reason in verdict.decision.reasons:
-        typer.echo(f"  - {reason}")
+    for alarm in verdict.alarms:
+        typer.echo(f"  - {alarm.detector}: {alarm.reason}")
     typer.echo(f"Report: {outcome.report}")
 
 

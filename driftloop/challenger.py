@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from driftloop.baseline import MonitoringBaseline, fit_monitoring_baseline
 from driftloop.contract import Contract
 from driftloop.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
 from driftloop.leakage import check_leakage
@@ -37,13 +41,75 @@ class SourceProvenance(Record):
     reference_tables_sha256: dict[str, str]
 
 
-def fit_challenger(window: TrainingWindow, contract: Contract, settings: TrainingSettings) -> TrainedModel:
-    """Freeze the feature spec on the training rows and train on them: the step a reproduction repeats."""
+def fit_challenger(
+    window: TrainingWindow, contract: Contract, settings: TrainingSettings
+) -> tuple[TrainedModel, pd.DataFrame]:
+    """Freeze the feature spec on the training rows and train on them: the step a reproduction repeats.
+
+    Returns:
+        The trained model and the training rows' model matrix (shared by the leakage guard and LightGBM).
+    """
     train_frame = window.train_frame
     spec = fit_feature_spec(train_frame, contract)
     features = build_features(train_frame, spec)
     check_leakage(features, window.train_label, window.train_times, contract)
-    return train_model(features, window.train_label, window.train_times, spec, settings)
+    return train_model(features, window.train_label, window.train_times, spec, settings), features
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trained challenger with its holdout evidence and monitoring yardsticks, not yet registered."""
+
+    trained: TrainedModel
+    booster: lgb.Booster
+    holdout: Metrics
+    baseline: Metrics  # the naive baseline on the same holdout
+    holdout_features: pd.DataFrame
+    holdout_probability: np.ndarray
+    reference: pd.DataFrame  # fixed-seed sample of training features + predictions: the drift reference
+    monitoring: MonitoringBaseline
+
+
+def build_candidate(
+    window: TrainingWindow, contract: Contract, settings: TrainingSettings, drift: DriftSettings
+) -> Candidate:
+    """Train on the window's training rows, score its holdout, and measure the monitoring baseline.
+
+    Args:
+        window: the loaded window with its holdout.
+        contract: the data contract (features, label, time column).
+        settings: training parameters.
+        drift: sizes the drift reference sample and the calibration of the monitoring baseline.
+
+    Returns:
+        The candidate; a backtest compares candidates without registering them.
+    """
+    trained, features = fit_challenger(window, contract, settings)
+    booster = trained.booster()
+    holdout_features = build_features(window.holdout_frame, trained.spec)
+    holdout_prob = predict_proba(booster, holdout_features)
+    y_holdout = window.holdout_label
+    scored = features.assign(**{PREDICTION_COLUMN: predict_proba(booster, features)})
+    in_time_order = scored.iloc[np.argsort(window.train_times.to_numpy(), kind="stable")]
+    monitoring = fit_monitoring_baseline(
+        in_time_order,
+        numeric=[*trained.spec.numeric, PREDICTION_COLUMN],
+        categorical=trained.spec.categorical,
+        holdout_label=y_holdout,
+        holdout_probability=holdout_prob,
+        mean_abs_contribution=trained.mean_contributions,
+        settings=drift,
+    )
+    return Candidate(
+        trained=trained,
+        booster=booster,
+        holdout=score_predictions(y_holdout, holdout_prob, settings.calibration_bins),
+        baseline=naive_baseline(y_holdout, float(window.train_label.mean()), settings.calibration_bins),
+        holdout_features=holdout_features,
+        holdout_probability=holdout_prob,
+        reference=sample_rows(scored, drift.sample_rows, drift.sample_seed).reset_index(drop=True),
+        monitoring=monitoring,
+    )
 
 
 def train_challenger(
@@ -69,14 +135,8 @@ def train_challenger(
     Returns:
         The registered version with its holdout and baseline metrics.
     """
-    trained = fit_challenger(window, contract, settings)
-    booster = trained.booster()
-    holdout_features = build_features(window.holdout_frame, trained.spec)
-    holdout_prob = predict_proba(booster, holdout_features)
-    y_holdout = window.holdout_label
-    holdout_metrics = score_predictions(y_holdout, holdout_prob, settings.calibration_bins)
-    baseline = naive_baseline(y_holdout, float(window.train_label.mean()), settings.calibration_bins)
-
+    candidate = build_candidate(window, contract, settings, drift)
+    trained, holdout_metrics, baseline = candidate.trained, candidate.holdout, candidate.baseline
     lineage = Lineage(
         dataset=contract.name,
         as_of=as_of,
@@ -106,26 +166,19 @@ def train_challenger(
         gain_importance=trained.gain_importance,
         mean_abs_contribution=trained.mean_contributions,
     )
-    order = np.argsort(holdout_prob, kind="stable")
-    picked = holdout_features.iloc[[order[-1], order[len(order) // 2], order[0]]]
+    order = np.argsort(candidate.holdout_probability, kind="stable")
+    picked = candidate.holdout_features.iloc[[order[-1], order[len(order) // 2], order[0]]]
     picked.index = pd.Index(["highest", "median", "lowest"])
-    examples = example_explanations(contributions(booster, picked), picked)
+    examples = example_explanations(contributions(candidate.booster, picked), picked)
     card = render_model_card(contract, trained, lineage, holdout_metrics, baseline, examples)
     version = registry.register(
         model_text=trained.model_text,
         spec=trained.spec,
         card=card,
-        reference=reference_sample(trained, window.train_frame, drift),
+        reference=candidate.reference,
         contract=contract,
         lineage=lineage,
         metrics=metrics,
+        monitoring=candidate.monitoring,
     )
     return Challenger(version=version, holdout=holdout_metrics, baseline=baseline)
-
-
-def reference_sample(trained: TrainedModel, train_frame: pd.DataFrame, drift: DriftSettings) -> pd.DataFrame:
-    """Fixed-seed sample of training features with the model's predictions: the drift reference, made once."""
-    sample = sample_rows(train_frame, drift.sample_rows, drift.sample_seed)
-    features = build_features(sample, trained.spec)
-    features[PREDICTION_COLUMN] = predict_proba(trained.booster(), features)
-    return features.reset_index(drop=True)

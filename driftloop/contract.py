@@ -108,6 +108,11 @@ class TargetSpec(_Strict):
     positive_above: float | None = Field(
         default=None, description="label = column > this; if unset the column already holds 0/1"
     )
+    label_delay: int = Field(
+        default=0,
+        ge=0,
+        description="periods after a period before its labels are known; until then AUC is estimated",
+    )
 
 
 class RowSpec(_Strict):

@@ -78,12 +78,18 @@ def unfair_comparison(champion: ModelVersion | None, challenger: Challenger) -> 
         return None
     if champion.version == challenger.version.version:
         return f"v{champion.version} is already the champion (identical model bytes)"
-    holdout_start = pd.Timestamp(challenger.version.lineage.holdout_start)
-    champion_end = pd.Timestamp(champion.lineage.train_period[1])
-    if champion_end >= holdout_start:
+    return trained_inside_holdout(
+        f"v{champion.version}", champion.lineage.train_period[1], challenger.version.lineage.holdout_start
+    )
+
+
+def trained_inside_holdout(champion: str, champion_train_end: str, holdout_start: str) -> str | None:
+    """Why a champion cannot be judged on a holdout it was trained on, if it was."""
+    end, start = pd.Timestamp(champion_train_end), pd.Timestamp(holdout_start)
+    if end >= start:
         return (
-            f"the champion v{champion.version} was trained on data up to {champion_end:%Y-%m-%d}, inside "
-            f"this holdout (from {holdout_start:%Y-%m-%d}): a challenger must be trained on newer data"
+            f"the champion {champion} was trained on data up to {end:%Y-%m-%d}, inside "
+            f"this holdout (from {start:%Y-%m-%d}): a challenger must be trained on newer data"
         )
     return None
 

@@ -145,12 +145,24 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     Returns:
         A new DataFrame with exactly `spec.names` columns, in order, same index as `frame`.
     """
+    values = feature_values(frame, spec)
+    for column in spec.columns:
+        if column.kind == "categorical":
+            values[column.name] = values[column.name].astype(pd.CategoricalDtype(list(column.categories)))
+    return values
+
+
+def feature_values(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The model's inputs before the fixed levels: numeric as float64, categoricals as their text.
+
+    `build_features` turns a category level the model never saw into missing; monitoring needs to see
+    that value by name (a new value that takes over a column is an upstream change, not noise).
+    """
     out: dict[str, pd.Series] = {}
     for column in spec.columns:
         values = _raw_values(frame, column, spec)
         if column.kind == "numeric":
             out[column.name] = pd.to_numeric(values, errors="coerce").astype("float64")
         else:
-            dtype = pd.CategoricalDtype(categories=list(column.categories))
-            out[column.name] = _category_text(values).astype(dtype)
+            out[column.name] = _category_text(values)
     return pd.DataFrame(out, index=frame.index)

@@ -64,8 +64,18 @@ def monitoring_verdict(dataset: str, period: str, model: str, version: int) -> s
     return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}.json")
 
 
+def retrain_decision(dataset: str, period: str, model: str) -> str:
+    """The policy's decision on a period (create-only: one decision, so at most one retrain, per period)."""
+    return check_key(f"reports/policy/{dataset}/{period}/{model}.json")
+
+
 def replay_timeline(dataset: str) -> str:
     return check_key(f"reports/lifecycle/{dataset}/timeline.png")
+
+
+def backtest_report(dataset: str, name: str) -> str:
+    """The latest backtest's `backtest.json` and `backtest.png`."""
+    return check_key(f"reports/backtest/{dataset}/{name}")
 
 
 # --- the registry: one folder per model name --------------------------------------------------------

@@ -21,11 +21,13 @@ class ReplayRow(Record):
     champion_version: int | None  # the model that scored this period
     champion_auc: float | None  # its AUC on the period (labels known at period end)
     original_auc: float | None  # AUC the first model would have had on the period
-    drift_share: float | None
+    drift_index: float | None = Field(validation_alias=AliasChoices("drift_index", "drift_share"))
     drifted: bool
     retrained: bool
     promoted: bool
     new_champion: int | None = None
+    alarms: tuple[str, ...] = ()  # the configured policy's triggers that fired
+    why: str | None = None  # the alarms in a few words
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -41,14 +43,24 @@ def _cells(row: ReplayRow) -> list[str]:
         _fmt(row.original_auc),
         "blocked"
         if row.status == "blocked"
-        else f"{_fmt(row.drift_share, 2)}{' DRIFT' if row.drifted else ''}",
+        else f"{_fmt(row.drift_index, 2)}{' DRIFT' if row.drifted else ''}",
         "yes" if row.retrained else "no",
         promoted,
+        row.why or "",
     ]
 
 
 def headers(period_kind: str) -> list[str]:
-    return [period_kind, "champion", "champion AUC", "original AUC", "drift share", "retrained?", "promoted?"]
+    return [
+        period_kind,
+        "champion",
+        "champion AUC",
+        "original AUC",
+        "drift index",
+        "retrained?",
+        "promoted?",
+        "why",
+    ]
 
 
 def render_table(rows: list[ReplayRow], period_kind: str = "month") -> str:

@@ -102,7 +102,7 @@ def reproduce_version(registry: Registry, version: int, current_contract: Contra
         )
     except (ObjectNotFound, CorruptBatch) as error:
         return _failed(registry, manifest.model_sha256, version, [*differences, f"data: {error}"])
-    trained = fit_challenger(window, contract, settings)
+    trained, _ = fit_challenger(window, contract, settings)
     return Reproduction(
         model=registry.model,
         version=version,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -13,9 +14,8 @@ from driftloop.batches import DataVersion, to_parquet_bytes
 from driftloop.challenger import PREDICTION_COLUMN
 from driftloop.contract import Contract
 from driftloop.enrichment import enrich, labels
-from driftloop.features import build_features
+from driftloop.features import FeatureSpec, build_features
 from driftloop.metrics import Metrics, score_predictions
-from driftloop.registry import LoadedModel
 from driftloop.storage import Storage
 from driftloop.training import predict_proba
 
@@ -60,14 +60,16 @@ def enrich_batch(
     return EnrichedBatch(version=version, frame=frame, label=labels(frame, contract))
 
 
-def score_batch(batch: EnrichedBatch, model: LoadedModel) -> ScoredBatch:
+def score_batch(
+    batch: EnrichedBatch, booster: lgb.Booster, spec: FeatureSpec, model_version: int
+) -> ScoredBatch:
     """Score with the model's own feature spec (the same feature function as training)."""
-    features = build_features(batch.frame, model.spec)
+    features = build_features(batch.frame, spec)
     return ScoredBatch(
         batch=batch,
-        model_version=model.version.version,
+        model_version=model_version,
         features=features,
-        prediction=predict_proba(model.booster, features),
+        prediction=predict_proba(booster, features),
     )
 
 

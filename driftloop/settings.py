@@ -7,6 +7,8 @@ Every variable is `DRIFTLOOP_<CONCERN>_<FIELD>`, e.g. `DRIFTLOOP_TRAIN_SEED=7`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -115,28 +117,82 @@ class PromotionSettings(BaseSettings):
 
 
 class DriftSettings(BaseSettings):
-    """When a period counts as drifted (Evidently per-column tests, then these thresholds)."""
+    """How monitoring measures a period: samples, calibrated and fixed drift thresholds, breakage, AUC."""
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_DRIFT_", frozen=True)
 
+    sample_rows: int = Field(default=20000, ge=100, description="rows sampled per side for Evidently")
+    sample_seed: int = Field(default=7, description="seed of the drift samples")
+    calibration_chunks: int = Field(
+        default=8, ge=3, description="consecutive chunks of the training rows scored against the rest"
+    )
+    calibration_k: float = Field(
+        default=3.0, gt=0, description="a column drifted beyond mean + k * std of its chunk scores"
+    )
+    calibration_floor: float = Field(
+        default=0.02, gt=0, description="smallest calibrated threshold, for columns that never move"
+    )
+    drift_index_threshold: float = Field(
+        default=1.0,
+        gt=0,
+        description="drift alarm when the importance-weighted mean of score/threshold reaches this",
+    )
+    missing_jump: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="breakage: the missing share of a column rose by this much (flights' wind_gust swings "
+        "from 68% to 87% missing with the seasons)",
+    )
+    new_value_share: float = Field(
+        default=0.2, gt=0, le=1, description="breakage: a value unseen in training holds this share"
+    )
+    auc_bootstrap: int = Field(default=100, ge=20, description="bootstrap resamples of the holdout AUC")
+    estimate_draws: int = Field(
+        default=200, ge=20, description="label draws for the estimated AUC's interval"
+    )
+    # Today's fixed rule, kept as the `fixed-drift` policy of the backtest (and the Evidently report's tests).
     column_threshold: float = Field(
         default=0.1,
         gt=0,
-        description="per-column drift score (Wasserstein/Jensen-Shannon) above which a column drifted",
+        description="fixed rule: per-column score (Wasserstein/Jensen-Shannon) above which a column drifted",
     )
     share_threshold: float = Field(
-        default=0.5, gt=0, le=1, description="period drifted when at least this share of features drifted"
+        default=0.5,
+        gt=0,
+        le=1,
+        description="fixed rule: drifted when at least this share of features drifted",
     )
     prediction_drift_triggers: bool = Field(
-        default=True, description="a drifted prediction distribution alone also triggers retraining"
+        default=True, description="fixed rule: a drifted prediction distribution alone also counts"
     )
     max_auc_drop: float = Field(
         default=0.03,
         ge=0,
-        description="retrain when live AUC falls this far below the champion's holdout AUC",
+        description="fixed rule: drifted when live AUC falls this far below the champion's holdout AUC",
     )
-    sample_rows: int = Field(default=20000, ge=100, description="rows sampled per side for Evidently")
-    sample_seed: int = Field(default=7, description="seed of the drift samples")
+
+
+class PolicySettings(BaseSettings):
+    """When monitoring's alarms start a retraining."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_POLICY_", frozen=True)
+
+    triggers: tuple[Literal["drift", "performance", "breakage", "fixed-drift", "every-period"], ...] = Field(
+        default=("drift", "performance"),
+        description="alarms that start a retraining (any one): drift (calibrated, attribution-weighted, or "
+        "the prediction), performance (estimated or realized AUC below the holdout's interval), breakage, "
+        "fixed-drift (the old fixed thresholds), every-period",
+    )
+    cooldown_periods: int = Field(
+        default=0, ge=0, description="periods after a retraining during which alarms do not retrain again"
+    )
+    max_age_periods: int | None = Field(
+        default=None,
+        ge=0,
+        description="also retrain once the model's training ended this many periods ago; default: the "
+        "training window's length (a model is refreshed once a whole window of newer data exists); 0: never",
+    )
 
 
 class Settings(BaseModel):
@@ -147,6 +203,7 @@ class Settings(BaseModel):
     training: TrainingSettings
     promotion: PromotionSettings
     drift: DriftSettings
+    policy: PolicySettings = Field(default_factory=PolicySettings)
 
     @classmethod
     def load(cls, *, store: str | None = None, contract: str | None = None) -> Settings:
@@ -161,4 +218,5 @@ class Settings(BaseModel):
             training=TrainingSettings(),
             promotion=PromotionSettings(),
             drift=DriftSettings(),
+            policy=PolicySettings(),
         )

@@ -9,9 +9,9 @@ from driftloop.replay import ReplayRow
 
 
 def plot_timeline(
-    rows: list[ReplayRow], title: str, period_kind: str = "month", share_threshold: float | None = None
+    rows: list[ReplayRow], title: str, period_kind: str = "month", index_threshold: float | None = None
 ) -> bytes:
-    """A PNG: live champion AUC vs the original model, drift share bars, retrain/promotion markers."""
+    """A PNG: live champion AUC vs the original model, drift index bars, retrain/promotion markers."""
     from matplotlib.figure import Figure  # not pyplot: no GUI backend, no global figure state, faster import
 
     labels = [row.period for row in rows]
@@ -41,7 +41,7 @@ def plot_timeline(
     ax_auc.legend(loc="lower left")
     ax_auc.grid(alpha=0.3)
 
-    shares = [row.drift_share if row.drift_share is not None else 0.0 for row in rows]
+    shares = [row.drift_index if row.drift_index is not None else 0.0 for row in rows]
     colors = ["tab:red" if row.drifted else "tab:gray" for row in rows]
     ax_drift.bar(x, shares, color=colors)
     for i, row in enumerate(rows):
@@ -50,17 +50,17 @@ def plot_timeline(
             label = "blocked"
         if label:
             ax_drift.text(i, shares[i] + 0.02, label, ha="center", fontsize=8)
-    if share_threshold is not None:
+    if index_threshold is not None:
         ax_drift.axhline(
-            share_threshold,
+            index_threshold,
             color="black",
             linestyle="--",
             linewidth=1,
-            label=f"share threshold {share_threshold:.0%}",
+            label=f"alarm at {index_threshold:g}",
         )
         ax_drift.legend(loc="upper left", fontsize=8)
-    ax_drift.set_ylabel("share of features drifted")
-    ax_drift.set_ylim(0, 1.1)
+    ax_drift.set_ylabel("importance-weighted drift")
+    ax_drift.set_ylim(0, max([1.2, *[share * 1.15 for share in shares]]))
     ax_drift.set_xticks(x, labels, rotation=45)
     ax_drift.grid(alpha=0.3, axis="y")
     fig.tight_layout()

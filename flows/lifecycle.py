@@ -21,15 +21,18 @@ from prefect.artifacts import (
 from driftloop import layout
 from driftloop.batches import periods_in
 from driftloop.gate import ContractViolation
+from driftloop.monitoring import MonitoringVerdict
+from driftloop.periods import shift_period
 from driftloop.records import Record
 from driftloop.registry import NoChampion
 from driftloop.replay import ReplayRow, plan_replay, refuse_used_registry, render_table, table_records
 from driftloop.runtime import Runtime, open_runtime
+from driftloop.scoring import ScoredBatch
 from driftloop.settings import Settings
 from driftloop.timeline import plot_timeline
 from flows.phases import ingest_and_gate, train_and_judge
 from tasks.artifacts import artifact_key
-from tasks.monitor import monitor_task
+from tasks.monitor import decide_task, monitor_task, realize_task
 from tasks.score import enrich_task, score_task
 
 
@@ -53,7 +56,7 @@ def lifecycle_flow(
     train_from: str | None = None,
     train_to: str | None = None,
     replay_to: str | None = None,
-    retrain_on_drift: bool = True,
+    retrain: bool = True,
     settings: Settings | None = None,
     plot_path: str | None = None,
 ) -> ReplayResult:
@@ -63,7 +66,7 @@ def lifecycle_flow(
         train_from: first period of the initial training window (default: the first with data).
         train_to: its last period (default: the training window's length on).
         replay_to: last period to replay (default: the last with data).
-        retrain_on_drift: retrain when monitoring finds drift.
+        retrain: retrain when the configured policy says so (off: monitor only, as a baseline).
         settings: all settings; read from the environment when omitted.
         plot_path: also write the timeline PNG here.
     """
@@ -102,8 +105,9 @@ def lifecycle_flow(
     )
     rows: list[ReplayRow] = []
     reads: dict[str, int] = {}
+    awaiting: dict[str, tuple[MonitoringVerdict, ScoredBatch]] = {}  # periods whose labels are not known yet
     for done, period in enumerate(plan.replay, 1):
-        rows.append(_replay_period(runtime, period, original, retrain_on_drift, reads))
+        rows.append(_replay_period(runtime, period, original, retrain, reads, awaiting))
         logger.info("[%d/%d] %s", done, len(plan.replay), _progress_line(rows[-1]))
         update_progress_artifact(progress, progress=100.0 * done / len(plan.replay))
 
@@ -113,7 +117,12 @@ def lifecycle_flow(
 
 
 def _replay_period(
-    runtime: Runtime, period: str, original: int, retrain_on_drift: bool, reads: dict[str, int]
+    runtime: Runtime,
+    period: str,
+    original: int,
+    retrain: bool,
+    reads: dict[str, int],
+    awaiting: dict[str, tuple[MonitoringVerdict, ScoredBatch]],
 ) -> ReplayRow:
     serving = runtime.registry.require_champion().version
     try:
@@ -126,25 +135,29 @@ def _replay_period(
             champion_version=serving,
             champion_auc=None,
             original_auc=None,
-            drift_share=None,
+            drift_index=None,
             drifted=False,
             retrained=False,
             promoted=False,
+            why="quarantined by the gate",
         )
     batch = enrich_task(runtime, gate)
     scored = score_task(runtime, batch, serving)
     verdict = monitor_task(runtime, scored)
-    live = scored.metrics
+    live = scored.metrics  # the table is hindsight: it shows the AUC even before monitoring may use it
     if original == serving:
         original_metrics = live
     else:
         original_metrics = score_task(runtime, batch, original, store=False).metrics
     reads[period] = runtime.storage.reads_under(layout.batches(runtime.contract.name, period))
-    retrained = promoted = False
+    late = _labels_arriving(runtime, period, awaiting, verdict, scored)
+    decision = decide_task(runtime, verdict, late)
+    promoted = False
     new_champion = None
-    if verdict.drifted and retrain_on_drift:
+    retrained = decision.retrain and retrain
+    if retrained:
         outcome = train_and_judge(runtime, as_of=period, data_period=period)
-        retrained, promoted = True, outcome.promoted
+        promoted = outcome.promoted
         new_champion = outcome.version if outcome.promoted else None
     return ReplayRow(
         period=period,
@@ -152,12 +165,34 @@ def _replay_period(
         champion_version=serving,
         champion_auc=live.auc if live else None,
         original_auc=original_metrics.auc if original_metrics else None,
-        drift_share=verdict.summary.drift_share,
+        drift_index=verdict.drift.index,
         drifted=verdict.drifted,
         retrained=retrained,
         promoted=promoted,
         new_champion=new_champion,
+        alarms=decision.alarms,
+        why=decision.short() if decision.alarms else None,
     )
+
+
+def _labels_arriving(
+    runtime: Runtime,
+    period: str,
+    awaiting: dict[str, tuple[MonitoringVerdict, ScoredBatch]],
+    verdict: MonitoringVerdict,
+    scored: ScoredBatch,
+) -> MonitoringVerdict | None:
+    """With a label delay, park this period and realize the one whose labels arrive now (same champion)."""
+    delay = runtime.contract.target.label_delay
+    if delay == 0:
+        return None
+    awaiting[period] = (verdict, scored)
+    arriving = shift_period(period, -delay, runtime.contract.time.period)
+    if arriving not in awaiting:
+        return None
+    earlier, earlier_scored = awaiting.pop(arriving)
+    realized = realize_task(runtime, earlier, earlier_scored)
+    return realized if realized.model_version == verdict.model_version else None
 
 
 def _progress_line(row: ReplayRow) -> str:
@@ -165,10 +200,11 @@ def _progress_line(row: ReplayRow) -> str:
         return f"{row.period}: blocked at the gate, champion v{row.champion_version} unchanged"
     auc = f"{row.champion_auc:.4f}" if row.champion_auc is not None else "-"
     original = f"{row.original_auc:.4f}" if row.original_auc is not None else "-"
-    decided = "no retrain"
+    decided = f"no retrain ({row.why})" if row.why else "no retrain"
     if row.retrained:
-        decided = f"retrained -> {'PROMOTED v' + str(row.new_champion) if row.promoted else 'kept champion'}"
-    drift = f"{row.drift_share:.2f}{' DRIFT' if row.drifted else ''}"
+        outcome = f"PROMOTED v{row.new_champion}" if row.promoted else "kept champion"
+        decided = f"retrained ({row.why}) -> {outcome}"
+    drift = f"{row.drift_index:.2f}{' DRIFT' if row.drifted else ''}"
     champion = f"champion v{row.champion_version} AUC {auc}"
     return f"{row.period}: {champion} | original {original} | drift {drift} | {decided}"
 
@@ -193,7 +229,7 @@ def _report(
         rows,
         title=f"{contract.name}: live champion vs original model",
         period_kind=kind,
-        share_threshold=runtime.settings.drift.share_threshold,
+        index_threshold=runtime.settings.drift.drift_index_threshold,
     )
     stored = layout.replay_timeline(contract.name)
     runtime.storage.write_bytes(stored, png)

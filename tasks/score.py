@@ -36,7 +36,7 @@ def score_task(runtime: Runtime, batch: EnrichedBatch, version: int, store: bool
     """Score with model `version`; store the predictions (unless `store` is off) and publish counts."""
     model = runtime.models.load(version)
     with runtime.clock.measure("score"):
-        scored = score_batch(batch, model)
+        scored = score_batch(batch, model.booster, model.spec, version)
     if not store:
         return scored
     key = write_predictions(runtime.storage, runtime.contract, scored, runtime.registry.model)

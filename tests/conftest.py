@@ -36,6 +36,7 @@ from driftloop.contract import Contract, RowSpec, SourceSpec, load_contract  # n
 from driftloop.settings import (  # noqa: E402
     DataSettings,
     DriftSettings,
+    PolicySettings,
     PromotionSettings,
     Settings,
     StorageSettings,
@@ -148,4 +149,5 @@ def slice_settings(store: str, contract: Path) -> Settings:
         training=TrainingSettings(max_rounds=80, cv_folds=3, num_threads=2),
         promotion=PromotionSettings(),
         drift=DriftSettings(sample_rows=2000),
+        policy=PolicySettings(),
     )

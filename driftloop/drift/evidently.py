@@ -43,7 +43,8 @@ def compute_drift(
     categorical: list[str],
     prediction: str | None,
     column_threshold: float,
-) -> tuple[DriftSummary, str]:
+    html: bool = True,
+) -> tuple[DriftSummary, str | None]:
     """Run Evidently on the given columns and return the typed summary plus the HTML report.
 
     Callers sample first (`sample_rows`): cost grows with rows. Numeric columns and the prediction
@@ -58,10 +59,11 @@ def compute_drift(
         categorical: Categorical feature columns, as pandas `category` or object/strings.
         prediction: The model's numeric score column (a probability), or None.
         column_threshold: Per-column drift threshold shared by both methods.
+        html: render the HTML report (about a third of the cost); a backtest needs only the scores.
 
     Returns:
         The `DriftSummary` (features in the order `numeric + categorical`) and Evidently's standalone
-        HTML report (several MB: it embeds its JavaScript) as a string.
+        HTML report (several MB: it embeds its JavaScript) as a string, or None without `html`.
 
     Raises:
         ValueError: On overlapping or missing columns, empty frames, a non-numeric numeric column, or
@@ -91,7 +93,32 @@ def compute_drift(
         reference_rows=len(reference),
         current_rows=len(current),
     )
-    return summary, snapshot.get_html_str(as_iframe=False)
+    return summary, snapshot.get_html_str(as_iframe=False) if html else None
+
+
+def column_score(reference: pd.Series, current: pd.Series, method: str) -> float:
+    """One column's drift score by the Evidently statistic its report uses, missing values dropped.
+
+    Evidently's report runs these same functions per column; calling them directly costs milliseconds,
+    which is what lets a reference be compared with its own chunks many times (drift calibration).
+    """
+    from evidently.legacy.calculations.stattests import jensenshannon_stat_test, wasserstein_stat_test
+    from evidently.legacy.core import ColumnType
+
+    reference, current = reference.dropna(), current.dropna()
+    if reference.empty or current.empty:
+        raise ValueError(f"column {reference.name!r} has no non-missing values on one side")
+    if method == NUMERIC_METHOD:
+        result = wasserstein_stat_test(
+            reference.astype("float64"), current.astype("float64"), ColumnType.Numerical, 1.0
+        )
+    elif method == CATEGORICAL_METHOD:
+        result = jensenshannon_stat_test(
+            reference.astype(object), current.astype(object), ColumnType.Categorical, 1.0
+        )
+    else:
+        raise ValueError(f"unknown drift method {method!r}")
+    return round(float(result.drift_score), _SCORE_DECIMALS)
 
 
 def _check_inputs(

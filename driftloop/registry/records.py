@@ -25,6 +25,7 @@ class ModelFiles:
     CARD = "model_card.md"
     REFERENCE = "reference.parquet"
     CONTRACT = "contract.json"  # since v0.2: the exact contract the model was trained under
+    MONITORING = "monitoring.json"  # since v0.3: drift calibration and performance baseline
 
 
 class ContractRef(Record):

@@ -18,6 +18,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from driftloop import layout
+from driftloop.baseline import MonitoringBaseline
 from driftloop.contract import Contract
 from driftloop.features import FeatureSpec
 from driftloop.registry import records
@@ -89,6 +90,7 @@ class Registry:
         contract: Contract,
         lineage: Lineage,
         metrics: ModelMetrics,
+        monitoring: MonitoringBaseline,
     ) -> ModelVersion:
         """Store a model and commit it as the next version (idempotent for an identical model).
 
@@ -100,6 +102,7 @@ class Registry:
             contract: the data contract it was trained under (stored, for reproduction).
             lineage: data versions, contract, code and library versions, parameters.
             metrics: CV and holdout metrics.
+            monitoring: the model's drift calibration and performance baseline.
 
         Returns:
             The committed version; the existing one if the same model bytes were registered before.
@@ -117,6 +120,7 @@ class Registry:
                 ModelFiles.CARD: self.blobs.put(card.encode()),
                 ModelFiles.REFERENCE: self.blobs.put(buffer.getvalue()),
                 ModelFiles.CONTRACT: self.blobs.put(contract.model_dump_json(indent=2).encode()),
+                ModelFiles.MONITORING: self.blobs.put(monitoring.to_json().encode()),
             }
 
             def next_version() -> tuple[str, ModelVersion]:
@@ -185,6 +189,11 @@ class Registry:
 
     def reference(self, version: int) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files[ModelFiles.REFERENCE])))
+
+    def monitoring_baseline(self, version: int) -> MonitoringBaseline | None:
+        """A version's drift calibration and performance baseline; None for versions before v0.3."""
+        digest = self.get(version).files.get(ModelFiles.MONITORING)
+        return MonitoringBaseline.from_json(self.blobs.get(digest)) if digest else None
 
     def model_text(self, version: int) -> str:
         return self.blobs.get(self.get(version).files[ModelFiles.MODEL]).decode()

@@ -304,7 +304,7 @@ def emit_drift_event(served: Served, period: str, reasons: list[str]) -> str:
             "model": MODEL,
             "model_version": 1,
             "period": period,
-            "drift_share": 0.6,
+            "drift_index": 1.6,
             "reasons": reasons,
         },
     }
@@ -348,10 +348,8 @@ def test_drift_event_starts_a_real_retrain_with_the_event_period(served: Served)
     assert run["parameters"] == {"period": "2013-03", "reason": "; ".join(reasons)}
     assert run["name"] == "retrain after 2013-03"
     # Same three months, same parameters: the served retrain made the champion's bytes again, so the
-    # registry handed back v1 and the decision it published (on this server only) says so.
-    (decision,) = decisions
-    assert decision["data"].startswith("## not promoted: v1")
-    assert "- v1 is already the champion (identical model bytes)" in decision["data"]
+    # registry handed back v1, and there was nothing to decide: no "not promoted" decision is published.
+    assert decisions == []
     registry = Registry(LocalStorage(served.store), MODEL)
     assert [v.version for v in registry.versions()] == [1]
     assert registry.champion().version == 1

@@ -18,11 +18,13 @@ def row(month: str, **changes: object) -> ReplayRow:
         "champion_version": 1,
         "champion_auc": 0.7123,
         "original_auc": 0.7123,
-        "drift_share": 0.1,
+        "drift_index": 0.1,
         "drifted": False,
         "retrained": False,
         "promoted": False,
     }
+    if "drift_share" in changes:  # a row as stored before v0.3
+        del values["drift_index"]
     values.update(changes)
     return ReplayRow.model_validate(values)
 
@@ -30,15 +32,16 @@ def row(month: str, **changes: object) -> ReplayRow:
 def year() -> list[ReplayRow]:
     return [
         row("2013-04"),
-        row("2013-05", drift_share=0.61, drifted=True, retrained=True, promoted=True, new_champion=2),
+        row("2013-05", drift_index=1.61, drifted=True, retrained=True, promoted=True, new_champion=2,
+            alarms=("drift",), why="drift 1.61: carrier"),
         row("2013-06", champion_version=2, champion_auc=0.6991, original_auc=0.6512),
         row("2013-07", status="blocked", champion_version=2, champion_auc=None, original_auc=None,
-            drift_share=None),
+            drift_index=None),
         row("2013-08", champion_version=2, champion_auc=0.6804, original_auc=0.6301, drift_share=0.72,
-            drifted=True, retrained=True),
+            retrained=True, alarms=("performance",), why="AUC 0.680 < 0.688"),
         row("2013-09", champion_version=2, champion_auc=math.nan, original_auc=0.62),
         row("2013-10", champion_version=3, champion_auc=0.7011, original_auc=0.6107),
-        row("2013-11", champion_version=3, champion_auc=0.7055, original_auc=0.6002, drift_share=0.3),
+        row("2013-11", champion_version=3, champion_auc=0.7055, original_auc=0.6002, drift_index=0.3),
     ]  # fmt: skip
 
 
@@ -73,15 +76,17 @@ def test_a_blocked_month_shows_blocked_and_no_auc() -> None:
 def test_drift_retrain_and_promotion_cells() -> None:
     table = render_table(year())
 
-    assert _line(table, "2013-05").split()[4:] == ["0.61", "DRIFT", "yes", "yes", "->", "v2"]
-    assert _line(table, "2013-08").split()[4:] == ["0.72", "DRIFT", "yes", "no"]  # retrained, not promoted
+    promoted = ["1.61", "DRIFT", "yes", "yes", "->", "v2", "drift", "1.61:", "carrier"]
+    assert _line(table, "2013-05").split()[4:] == promoted
+    # retrained on a performance alarm (no drift), not promoted; the row still loads from `drift_share`
+    assert _line(table, "2013-08").split()[4:] == ["0.72", "yes", "no", "AUC", "0.680", "<", "0.688"]
     assert _line(table, "2013-04").split()[4:] == ["0.10", "no", "-"]
     assert _line(table, "2013-09").split()[2] == "-"  # NaN AUC is shown as missing, not "nan"
 
 
 def test_columns_are_aligned() -> None:
     lines = render_table(year()).splitlines()
-    start = lines[0].index("drift share")
+    start = lines[0].index("drift index")
 
     for line in lines[2:]:
         assert line[start - 2 : start] == "  "
@@ -97,7 +102,8 @@ def test_table_records_match_the_table() -> None:
     records = table_records(year())
 
     assert list(records[0]) == headers("month")
-    assert records[3]["drift share"] == "blocked"
+    assert records[3]["drift index"] == "blocked"
+    assert records[4]["why"] == "AUC 0.680 < 0.688"
     assert records[1]["promoted?"] == "yes -> v2"
     assert [r["month"] for r in records] == [r.period for r in year()]
 

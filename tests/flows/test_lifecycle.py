@@ -13,22 +13,24 @@ import pandas as pd
 import pytest
 
 from driftloop import layout
+from driftloop.contract import load_contract
 from driftloop.gate import ContractViolation
+from driftloop.monitoring import MonitoringVerdict
 from driftloop.registry import Registry
 from driftloop.replay import UsedRegistry
-from driftloop.settings import DriftSettings, Settings
+from driftloop.settings import DriftSettings, PolicySettings, Settings
 from driftloop.storage import LocalStorage
 from driftloop.validation import ValidationReport
-from tests.conftest import slice_settings
+from tests.conftest import slice_settings, write_contract
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
 
 GOLDEN_SLICE_TABLE = """\
-month    champion  champion AUC  original AUC  drift share  retrained?  promoted?
--------  --------  ------------  ------------  -----------  ----------  ---------
-2013-04  v1        -             -             blocked      no          -
-2013-05  v1        0.7081        0.7081        0.56 DRIFT   yes         yes -> v2
-2013-06  v2        0.7168        0.6628        0.61 DRIFT   yes         yes -> v3
+month    champion  champion AUC  original AUC  drift index  retrained?  promoted?  why
+-------  --------  ------------  ------------  -----------  ----------  ---------  -----------------------
+2013-04  v1        -             -             blocked      no          -          quarantined by the gate
+2013-05  v1        0.7081        0.7081        0.46         yes         yes -> v2  every period
+2013-06  v2        0.7168        0.6628        0.36         yes         yes -> v3  every period
 """
 
 
@@ -38,14 +40,18 @@ def replay(file_source: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     from flows.lifecycle import lifecycle_flow
 
     store = tmp_path_factory.mktemp("store")
-    settings = slice_settings(str(store), file_source)
+    # Retrain every month: these tests are about what a retraining leaves behind; the default policy's
+    # choices are tested on the whole year (tests/flows/test_golden_replay.py).
+    settings = slice_settings(str(store), file_source).model_copy(
+        update={"policy": PolicySettings(triggers=("every-period",))}
+    )
     result = lifecycle_flow(replay_to="2013-06", settings=settings, plot_path=str(store / "timeline.png"))
     return settings, result
 
 
 def test_the_replay_prints_the_same_table_every_time(replay: tuple[Settings, object]) -> None:
     _, result = replay
-    assert result.table() == GOLDEN_SLICE_TABLE.rstrip("\n")
+    assert result.table() == GOLDEN_SLICE_TABLE.rstrip("\n"), "the table now reads:\n" + result.table()
 
 
 def test_each_replayed_period_reads_its_batch_once(replay: tuple[Settings, object]) -> None:
@@ -144,29 +150,31 @@ def test_ingest_flow_fails_with_every_broken_rule(replay: tuple[Settings, object
     )  # not a second entry
 
 
-def test_monitor_emits_drift_event_for_a_drifted_month(replay: tuple[Settings, object]) -> None:
+def test_monitor_lets_the_policy_decide_once_and_emits_the_event_on_a_retrain(
+    replay: tuple[Settings, object],
+) -> None:
     from flows.monitor import monitor_flow
 
     settings, _ = replay
-    sensitive = settings.model_copy(update={"drift": DriftSettings(sample_rows=2000, share_threshold=0.05)})
-    outcome = monitor_flow("2013-05", sensitive)
-    assert outcome.verdict.drifted and outcome.event_id is not None
+    drift_only = PolicySettings(triggers=("drift",))
+    sensitive = settings.model_copy(
+        update={"drift": DriftSettings(sample_rows=2000, drift_index_threshold=0.01), "policy": drift_only}
+    )
+    outcome = monitor_flow("2013-07", sensitive)
     assert outcome.verdict.model_version == 3
-    assert outcome.verdict.decision.reasons[0].startswith("5 of 18 features drifted (27.78%)")
+    assert outcome.decision.retrain and outcome.decision.alarms == ("drift",)
+    assert outcome.decision.reasons[0].startswith("importance-weighted drift ")
+    assert outcome.event_id is not None
+
+    again = monitor_flow("2013-07", settings)  # another run on the same period: the decision on record
+    assert again.decision == outcome.decision
 
     relaxed = settings.model_copy(
-        update={
-            "drift": DriftSettings(
-                sample_rows=2000,
-                share_threshold=1.0,
-                column_threshold=50.0,
-                prediction_drift_triggers=False,
-                max_auc_drop=1.0,
-            )
-        }
+        update={"drift": DriftSettings(sample_rows=2000, drift_index_threshold=100.0), "policy": drift_only}
     )
-    calm = monitor_flow("2013-05", relaxed)
-    assert not calm.verdict.drifted and calm.event_id is None
+    calm = monitor_flow("2013-08", relaxed)
+    assert not calm.decision.retrain and calm.event_id is None
+    assert calm.decision.reasons == ("no alarm among drift",)
 
 
 def test_a_replay_refuses_a_registry_that_has_seen_the_future(replay: tuple[Settings, object]) -> None:
@@ -189,3 +197,34 @@ def test_a_data_version_deleted_from_the_store_is_ingested_again(file_source: Pa
 
     assert again == first
     assert LocalStorage(settings.storage.url).exists(first.key)
+
+
+def test_with_a_label_delay_auc_is_estimated_first_and_realized_when_labels_arrive(
+    file_source: Path, tmp_path: Path
+) -> None:
+    """A contract whose labels arrive one month late: May is judged on its estimated AUC, and June's run
+    records May's realized AUC next to the estimate (its error on record)."""
+    from flows.lifecycle import lifecycle_flow
+
+    contract = load_contract(file_source)
+    delayed = contract.model_copy(update={"target": contract.target.model_copy(update={"label_delay": 1})})
+    path = write_contract(delayed, tmp_path / "delayed.yaml")
+    settings = slice_settings(str(tmp_path / "store"), path)
+
+    result = lifecycle_flow(replay_to="2013-06", settings=settings, retrain=False)
+
+    storage = LocalStorage(settings.storage.url)
+    may, june = (
+        MonitoringVerdict.from_json(
+            storage.read_bytes(layout.monitoring_verdict("flights", p, "flights-delay", 1))
+        )
+        for p in ("2013-05", "2013-06")
+    )
+    [may_row] = [row for row in result.rows if row.period == "2013-05"]
+    assert may.performance.realized == may_row.champion_auc  # realized when June's run saw May's labels
+    assert may.performance.estimated is not None and may.performance.estimate_error is not None
+    assert may.performance.estimate_error == round(
+        may.performance.estimated.expected - may_row.champion_auc, 6
+    )
+    assert june.performance.realized is None and june.performance.estimated is not None  # not yet
+    assert june.live is None

@@ -19,10 +19,13 @@ import pandas as pd
 import pytest
 
 from driftloop import layout
+from driftloop.baseline import MonitoringBaseline
 from driftloop.batches import DataVersion
 from driftloop.contract import Contract
+from driftloop.drift.calibration import DriftCalibration
 from driftloop.features import FeatureColumn, FeatureSpec
 from driftloop.metrics import score_predictions
+from driftloop.performance import PerformanceBaseline, ProbabilityCalibration
 from driftloop.promotion import PromotionDecision
 from driftloop.registry import (
     ContractRef,
@@ -127,10 +130,34 @@ def register(
         lineage, metrics = records(index)
         return (reg or registry).register(
             model_text=model_texts[index], spec=SPEC, card=f"# card {index}", reference=data.head(20),
-            contract=flights_contract, lineage=lineage, metrics=metrics,
+            contract=flights_contract, lineage=lineage, metrics=metrics, monitoring=_baseline(index),
         )  # fmt: skip
 
     return _register
+
+
+def _baseline(index: int) -> MonitoringBaseline:
+    return MonitoringBaseline(
+        drift=DriftCalibration(chunks=3, k=3.0, floor=0.02, sample_rows=100, columns=()),
+        performance=PerformanceBaseline(
+            holdout_auc=0.7 + index / 100,
+            auc_low=0.69,
+            auc_high=0.71,
+            bootstrap=20,
+            holdout_rows=1000,
+            calibration=ProbabilityCalibration(points=(0.0, 1.0), rates=(0.0, 1.0)),
+        ),
+        weights={"distance": 1.0},
+    )
+
+
+def test_the_monitoring_baseline_is_stored_with_its_version(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    second = register(1)
+
+    assert registry.monitoring_baseline(second.version) == _baseline(1)
 
 
 def _pointer(store: Storage) -> ChampionPointer:
@@ -156,7 +183,7 @@ def test_register_numbers_versions_from_one(
     assert [v.version for v in registry.versions()] == [1, 2, 3]
     assert registry.get(2) == second and second.label == "v2"
     assert set(second.files) == {ModelFiles.MODEL, ModelFiles.SPEC, ModelFiles.CARD, ModelFiles.REFERENCE,
-                                 ModelFiles.CONTRACT}  # fmt: skip
+                                 ModelFiles.CONTRACT, ModelFiles.MONITORING}  # fmt: skip
     assert second.model_sha256 == sha256_hex(model_texts[1].encode())
     assert (second.lineage.as_of, second.metrics.holdout.auc) == ("2013-02", pytest.approx(0.71))
     assert registry.card(3) == "# card 2"
@@ -481,9 +508,9 @@ def test_models_are_lightgbm_text_and_nothing_is_pickled(
 
     assert store.read_bytes(layout.registry_blob(MODEL, registry.get(1).model_sha256)).startswith(b"tree\n")
     keys = store.list("registry")
-    # content-addressed: 3 models + 3 cards + 1 shared spec, reference and contract; then 3 manifests,
-    # 1 log entry, the pointer, 1 evaluation and 3 registration claims (one per model SHA-256)
-    assert len(keys) == 9 + 3 + 1 + 1 + 1 + 3
+    # content-addressed: 3 models, 3 cards, 3 monitoring baselines + 1 shared spec, reference and
+    # contract; then 3 manifests, 1 log entry, the pointer, 1 evaluation and 3 registration claims
+    assert len(keys) == 12 + 3 + 1 + 1 + 1 + 3
     for key in keys:
         head = store.read_bytes(key)[:2]
         assert not head.startswith(b"\x80"), f"{key} looks like a pickle"
