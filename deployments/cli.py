@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from deployments.errors import ExitCode, classify
+from deployments.service_cli import serve
 from driftloop.settings import Settings
 
 app = typer.Typer(
@@ -302,6 +303,9 @@ def reproduce(
     if not outcome.identical and not outcome.differences:
         typer.echo("  - no recorded input differs: the difference is in code that is not versioned")
     raise typer.Exit(ExitCode.OK if outcome.identical else 1)
+
+
+app.command()(serve)
 
 
 def main(argv: list[str] | None = None) -> int:
