@@ -74,8 +74,11 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
     @app.post(
         "/predict",
         response_model=PredictResponse,
-        responses={413: {"description": "too large"}, 422: {"description": "breaks the contract"},
-                   503: {"description": "no verified model loaded yet"}},  # fmt: skip
+        responses={
+            413: {"description": "too large"},
+            422: {"description": "breaks the contract"},
+            503: {"description": "no verified model loaded yet"},
+        },
     )
     async def predict(
         request: Request,
@@ -141,8 +144,12 @@ def _openapi(app: FastAPI, service: PredictionService) -> Any:
         current = service.slot.current
         key = current.label if current else ""
         if cache.get("key") != key:
-            schema = current.schema if current else request_schema(service.contract, service.settings.max_records)
-            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema = (
+                current.schema if current else request_schema(service.contract, service.settings.max_records)
+            )
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             body = schema.json_schema()
             spec.setdefault("components", {}).setdefault("schemas", {}).update(body.pop("$defs", {}))
             spec["paths"]["/predict"]["post"]["requestBody"] = {

@@ -56,8 +56,8 @@ def serve(
         }
     )
     typer.echo(
-        f"driftloop serve: http://{serving.host}:{serving.port} (docs at /docs), {serving.workers} worker(s), "
-        f"store {settings.storage.url}"
+        f"driftloop serve: http://{serving.host}:{serving.port} (docs at /docs), "
+        f"{serving.workers} worker(s), store {settings.storage.url}"
     )
     uvicorn.run(
         "deployments.service:app_from_environment",

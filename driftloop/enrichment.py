@@ -17,7 +17,9 @@ from driftloop.contract import Contract, JoinSpec
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+    return (
+        value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _values(series: pd.Series) -> Any:
@@ -35,7 +37,19 @@ class ReferenceLookup:
         self.join = join
         keys = zip(*(table[key].tolist() for key in join.using), strict=True)
         self._rows = {key: row for row, key in enumerate(keys) if not any(map(_missing, key))}
-        self._columns = {name: _values(table[source]) for source, name in join.columns.items()}
+        self._names = list(join.columns.values())
+        # Columns of one numpy dtype are stacked into one 2-D block: one `take` gathers them all.
+        self._blocks: list[tuple[list[str], Any]] = []
+        by_dtype: dict[np.dtype, list[str]] = {}
+        for source, name in join.columns.items():
+            values = _values(table[source])
+            if isinstance(values, np.ndarray):
+                by_dtype.setdefault(values.dtype, []).append(source)
+            else:
+                self._blocks.append(([name], values))
+        for sources in by_dtype.values():
+            block = np.column_stack([table[source].to_numpy() for source in sources])
+            self._blocks.append(([join.columns[source] for source in sources], block))
 
     @property
     def table(self) -> str:
@@ -44,13 +58,20 @@ class ReferenceLookup:
     def rows(self, keys: Sequence[Sequence[Any]]) -> np.ndarray:
         """The reference row of each input row (-1: no such key), from the key columns' values in order."""
         get = self._rows.get
-        return np.fromiter((get(key, -1) for key in zip(*keys, strict=True)), dtype=np.intp, count=len(keys[0]))
+        return np.fromiter(
+            (get(key, -1) for key in zip(*keys, strict=True)), dtype=np.intp, count=len(keys[0])
+        )
 
     def take(self, rows: np.ndarray) -> dict[str, Any]:
         """The joined columns for `rows`; a miss is missing (NaN), which turns int columns into float."""
-        return {
-            name: pd.api.extensions.take(values, rows, allow_fill=True) for name, values in self._columns.items()
-        }
+        taken: dict[str, Any] = {}
+        for names, values in self._blocks:
+            if values.ndim == 1:
+                taken[names[0]] = pd.api.extensions.take(values, rows, allow_fill=True)
+                continue
+            block = pd.api.extensions.take(values, rows, axis=0, allow_fill=True)
+            taken.update((name, block[:, position]) for position, name in enumerate(names))
+        return {name: taken[name] for name in self._names}  # in the contract's order
 
 
 class References:

@@ -201,7 +201,8 @@ class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_SERVE_", frozen=True)
 
     host: str = Field(
-        default="127.0.0.1", description="address to bind; loopback by default (put a proxy with TLS in front)"
+        default="127.0.0.1",
+        description="address to bind; loopback by default (put a proxy with TLS in front)",
     )
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads the model)")

@@ -97,10 +97,7 @@ class ServedModel:
         for row, contributions in enumerate(values[:, :-1]):
             order = np.argsort(-np.abs(contributions), kind="stable")[:top]
             explained.append(
-                [
-                    Contribution(names[i], _value(shown[names[i]][row]), float(contributions[i]))
-                    for i in order
-                ]
+                [Contribution(names[i], _value(shown[names[i]][row]), float(contributions[i])) for i in order]
             )
         return values[:, -1], explained
 
@@ -123,12 +120,14 @@ def _verify(model: ServedModel) -> None:
         raise ModelRefused(f"{label}: the booster's category levels are not its feature spec's")
     if spec.contract_name != model.contract.name:
         raise ModelRefused(
-            f"{label} was trained on contract {spec.contract_name!r}, this service serves {model.contract.name!r}"
+            f"{label} was trained on contract {spec.contract_name!r}, not on {model.contract.name!r}"
         )
     model.references.check(model.schema.fields)
     joined = {name for lookup in model.references.lookups for name in lookup.join.columns.values()}
     for column in spec.columns:
         if column.derive is None and column.name not in model.schema.fields and column.name not in joined:
-            raise ModelRefused(f"{label}: feature {column.name!r} is neither a request field nor a joined column")
+            raise ModelRefused(
+                f"{label}: feature {column.name!r} is neither a request field nor a joined column"
+            )
     if spec.time_column not in model.schema.fields and any(c.derive for c in spec.columns):
         raise ModelRefused(f"{label}: its calendar features need {spec.time_column!r}, not a request field")

@@ -9,6 +9,7 @@ as dropped instead of kept. Monitoring reads a period of the log back as one fra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -139,7 +140,7 @@ class PredictionLog:
                         self._wake.wait(timeout=self.flush_seconds)
 
     def flush(self) -> bool | None:
-        """Write up to `batch_rows` pending rows now; None when nothing waited, False when the store failed."""
+        """Write up to `batch_rows` pending rows; None when nothing waited, False when the store failed."""
         with self._wake:
             batch: list[LoggedRequest] = []
             rows = 0
@@ -167,12 +168,9 @@ class PredictionLog:
         self.files += 1
         first = frame["served_at"].iloc[0]
         name = f"{first:%H%M%S%f}-{self.writer}-{self.files:06d}"
-        try:
-            self.storage.write_bytes(
-                layout.prediction_log(self.dataset, self.model, day, name), to_parquet_bytes(frame), if_absent=True
-            )
-        except PreconditionFailed:
-            pass  # a retried write that had succeeded: the key is this writer's own
+        key = layout.prediction_log(self.dataset, self.model, day, name)
+        with contextlib.suppress(PreconditionFailed):  # a retried write that had succeeded: the key is ours
+            self.storage.write_bytes(key, to_parquet_bytes(frame), if_absent=True)
 
     def _frame(self, batch: list[LoggedRequest]) -> pd.DataFrame:
         counts = [entry.rows for entry in batch]

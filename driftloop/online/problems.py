@@ -65,7 +65,9 @@ def refused(error: ValidationError, schema: RequestSchema) -> RequestRefused:
     for item in errors:
         if item["type"] == "too_long" and tuple(item["loc"]) == ("records",):
             count = item.get("ctx", {}).get("actual_length", "more")
-            return too_large(f"{count} records", f"{schema.max_records:,} records", "DRIFTLOOP_SERVE_MAX_RECORDS")
+            return too_large(
+                f"{count} records", f"{schema.max_records:,} records", "DRIFTLOOP_SERVE_MAX_RECORDS"
+            )
     problems = [_problem(item, schema.contract) for item in errors[:MAX_PROBLEMS]]
     return RequestRefused("invalid", problems, len(errors))
 
@@ -118,7 +120,9 @@ def _field_problem(item: dict[str, Any], contract: Contract, record: int, field:
     )
 
 
-def _field_rule(item: dict[str, Any], contract: Contract, field: str, spec: ColumnSpec | None) -> tuple[str, str]:
+def _field_rule(
+    item: dict[str, Any], contract: Contract, field: str, spec: ColumnSpec | None
+) -> tuple[str, str]:
     kind = item["type"]
     if kind == "extra_forbidden" or spec is None:
         if field == contract.target.column:

@@ -17,12 +17,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, Required
 
 import numpy as np
-from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 from pydantic_core import PydanticCustomError
-from typing_extensions import NotRequired, Required, TypedDict
+from typing_extensions import TypedDict
 
 from driftloop.contract import ColumnSpec, Contract
 from driftloop.validation.suite import ISO_8601, allowed_text, pattern_text, range_rule
@@ -61,7 +70,9 @@ def _strftime(fmt: str) -> AfterValidator:
         try:
             datetime.strptime(value, fmt)
         except ValueError:
-            raise PydanticCustomError("time_format", "should be a time written as {format}", {"format": fmt})
+            raise PydanticCustomError(
+                "time_format", "should be a time written as {format}", {"format": fmt}
+            ) from None
         return value
 
     return AfterValidator(check)
@@ -88,7 +99,9 @@ def _annotation(spec: ColumnSpec, time_format: str | None) -> Any:
     if spec.allowed is not None:
         validators.append(_allowed(spec))
         constraints["json_schema_extra"] = {"enum": list(spec.allowed)}
-    return Annotated[_TYPES[spec.type], Field(description=describe(spec, time_format), **constraints), *validators]
+    return Annotated[
+        _TYPES[spec.type], Field(description=describe(spec, time_format), **constraints), *validators
+    ]
 
 
 def describe(spec: ColumnSpec, time_format: str | None = None) -> str:
@@ -163,7 +176,7 @@ def request_schema(contract: Contract, max_records: int) -> RequestSchema:
     record.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
         extra=_EXTRA[contract.extra_columns], strict=True, allow_inf_nan=False, regex_engine="python-re"
     )
-    body = TypedDict(  # type: ignore[misc]
+    body = TypedDict(  # type: ignore[misc]  # noqa: UP013 - its field's type is made at run time
         f"{_title(contract)}Request",
         {"records": Annotated[list[record], Field(min_length=1, max_length=max_records)]},  # type: ignore[valid-type]
     )

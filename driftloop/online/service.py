@@ -14,9 +14,9 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from driftloop.contract import Contract, load_contract
 from driftloop.enrichment import References
@@ -70,14 +70,17 @@ class Counters:
 
 
 class ReferenceCache:
-    """Reference tables indexed once per source and joins: a swapped-in model with the same joins reuses them."""
+    """The reference lookups, built once per source and joins (a swapped-in model shares them)."""
 
     def __init__(self) -> None:
         self._built: dict[str, References] = {}
 
     def get(self, contract: Contract) -> References:
         key = json.dumps(
-            [contract.source.model_dump(mode="json"), [join.model_dump(mode="json") for join in contract.joins]]
+            [
+                contract.source.model_dump(mode="json"),
+                [join.model_dump(mode="json") for join in contract.joins],
+            ]
         )
         if key not in self._built:
             self._built[key] = References(contract, SourceTables(contract).references())
@@ -145,7 +148,11 @@ class PredictionService:
         loaded = self.registry.load(version)
         contract = self.registry.contract(version) or self.contract
         model = ServedModel(
-            loaded, contract, self.references.get(contract), self.settings.max_records, self.settings.predict_threads
+            loaded,
+            contract,
+            self.references.get(contract),
+            self.settings.max_records,
+            self.settings.predict_threads,
         )
         clashes = sorted(set(model.schema.fields) & {*LOG_COLUMNS, EXTRA_COLUMN})
         if clashes and self.log is not None:
@@ -245,7 +252,11 @@ class PredictionService:
             "model": model.version.model,
             "model_version": model.label,
             "loaded_at": model.loaded_at,
-            "contract": {"name": contract.name, "version": contract.version, "fingerprint": contract.fingerprint},
+            "contract": {
+                "name": contract.name,
+                "version": contract.version,
+                "fingerprint": contract.fingerprint,
+            },
             "version": json.loads(model.version.to_json()),
             "last_check": self.watcher.last.model_dump(mode="json") if self.watcher.last else None,
         }
@@ -258,7 +269,11 @@ class PredictionService:
             "model_version": current.label if current else None,
             "requests": counters.requests,
             "records": counters.records,
-            "refused": {"invalid": counters.invalid, "too_large": counters.too_large, "no_model": counters.no_model},
+            "refused": {
+                "invalid": counters.invalid,
+                "too_large": counters.too_large,
+                "no_model": counters.no_model,
+            },
             "lookup_misses": dict(counters.lookup_misses),
             "swaps": self.slot.swaps,
             "refused_models": self.watcher.refusals,
