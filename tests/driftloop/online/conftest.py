@@ -11,9 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from driftloop import layout
 from driftloop.contract import Contract
 from driftloop.enrichment import References
-from driftloop.registry import Registry
+from driftloop.registry import ModelFiles, Registry
 from driftloop.sources import SourceTables
 from driftloop.storage import LocalStorage
 from tests.conftest import TrainedStore
@@ -56,3 +57,12 @@ def records_of(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
 
 def body_of(records: list[dict[str, Any]]) -> bytes:
     return json.dumps({"records": records}).encode()
+
+
+def tamper(registry: Registry, version: int) -> None:
+    """Change one byte of the version's model file in place, as a bad copy or an attacker would."""
+    key = layout.registry_blob(registry.model, registry.get(version).files[ModelFiles.MODEL])
+    data = bytearray(registry.storage.read_bytes(key))
+    position = data.index(b"leaf_value=") + len(b"leaf_value=")
+    data[position] = ord("9") if data[position] != ord("9") else ord("8")
+    registry.storage.write_bytes(key, bytes(data))

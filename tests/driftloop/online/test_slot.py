@@ -15,7 +15,7 @@ from driftloop.online import ChampionWatcher, ModelSlot, PredictionService, Serv
 from driftloop.registry import ModelFiles, Registry
 from driftloop.settings import ServingSettings
 from driftloop.storage import LocalStorage
-from tests.driftloop.online.conftest import body_of, records_of
+from tests.driftloop.online.conftest import body_of, records_of, tamper
 
 
 @pytest.fixture()
@@ -24,15 +24,6 @@ def watcher(registry: Registry, slice_contract: Contract, references) -> Champio
         return ServedModel(registry.load(version), slice_contract, references, max_records=1000)
 
     return ChampionWatcher(registry, load, ModelSlot(), poll_seconds=60)
-
-
-def tamper(registry: Registry, version: int) -> None:
-    """Change one byte of the version's model file in place, as a bad copy or an attacker would."""
-    key = layout.registry_blob(registry.model, registry.get(version).files[ModelFiles.MODEL])
-    data = bytearray(registry.storage.read_bytes(key))
-    position = data.index(b"leaf_value=") + len(b"leaf_value=")
-    data[position] = ord("9") if data[position] != ord("9") else ord("8")
-    registry.storage.write_bytes(key, bytes(data))
 
 
 def test_nothing_serves_until_there_is_a_champion(watcher: ChampionWatcher, registry: Registry) -> None:
