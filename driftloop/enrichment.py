@@ -64,13 +64,15 @@ class ReferenceLookup:
 
     def take(self, rows: np.ndarray) -> dict[str, Any]:
         """The joined columns for `rows`; a miss is missing (NaN), which turns int columns into float."""
+        found = rows.min(initial=0) >= 0
         taken: dict[str, Any] = {}
         for names, values in self._blocks:
-            if values.ndim == 1:
-                taken[names[0]] = pd.api.extensions.take(values, rows, allow_fill=True)
-                continue
-            block = pd.api.extensions.take(values, rows, axis=0, allow_fill=True)
-            taken.update((name, block[:, position]) for position, name in enumerate(names))
+            # Every row found: plain indexing keeps the dtypes, as pandas' take does; a miss needs its fill.
+            block = values[rows] if found else pd.api.extensions.take(values, rows, axis=0, allow_fill=True)
+            if block.ndim == 1:
+                taken[names[0]] = block
+            else:
+                taken.update((name, block[:, position]) for position, name in enumerate(names))
         return {name: taken[name] for name in self._names}  # in the contract's order
 
 

@@ -316,7 +316,9 @@ def prediction_service(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"driftloop serve did not answer in {SERVICE_START_SECONDS} s:\n{_tail(log)}")
+                raise RuntimeError(
+                    f"driftloop serve did not answer in {SERVICE_START_SECONDS} s:\n{_tail(log)}"
+                )
             time.sleep(0.2)
         yield ServiceEndpoint(url, log)
     finally:

@@ -1,10 +1,15 @@
 """The prediction log: every online prediction appended to the store in batches, off the request path.
 
-A request only hands its records to a bounded in-memory buffer; a writer thread turns what piled up
-into one Parquet file every `flush_seconds` (or sooner, at `batch_rows`). When the store is slow or
-down the rows wait, and the service keeps serving; once `max_pending_rows` wait, new rows are counted
-as dropped instead of kept. Monitoring reads a period of the log back as one frame
-(`read_prediction_log`), to measure prediction drift on live traffic and to join labels later.
+A request only hands its body and its probabilities to a bounded in-memory buffer; a writer thread turns
+what piled up into one Parquet file every `flush_seconds` (or sooner, at `batch_rows`). A file holds one
+row per request: its id, when it was served, the model version, the validated request body (JSON text,
+as payload loggers keep it) and its probabilities. Writing is that cheap on purpose: it shares the
+process with the requests. `read_prediction_log` does the rest when monitoring reads a period: one row
+per prediction, the inputs typed by the contract, for prediction drift on live traffic and to join
+labels later.
+
+When the store is slow or down the rows wait and the service keeps serving; once `max_pending_rows`
+wait, new rows are counted as dropped instead of kept.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from driftloop import layout
 from driftloop.batches import from_parquet_bytes, to_parquet_bytes
 from driftloop.challenger import PREDICTION_COLUMN
 from driftloop.contract import Contract
+from driftloop.online.schema import record_columns, request_schema
 from driftloop.periods import period_bounds
 from driftloop.storage import PreconditionFailed, Storage
 
@@ -34,6 +40,7 @@ logger = logging.getLogger("driftloop.online")
 
 LOG_COLUMNS = ("request_id", "record", "served_at", "model", "model_version", PREDICTION_COLUMN)
 EXTRA_COLUMN = "extra"  # undeclared fields of a record, as JSON, when the contract keeps them
+_STORED = ("request_id", "served_at", "model", "model_version", "request", "predictions")
 
 
 @dataclass(frozen=True)
@@ -43,9 +50,8 @@ class LoggedRequest:
     request_id: str
     served_at: datetime  # tz-aware, UTC
     model_version: int
-    columns: dict[str, np.ndarray]  # the validated records' fields, typed as the contract says
+    request: str  # the validated body, {"records": [...]}, as JSON text
     probabilities: np.ndarray
-    extras: list[dict[str, Any]] | None = None  # with `extra_columns: keep`
 
     @property
     def rows(self) -> int:
@@ -173,27 +179,16 @@ class PredictionLog:
             self.storage.write_bytes(key, to_parquet_bytes(frame), if_absent=True)
 
     def _frame(self, batch: list[LoggedRequest]) -> pd.DataFrame:
-        counts = [entry.rows for entry in batch]
-        columns: dict[str, Any] = {
-            "request_id": np.repeat([entry.request_id for entry in batch], counts),
-            "record": np.concatenate([np.arange(count) for count in counts]),
-            "served_at": pd.to_datetime(np.repeat([entry.served_at for entry in batch], counts), utc=True),
-            "model": self.model,
-            "model_version": np.repeat([entry.model_version for entry in batch], counts),
-            PREDICTION_COLUMN: np.concatenate([entry.probabilities for entry in batch]),
-        }
-        fields = dict.fromkeys(name for entry in batch for name in entry.columns)  # in order, once each
-        for field in fields:
-            columns[field] = np.concatenate(
-                [entry.columns.get(field, np.full(entry.rows, None, dtype=object)) for entry in batch]
-            )
-        if any(entry.extras is not None for entry in batch):
-            columns[EXTRA_COLUMN] = [
-                json.dumps(extra, sort_keys=True) if extra else None
-                for entry in batch
-                for extra in (entry.extras or [None] * entry.rows)
-            ]
-        return pd.DataFrame(columns)
+        return pd.DataFrame(
+            {
+                "request_id": [entry.request_id for entry in batch],
+                "served_at": pd.to_datetime([entry.served_at for entry in batch], utc=True),
+                "model": self.model,
+                "model_version": [entry.model_version for entry in batch],
+                "request": [entry.request for entry in batch],
+                "predictions": [entry.probabilities for entry in batch],
+            }
+        )
 
 
 def _by_day(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -202,39 +197,64 @@ def _by_day(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def read_prediction_log(
-    storage: Storage, dataset: str, model: str, start: pd.Timestamp, end: pd.Timestamp
+    storage: Storage, contract: Contract, model: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
-    """Every prediction served in [start, end), oldest first, as one frame (a batch for monitoring).
+    """Every prediction served in [start, end), oldest first, one row each (a batch for monitoring).
 
     Args:
         storage: the store the service logs to.
-        dataset: the contract's name.
+        contract: the data contract the service enforces: names the log and types the inputs.
         model: the registry name of the model.
         start: first instant (tz-aware; naive is read as UTC).
         end: the instant after the last.
 
     Returns:
         `request_id`, `record` (its place in the request), `served_at`, `model`, `model_version`,
-        `prediction`, then the records' fields; empty (with those first columns) when nothing was served.
+        `prediction`, then the records' fields typed as the contract says (and `extra`, the undeclared
+        fields as JSON, when the contract keeps them); empty with the first columns when none was served.
     """
     start, end = _utc(start), _utc(end)
     days = pd.date_range(start.normalize(), (end - pd.Timedelta(1)).normalize(), freq="D")
     frames = [
         from_parquet_bytes(storage.read_bytes(key))
         for day in days
-        for key in storage.list(layout.prediction_log_day(dataset, model, f"{day:%Y-%m-%d}"))
+        for key in storage.list(layout.prediction_log_day(contract.name, model, f"{day:%Y-%m-%d}"))
     ]
     if not frames:
-        return pd.DataFrame({name: [] for name in LOG_COLUMNS})
-    frame = pd.concat(frames, ignore_index=True)
-    frame = frame.loc[(frame["served_at"] >= start) & (frame["served_at"] < end)]
-    return frame.sort_values(["served_at", "request_id", "record"], kind="stable").reset_index(drop=True)
+        frames = [pd.DataFrame({name: pd.Series([], dtype=object) for name in _STORED})]
+        frames[0]["served_at"] = pd.to_datetime(frames[0]["served_at"], utc=True)
+    stored = pd.concat(frames, ignore_index=True)
+    stored = stored.loc[(stored["served_at"] >= start) & (stored["served_at"] < end)]
+    stored = stored.sort_values(["served_at", "request_id"], kind="stable").reset_index(drop=True)
+    return _expand(stored, contract)
+
+
+def _expand(stored: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """One row per prediction: the stored bodies parsed, their fields typed by the contract."""
+    schema = request_schema(contract, max_records=1)
+    records = [record for text in stored["request"] for record in json.loads(text)["records"]]
+    counts = stored["predictions"].map(len).to_numpy(dtype=int) if len(stored) else np.zeros(0, dtype=int)
+    out: dict[str, Any] = {
+        "request_id": np.repeat(stored["request_id"].to_numpy(), counts),
+        "record": np.concatenate([np.arange(count) for count in counts]) if len(counts) else [],
+        "served_at": np.repeat(stored["served_at"].to_numpy(), counts),
+        "model": np.repeat(stored["model"].to_numpy(), counts),
+        "model_version": np.repeat(stored["model_version"].to_numpy(), counts),
+        PREDICTION_COLUMN: np.concatenate([*stored["predictions"].map(np.asarray), np.zeros(0)]),
+        **record_columns(schema, records),
+    }
+    extras = [schema.extras(record) for record in records]
+    if any(extras):
+        out[EXTRA_COLUMN] = [json.dumps(extra, sort_keys=True) if extra else None for extra in extras]
+    frame = pd.DataFrame(out)
+    frame["served_at"] = pd.to_datetime(frame["served_at"], utc=True)
+    return frame
 
 
 def read_logged_period(storage: Storage, contract: Contract, model: str, period: str) -> pd.DataFrame:
     """The predictions served during one of the contract's periods (cut in its timezone)."""
     start, end = period_bounds(period, contract.time.period, contract.time.timezone)
-    return read_prediction_log(storage, contract.name, model, start, end)
+    return read_prediction_log(storage, contract, model, start, end)
 
 
 def _utc(moment: pd.Timestamp) -> pd.Timestamp:

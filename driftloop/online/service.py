@@ -205,15 +205,13 @@ class PredictionService:
                 out["bias"] = base
                 out["contributions"] = [vars(contribution) for contribution in contributions]
         if self.log is not None:
-            keep = model.contract.extra_columns == "keep"
             self.log.append(
                 LoggedRequest(
                     request_id=identifier,
                     served_at=datetime.now(UTC),
                     model_version=model.version.version,
-                    columns=scored.columns,
+                    request=self._logged_body(model, body, records),
                     probabilities=scored.probabilities,
-                    extras=[model.schema.extras(record) for record in records] if keep else None,
                 )
             )
         return {
@@ -222,6 +220,13 @@ class PredictionService:
             "request_id": identifier,
             "predictions": predictions,
         }
+
+    @staticmethod
+    def _logged_body(model: ServedModel, body: bytes, records: list[dict[str, Any]]) -> str:
+        """The body as it passed validation; fields the contract drops are not logged either."""
+        if model.contract.extra_columns == "drop":
+            return json.dumps({"records": records})
+        return body.decode()
 
     def check_size(self, size: int | None) -> None:
         """Refuse a body larger than `max_body_bytes` (413): as declared before reading it, or as read."""

@@ -76,9 +76,13 @@ def test_health_is_503_until_a_verified_model_serves(
     trained_store: TrainedStore, slice_contract: Contract, tmp_path: Path, june: pd.DataFrame
 ) -> None:
     registry = copy_store(trained_store, tmp_path / "store", None, slice_contract.model_name)
-    with prediction_service(tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST) as endpoint:
+    with prediction_service(
+        tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST
+    ) as endpoint:
         before = httpx.get(f"{endpoint.url}/health")
-        refused = httpx.post(f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:1], slice_contract)))
+        refused = httpx.post(
+            f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:1], slice_contract))
+        )
         registry.promote(1, reason="first champion")
         wait_for(lambda: httpx.get(f"{endpoint.url}/health").status_code == 200)
         after = httpx.get(f"{endpoint.url}/health").json()
@@ -96,7 +100,9 @@ def test_a_valid_record_gets_the_champions_probability_and_version(
     loaded = registry.load(1)
     tables = SourceTables(slice_contract).references()
     version = DataVersion(dataset="flights", period="2013-06", sha256="0" * 64, key="-", rows=len(june))
-    expected = score_batch(enrich_batch(version, june, slice_contract, tables), loaded.booster, loaded.spec, 1)
+    expected = score_batch(
+        enrich_batch(version, june, slice_contract, tables), loaded.booster, loaded.spec, 1
+    )
 
     one = httpx.post(f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:1], slice_contract)),
                      headers={"X-Request-ID": "first-flight"})  # fmt: skip
@@ -206,7 +212,9 @@ def test_every_prediction_is_in_the_log(
                    headers={"X-Request-ID": identifier})  # fmt: skip
 
     def logged() -> pd.DataFrame:
-        frame = read_prediction_log(registry.storage, "flights", "flights-delay", start, pd.Timestamp.now(tz="UTC"))
+        frame = read_prediction_log(
+            registry.storage, slice_contract, "flights-delay", start, pd.Timestamp.now(tz="UTC")
+        )
         return frame[frame["request_id"].isin(sent)]
 
     wait_for(lambda: len(logged()) == 15)
@@ -223,7 +231,9 @@ def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_mod
     records = records_of(june.iloc[:3], slice_contract)
     references = References(slice_contract, SourceTables(slice_contract).references())
     expected = {
-        f"v{v}": ServedModel(registry.load(v), slice_contract, references, 10).score(records).probabilities.tolist()
+        f"v{v}": ServedModel(registry.load(v), slice_contract, references, 10)
+        .score(records)
+        .probabilities.tolist()
         for v in (1, 2)
     }
     answers: list[tuple[int, str, list[float]]] = []
@@ -237,7 +247,9 @@ def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_mod
                 probabilities = [p["probability"] for p in body.get("predictions", [])]
                 answers.append((answer.status_code, body["model_version"], probabilities))
 
-    with prediction_service(tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST, 2) as ep:
+    with prediction_service(
+        tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST, 2
+    ) as ep:
         threads = [threading.Thread(target=client, args=(ep.url,)) for _ in range(8)]
         for thread in threads:
             thread.start()

@@ -23,7 +23,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 def test_serve_is_a_verb_with_its_options() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "deployments.cli", "serve", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "deployments.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "--port" in out and "--workers" in out and "--store" in out and "/predict" in out
 

@@ -18,7 +18,6 @@ from driftloop import layout
 from driftloop.contract import Contract
 from driftloop.online import PredictionLog, PredictionService, read_logged_period, read_prediction_log
 from driftloop.online.predlog import LoggedRequest
-from driftloop.online.schema import record_columns, request_schema
 from driftloop.registry import Registry
 from driftloop.settings import S3Settings, ServingSettings
 from driftloop.storage import LocalStorage, Storage
@@ -33,13 +32,12 @@ NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def entry(
     contract: Contract, rows: pd.DataFrame, at: datetime = NOON, version: int = 1, request: str | None = None
 ) -> LoggedRequest:
-    schema = request_schema(contract, 10_000)
     records = records_of(rows, contract)
     return LoggedRequest(
         request_id=request or uuid.uuid4().hex,
         served_at=at,
         model_version=version,
-        columns=record_columns(schema, records),
+        request=body_of(records).decode(),
         probabilities=np.linspace(0.1, 0.9, len(records)),
     )
 
@@ -59,7 +57,7 @@ def test_a_flush_writes_one_file_that_reads_back_with_inputs_and_predictions(
 
     assert log.flush() is True
     frame = read_prediction_log(
-        storage, "flights", MODEL, NOON - timedelta(hours=1), NOON + timedelta(hours=1)
+        storage, slice_contract, MODEL, NOON - timedelta(hours=1), NOON + timedelta(hours=1)
     )
 
     assert log.stats() == {
@@ -88,9 +86,9 @@ def test_rows_are_filed_by_the_utc_day_they_were_served(
     log.append(entry(slice_contract, flights_table.iloc[2:3], at=midnight + timedelta(milliseconds=5)))
     log.flush()
 
-    second_day = read_prediction_log(storage, "flights", MODEL, midnight, midnight + timedelta(days=1))
+    second_day = read_prediction_log(storage, slice_contract, MODEL, midnight, midnight + timedelta(days=1))
     both = read_prediction_log(
-        storage, "flights", MODEL, midnight - timedelta(days=1), midnight + timedelta(days=1)
+        storage, slice_contract, MODEL, midnight - timedelta(days=1), midnight + timedelta(days=1)
     )
 
     assert (len(second_day), len(both)) == (1, 3)
@@ -157,7 +155,10 @@ def test_a_store_that_refuses_writes_keeps_the_rows_until_it_takes_them(
     log.append(entry(slice_contract, flights_table.iloc[3:4]))
     assert log.flush() is True
     assert (log.pending_rows, log.logged_rows) == (0, 4)
-    assert len(read_prediction_log(storage, "flights", MODEL, NOON - timedelta(1), NOON + timedelta(1))) == 4
+    assert (
+        len(read_prediction_log(storage, slice_contract, MODEL, NOON - timedelta(1), NOON + timedelta(1)))
+        == 4
+    )
 
 
 def _upload(source: Path, target: Storage) -> None:
@@ -205,8 +206,9 @@ def test_with_the_s3_store_stopped_the_service_keeps_serving_and_counts_what_it_
     assert service.health()[0] is True and "cannot read the champion alias" in service.health()[1]["problem"]
 
 
-def test_reading_a_log_that_has_nothing_is_an_empty_frame(tmp_path: Path) -> None:
-    frame = read_prediction_log(LocalStorage(tmp_path), "flights", MODEL, NOON, NOON + timedelta(days=3))
-    assert frame.empty and list(frame.columns) == [
+def test_reading_a_log_that_has_nothing_is_an_empty_frame(tmp_path: Path, slice_contract: Contract) -> None:
+    frame = read_prediction_log(LocalStorage(tmp_path), slice_contract, MODEL, NOON, NOON + timedelta(days=3))
+    assert frame.empty and list(frame.columns)[:6] == [
         "request_id", "record", "served_at", "model", "model_version", "prediction"
     ]  # fmt: skip
+    assert "carrier" in frame.columns and "arr_delay" not in frame.columns

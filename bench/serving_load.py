@@ -1,0 +1,120 @@
+"""Load generation for `bench/serving.py`: wrk over loopback, a Lua script that rotates real bodies.
+
+wrk is a Debian package. When it is missing and this runs as root, it is installed with apt-get;
+otherwise the script stops and says how to install it. Its latencies come from wrk's own histogram
+(HdrHistogram, microseconds), read in the Lua `done` hook, so p99 is not rounded to wrk's printout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_LUA = """
+local bodies = {%(bodies)s}
+local count = #bodies
+local index = 0
+local threads = {}
+setup = function(thread)
+  thread:set("first", #threads * 97)
+  table.insert(threads, thread)
+end
+init = function(args)
+  index = (first or 0) %% count
+end
+request = function()
+  index = index %% count + 1
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, bodies[index])
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %%d, "seconds": %%.6f, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
+    '"max_us": %%d, "non_2xx": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, errors.status,
+    errors.connect + errors.read + errors.write + errors.timeout))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt-get when missing and running as root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is missing: install it with `sudo apt-get install -y wrk`, then rerun")
+    print("installing wrk (apt-get) ...", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or "wrk"
+
+
+def lua_script(bodies: list[bytes], path: str, target: Path) -> Path:
+    """A wrk script that POSTs `bodies` in turn (each thread starting elsewhere in the list)."""
+    quoted = ",".join(f"[==[{body.decode()}]==]" for body in bodies)
+    target.write_text(_LUA % {"bodies": quoted, "path": path})
+    return target
+
+
+def run_wrk(
+    url: str, script: Path, connections: int, seconds: float, threads: int | None = None
+) -> dict[str, Any]:
+    """One bounded wrk run: `connections` keep-alive connections for `seconds`; requests/s and latencies."""
+    threads = threads or min(connections, 2)
+    load_before = os.getloadavg()[0]
+    command = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+               "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    return {
+        "connections": connections,
+        "requests_per_second": result["requests"] / result["seconds"],
+        "p50_ms": result["p50_us"] / 1000,
+        "p90_ms": result["p90_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "max_ms": result["max_us"] / 1000,
+        "requests": result["requests"],
+        "failed": result["non_2xx"] + result["socket_errors"],
+        "load_before": round(load_before, 2),
+    }
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str], ready: str, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process and wait until `ready` answers 200; stop it (SIGINT) when the block ends."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not _answers(ready):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{command[2:5]} did not start; see {log}")
+            time.sleep(0.25)
+        yield process
+    finally:
+        process.send_signal(2)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
