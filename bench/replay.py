@@ -98,6 +98,7 @@ from evidently.metrics import ValueDrift  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from driftloop.clock import PhaseClock  # noqa: E402
+from driftloop.validation.runner import ephemeral_batch_definition  # noqa: E402
 
 
 class PhaseCpu:
@@ -285,7 +286,7 @@ class Bare:
         frame = pd.read_parquet(io.BytesIO(data))
         if self.gx_batches is None:  # built on first use, as driftloop's gate does
             self.suite = self.compile_suite()
-            self.gx_batches = _gx_batch_definition()
+            self.gx_batches = ephemeral_batch_definition("bare")
         batch = self.gx_batches.get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(
             self.suite, result_format={"result_format": "BASIC", "partial_unexpected_count": 20}
@@ -414,25 +415,6 @@ class Bare:
         return float(
             roc_auc_score(held["label"], champion.booster.predict(self.matrix(held, champion.levels)))
         )
-
-
-def _gx_batch_definition() -> Any:
-    """GX in memory (no files, no analytics, no progress bars) and a whole-dataframe batch."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False),
-    )
-    context = gx.get_context(mode="ephemeral", project_config=config)
-    asset = context.data_sources.add_pandas(name="bare").add_dataframe_asset(name="batch")
-    return asset.add_batch_definition_whole_dataframe(name="whole")
 
 
 def _live_auc(frame: pd.DataFrame, prediction: np.ndarray) -> float:

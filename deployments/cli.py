@@ -139,7 +139,7 @@ def backtest(
 ) -> None:
     """Replay the history under several retraining policies side by side: what each costs and buys."""
     settings = _settings(store, contract)
-    from driftloop.backtest_report import plot_backtest, render_backtest
+    from driftloop.backtest import plot_backtest, render_backtest
     from flows.backtest import backtest_flow
 
     result = backtest_flow(replay_to=_label(settings, replay_to) if replay_to else None, settings=settings)

@@ -1,4 +1,4 @@
-"""Monitoring a scored period: what moved, whether it matters to the model, and how the model performs.
+"""Run every detector on a scored period and store the verdict.
 
 Detectors, each named in the verdict with its numbers:
 - **drift**: per-feature Evidently scores against the model's calibrated thresholds, weighted by how much
@@ -14,157 +14,33 @@ Which alarms start a retraining is the policy's business (`driftloop.policy`), n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-import lightgbm as lgb
 import pandas as pd
 
 from driftloop import layout
-from driftloop.baseline import MonitoringBaseline, attribution_weights
+from driftloop.baseline import attribution_weights
 from driftloop.challenger import PREDICTION_COLUMN
-from driftloop.drift import DriftDecision, DriftSummary, compute_drift, decide_drift
-from driftloop.drift.breakage import Breakage, detect_breakage
+from driftloop.drift import DriftSummary, compute_drift, decide_drift
+from driftloop.drift.breakage import detect_breakage
 from driftloop.drift.summary import ColumnDrift
-from driftloop.features import FeatureSpec, feature_values
-from driftloop.metrics import Headline
-from driftloop.performance import AucEstimate, estimate_auc
-from driftloop.records import Record
-from driftloop.registry import LoadedModel, Registry
+from driftloop.features import feature_values
+from driftloop.monitoring.alarms import raise_alarms
+from driftloop.monitoring.model import MonitoredModel
+from driftloop.monitoring.verdict import (
+    AttributionChange,
+    ColumnCheck,
+    DriftCheck,
+    MonitoringVerdict,
+    PerformanceCheck,
+)
+from driftloop.performance import estimate_auc
 from driftloop.sampling import sample_rows
 from driftloop.scoring import ScoredBatch
 from driftloop.settings import DriftSettings
 from driftloop.storage import Storage
 from driftloop.training import contributions
 
-Detector = Literal["drift", "performance", "breakage", "fixed-drift"]
 _ATTRIBUTION_ROWS = 2000  # rows explained per period for attribution drift (pred_contrib is the costly part)
-
-
-class ColumnCheck(Record):
-    """One column's drift score against its calibrated threshold, and how much the model relies on it."""
-
-    column: str
-    method: str
-    score: float
-    threshold: float
-    weight: float
-    drifted: bool
-
-
-class DriftCheck(Record):
-    """Calibrated, attribution-weighted drift of one period.
-
-    `index` is the importance-weighted mean of score / threshold over the features: 1.0 means the inputs,
-    weighted by how much the model uses them, moved as far as they naturally moved within its training
-    window. One feature the model relies on that moved far raises it as much as many minor ones that moved
-    a little, which a plain share of drifted columns cannot express.
-    """
-
-    columns: tuple[ColumnCheck, ...]
-    prediction: ColumnCheck | None
-    weighted_share: float  # the summed weights of the drifted features (reported)
-    index: float  # sum of weight * score / threshold (the alarm)
-    index_threshold: float
-    calibrated: bool  # False for a model stored without a baseline: the fixed threshold stands in
-
-    @property
-    def drifted_columns(self) -> tuple[ColumnCheck, ...]:
-        return tuple(sorted((c for c in self.columns if c.drifted), key=lambda c: -c.weight))
-
-
-class AttributionChange(Record):
-    """How much one feature's mean |contribution| moved from training to this period."""
-
-    column: str
-    reference: float
-    current: float
-
-    @property
-    def change(self) -> float:
-        return self.current / self.reference - 1 if self.reference > 0 else 0.0
-
-
-class PerformanceCheck(Record):
-    """The period's AUC, realized or estimated, against the floor set by the holdout's interval."""
-
-    holdout_auc: float
-    floor: float  # holdout AUC minus the 95% noise of the holdout and of a period this size
-    estimated: AucEstimate | None
-    realized: float | None  # None until the labels are known
-
-    @property
-    def estimate_error(self) -> float | None:
-        """Estimated minus realized AUC, once both exist."""
-        if self.estimated is None or self.realized is None:
-            return None
-        return round(self.estimated.expected - self.realized, 6)
-
-
-class Alarm(Record):
-    """A detector that fired, with its reason in one sentence with the numbers."""
-
-    detector: Detector
-    reason: str
-    short: str  # a few words for a table cell: "AUC 0.660 < 0.690"
-
-
-class MonitoringVerdict(Record):
-    """What monitoring concluded about one period for one model version, and on which data."""
-
-    dataset: str
-    period: str
-    model: str
-    model_version: int
-    data_version: str  # SHA-256 of the batch that was monitored
-    rows: int
-    sampled_rows: int  # rows (fixed seed) the drift statistics were computed on
-    summary: DriftSummary  # Evidently's per-column scores at the fixed threshold
-    decision: DriftDecision  # the fixed rule's verdict ("fixed-drift")
-    drift: DriftCheck
-    attribution: tuple[AttributionChange, ...]
-    breakage: tuple[Breakage, ...]
-    performance: PerformanceCheck
-    alarms: tuple[Alarm, ...]
-    live: Headline | None  # performance on the period's labels, once they are known
-    reference_auc: float  # the model's holdout AUC at training
-    report_key: str | None  # Evidently's HTML report in the store
-
-    def fired(self, detector: Detector) -> bool:
-        return any(alarm.detector == detector for alarm in self.alarms)
-
-    @property
-    def drifted(self) -> bool:
-        """The calibrated drift detector fired."""
-        return self.fired("drift")
-
-
-@dataclass(frozen=True)
-class MonitoredModel:
-    """What monitoring needs of a model, whether registered or a backtest's candidate."""
-
-    name: str
-    version: int
-    booster: lgb.Booster
-    spec: FeatureSpec
-    reference: pd.DataFrame  # training features + predictions (fixed-seed sample)
-    baseline: MonitoringBaseline | None  # None for versions registered before v0.3
-    holdout_auc: float
-    mean_contributions: dict[str, float]
-
-
-def monitored_model(registry: Registry, loaded: LoadedModel, reference: pd.DataFrame) -> MonitoredModel:
-    """A registered version as monitoring sees it."""
-    metrics = loaded.version.metrics
-    return MonitoredModel(
-        name=loaded.version.model,
-        version=loaded.version.version,
-        booster=loaded.booster,
-        spec=loaded.spec,
-        reference=reference,
-        baseline=registry.monitoring_baseline(loaded.version.version),
-        holdout_auc=metrics.holdout.auc,
-        mean_contributions=metrics.mean_abs_contribution,
-    )
 
 
 def _check_drift(summary: DriftSummary, model: MonitoredModel, settings: DriftSettings) -> DriftCheck:
@@ -231,65 +107,6 @@ def _check_performance(
         estimated=estimated,
         realized=live.auc if live else None,
     )
-
-
-def _alarms(
-    drift: DriftCheck, performance: PerformanceCheck, breakage: tuple[Breakage, ...], fixed: DriftDecision
-) -> tuple[Alarm, ...]:
-    alarms: list[Alarm] = []
-    moved = sorted(drift.columns, key=lambda c: -c.weight * c.score / c.threshold)
-    moved = [c for c in moved if c.drifted]
-    if drift.index >= drift.index_threshold:
-        listed = ", ".join(
-            f"{c.column} {c.score / c.threshold:.1f}x its threshold (w={c.weight:.2f})" for c in moved[:5]
-        )
-        alarms.append(
-            Alarm(
-                detector="drift",
-                reason=f"importance-weighted drift {drift.index:.2f} >= {drift.index_threshold:.2f}; "
-                f"drifted features carry {drift.weighted_share:.0%} of the attribution: {listed}",
-                short=f"drift {drift.index:.2f}: {', '.join(c.column for c in moved[:2])}",
-            )
-        )
-    p = drift.prediction
-    if p is not None and p.drifted:
-        alarms.append(
-            Alarm(
-                detector="drift",
-                reason=f"prediction drifted: {p.method} {p.score:.3f} > {p.threshold:.3f}",
-                short=f"prediction drift {p.score:.2f} > {p.threshold:.2f}",
-            )
-        )
-    margin = performance.holdout_auc - performance.floor
-    bound = (
-        f"{performance.holdout_auc:.4f} - {margin:.4f} (holdout AUC minus the 95% interval of the "
-        "holdout and of a period this size)"
-    )
-    if performance.realized is not None:
-        if performance.realized < performance.floor:
-            alarms.append(
-                Alarm(
-                    detector="performance",
-                    reason=f"realized AUC {performance.realized:.4f} < {bound}",
-                    short=f"AUC {performance.realized:.3f} < {performance.floor:.3f}",
-                )
-            )
-    elif performance.estimated is not None and performance.estimated.expected < performance.floor:
-        e = performance.estimated
-        alarms.append(
-            Alarm(
-                detector="performance",
-                reason=f"estimated AUC {e.expected:.4f} [{e.low:.4f}, {e.high:.4f}] < {bound}; "
-                "labels not known yet",
-                short=f"est. AUC {e.expected:.3f} < {performance.floor:.3f}",
-            )
-        )
-    alarms += [Alarm(detector="breakage", reason=b.detail, short=f"{b.column} {b.kind}") for b in breakage]
-    if fixed.drifted:
-        alarms.append(
-            Alarm(detector="fixed-drift", reason="; ".join(fixed.reasons), short="fixed thresholds")
-        )
-    return tuple(alarms)
 
 
 @dataclass(frozen=True)
@@ -369,7 +186,7 @@ def assess(
         attribution=_attribution(model, sampled, settings.sample_seed),
         breakage=breakage,
         performance=performance,
-        alarms=_alarms(drift, performance, breakage, fixed),
+        alarms=raise_alarms(drift, performance, breakage, fixed),
         live=live.headline() if live else None,
         reference_auc=model.holdout_auc,
         report_key=None,
@@ -406,6 +223,6 @@ def realize(verdict: MonitoringVerdict, scored: ScoredBatch) -> MonitoringVerdic
         update={
             "performance": performance,
             "live": live.headline() if live else None,
-            "alarms": _alarms(verdict.drift, performance, verdict.breakage, verdict.decision),
+            "alarms": raise_alarms(verdict.drift, performance, verdict.breakage, verdict.decision),
         }
     )
