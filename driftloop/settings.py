@@ -144,7 +144,10 @@ class DriftSettings(BaseSettings):
     )
     auc_bootstrap: int = Field(default=100, ge=20, description="bootstrap resamples of the holdout AUC")
     estimate_draws: int = Field(
-        default=200, ge=20, description="label draws for the estimated AUC's interval"
+        default=100, ge=20, description="label draws for the estimated AUC's interval"
+    )
+    attribution_rows: int = Field(
+        default=1000, ge=100, description="rows explained (pred_contrib) per period for attribution drift"
     )
     # Today's fixed rule, kept as the `fixed-drift` policy of the backtest (and the Evidently report's tests).
     column_threshold: float = Field(

@@ -40,8 +40,6 @@ from driftloop.settings import DriftSettings
 from driftloop.storage import Storage
 from driftloop.training import contributions
 
-_ATTRIBUTION_ROWS = 2000  # rows explained per period for attribution drift (pred_contrib is the costly part)
-
 
 def _check_drift(summary: DriftSummary, model: MonitoredModel, settings: DriftSettings) -> DriftCheck:
     baseline = model.baseline
@@ -70,8 +68,11 @@ def _check_drift(summary: DriftSummary, model: MonitoredModel, settings: DriftSe
     )
 
 
-def _attribution(model: MonitoredModel, current: pd.DataFrame, seed: int) -> tuple[AttributionChange, ...]:
-    sample = sample_rows(current[model.spec.names], _ATTRIBUTION_ROWS, seed)
+def _attribution(
+    model: MonitoredModel, current: pd.DataFrame, rows: int, seed: int
+) -> tuple[AttributionChange, ...]:
+    """Mean |contribution| per feature on `rows` sampled rows (pred_contrib is the costly part)."""
+    sample = sample_rows(current[model.spec.names], rows, seed)
     now = contributions(model.booster, sample).drop(columns="bias").abs().mean()
     return tuple(
         AttributionChange(
@@ -183,7 +184,7 @@ def assess(
         summary=summary,
         decision=fixed,
         drift=drift,
-        attribution=_attribution(model, sampled, settings.sample_seed),
+        attribution=_attribution(model, sampled, settings.attribution_rows, settings.sample_seed),
         breakage=breakage,
         performance=performance,
         alarms=raise_alarms(drift, performance, breakage, fixed),
