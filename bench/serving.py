@@ -12,8 +12,9 @@ What it does, on the real flights data:
 4. over loopback with wrk (installed with apt-get when missing and run as root), each run bounded to
    `--seconds`: `driftloop serve` (prediction log on, to the temporary store) and the naive tutorial
    handler (`bench/naive_app.py`: `model.predict_proba(pd.DataFrame([record]))` on LightGBM's scikit-learn
-   wrapper, same parameters and rounds), single records at 1, 8 and 32 connections, after a warm-up run.
-   Both servers run uvicorn with uvloop, httptools and no access log.
+   wrapper, same parameters and rounds), single records at 1, 8 and 32 connections after a warm-up run,
+   and driftloop with 1,000 records a request. Both servers run uvicorn with uvloop, httptools and no
+   access log; the naive one with one worker (as tutorials run it) and with `--workers`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from driftloop.contract import load_contract
 from driftloop.enrichment import enrich
 from driftloop.features import FeatureEncoder
 from driftloop.online import PredictionService
-from driftloop.registry import Registry
+from driftloop.registry import ModelVersion, Registry
 from driftloop.settings import DriftSettings, Settings, TrainingSettings
 from driftloop.sources import SourceTables
 from driftloop.storage import LocalStorage
@@ -50,48 +52,45 @@ POOL = 1000
 CONCURRENCY = (1, 8, 32)
 
 
-def train_champion(store: Path) -> tuple[Registry, pd.DataFrame, Any]:
-    """The main job's first model (Jan-Mar 2013), registered and promoted; its training frame and spec."""
+def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
+    """The main job's first model (Jan-Mar 2013), registered and promoted, and its training rows."""
     contract = load_contract(CONTRACT)
     storage, sources, training = LocalStorage(store), SourceTables(contract), TrainingSettings()
     periods = ["2013-01", "2013-02", "2013-03"]
     versions = [ingest_period(storage, contract, sources.main(), p, labels=sources.labels()) for p in periods]
-    window = load_window(
-        storage, contract, periods, versions, sources.references(), resolve_windows(contract, training)
-    )
+    plan = resolve_windows(contract, training)
+    window = load_window(storage, contract, periods, versions, sources.references(), plan)
     registry = Registry(storage, contract.model_name)
     provenance = SourceProvenance(source_fingerprint="bench", reference_tables_sha256={})
-    challenger = train_challenger(
-        registry, contract, window, "2013-03", training, DriftSettings(), provenance
-    )
-    registry.promote(challenger.version.version, reason="benchmark")
-    return registry, window.train_frame.assign(label=window.train_label), challenger.version
+    trained = train_challenger(registry, contract, window, "2013-03", training, DriftSettings(), provenance)
+    registry.promote(trained.version.version, reason="benchmark")
+    return registry, trained.version, window.train_frame.assign(label=window.train_label)
 
 
-def request_pool(contract_path: Path) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    contract = load_contract(contract_path)
-    april = cut_period(SourceTables(contract).main(), contract, "2013-04").sample(POOL, random_state=4)
+def request_pool() -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """1,000 April flights as clients send them (no target, null for missing) and enriched."""
+    contract = load_contract(CONTRACT)
+    sources = SourceTables(contract)
+    april = cut_period(sources.main(), contract, "2013-04").sample(POOL, random_state=4)
     records = [
-        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items() if k != "arr_delay"}
+        {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items() if k != "arr_delay"}
         for row in april.astype(object).to_dict("records")
     ]
-    return records, enrich(april, contract, SourceTables(contract).references())
+    return records, enrich(april, contract, sources.references())
 
 
-def timed(call: Any, count: int) -> list[float]:
+def timed(call: Callable[[int], object], count: int, rows: int, what: str) -> dict[str, Any]:
+    """Call `call(i)` `count` times; calls/s, rows/s and the p50/p99 of one call."""
     times = []
-    for _ in range(count):
+    for i in range(count):
         start = time.perf_counter()
-        call()
+        call(i)
         times.append(time.perf_counter() - start)
-    return times
-
-
-def in_process_row(name: str, times: list[float], rows: int = 1) -> dict[str, Any]:
+    mean = statistics.fmean(times)
     return {
-        "what": name,
-        "requests_per_second": 1 / statistics.fmean(times),
-        "rows_per_second": rows / statistics.fmean(times),
+        "what": what,
+        "calls_per_second": 1 / mean,
+        "rows_per_second": rows / mean,
         "p50_ms": float(np.percentile(times, 50)) * 1000,
         "p99_ms": float(np.percentile(times, 99)) * 1000,
     }
@@ -99,45 +98,154 @@ def in_process_row(name: str, times: list[float], rows: int = 1) -> dict[str, An
 
 def in_process(
     registry: Registry, store: Path, records: list[dict[str, Any]], enriched: pd.DataFrame
-) -> list[dict]:
+) -> list:
+    """The floor (the bare booster) and driftloop's own work per request, without HTTP."""
     model = registry.load(registry.require_champion().version)
     matrix = FeatureEncoder(model.spec).matrix(enriched)
+    booster = model.booster
     rows = []
-    for threads in (2, 1):
-        booster = lambda i, t=threads: model.booster.predict(matrix[i % POOL : i % POOL + 1], num_threads=t)  # noqa: E731
-        calls = iter(range(10**9))
-        rows.append(in_process_row(f"raw Booster.predict, one row, {threads} thread(s)",
-                                   timed(lambda b=booster: b(next(calls)), 5000)))  # fmt: skip
-        batch = timed(lambda t=threads: model.booster.predict(matrix, num_threads=t), 200)
-        rows.append(in_process_row(f"raw Booster.predict, {POOL} rows, {threads} thread(s)", batch, POOL))
+    for threads in (1, 2):
+        rows.append(
+            timed(
+                lambda i, t=threads: booster.predict(matrix[i % POOL : i % POOL + 1], num_threads=t),
+                5000,
+                1,
+                f"raw Booster.predict, one NumPy row, {threads} thread(s)",
+            )
+        )
+        rows.append(
+            timed(
+                lambda _, t=threads: booster.predict(matrix, num_threads=t),
+                200,
+                POOL,
+                f"raw Booster.predict, {POOL:,} rows, {threads} thread(s)",
+            )
+        )
     service = PredictionService.open(Settings.load(store=str(store), contract=str(CONTRACT)))
     service.start()
     bodies = [json.dumps({"records": [record]}).encode() for record in records]
-    calls = iter(range(10**9))
-    rows.append(in_process_row("PredictionService.predict (no HTTP), one record",
-                               timed(lambda: service.predict(bodies[next(calls) % POOL]), 5000)))  # fmt: skip
     whole = json.dumps({"records": records}).encode()
-    rows.append(in_process_row(f"PredictionService.predict (no HTTP), {POOL} records",
-                               timed(lambda: service.predict(whole), 100), POOL))  # fmt: skip
+    rows.append(
+        timed(
+            lambda i: service.predict(bodies[i % POOL]),
+            5000,
+            1,
+            "PredictionService.predict without HTTP, one record",
+        )
+    )
+    rows.append(
+        timed(
+            lambda _: service.predict(whole),
+            100,
+            POOL,
+            f"PredictionService.predict without HTTP, {POOL:,} records",
+        )
+    )
     service.close()
     return rows
 
 
 def load_runs(
     name: str, url: str, bodies: list[bytes], batch: bytes | None, seconds: float, folder: Path
-) -> list[dict]:
+) -> list:
+    """A warm-up, then single records at each concurrency, then (if given) the batch body at 2 connections."""
     slug = "".join(c if c.isalnum() else "-" for c in name)
     single = lua_script(bodies, "/predict", folder / f"{slug}-single.lua")
-    run_wrk(url, single, 8, max(2.0, seconds / 3))  # warm-up: connections, caches, the allocator
+    run_wrk(url, single, 8, max(2.0, seconds / 3))  # warm-up: connections, caches, the parsed times
     runs = [
         {"what": name, **run_wrk(url, single, c, seconds, threads=1 if c == 1 else 2)} for c in CONCURRENCY
     ]
     if batch is not None:
-        script = lua_script([batch], "/predict", folder / f"{slug}-batch.lua")
-        run = run_wrk(url, script, 2, seconds, threads=1)
-        runs.append({"what": f"{name}, {POOL} records a request", **run,
-                     "rows_per_second": run["requests_per_second"] * POOL})  # fmt: skip
+        run = run_wrk(
+            url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 2, seconds, threads=1
+        )
+        runs.append(
+            {
+                "what": f"{name}, {POOL:,} records a request",
+                **run,
+                "rows_per_second": run["requests_per_second"] * POOL,
+            }
+        )
     return runs
+
+
+def naive_runs(
+    registry: Registry,
+    version: ModelVersion,
+    train: pd.DataFrame,
+    enriched: pd.DataFrame,
+    workers: int,
+    seconds: float,
+    env: dict[str, str],
+    folder: Path,
+    port: int,
+) -> list:
+    """The tutorial handler on the same model's inputs (categorical levels as codes), same rounds."""
+    spec = registry.load(version.version).spec
+    encoder = FeatureEncoder(spec)
+    matrix = pd.DataFrame(encoder.matrix(train), columns=spec.names).assign(label=train["label"].to_numpy())
+    matrix.to_parquet(folder / "naive.parquet")
+    bodies = [
+        json.dumps(
+            {name: None if np.isnan(v) else float(v) for name, v in zip(spec.names, row, strict=True)}
+        ).encode()
+        for row in encoder.matrix(enriched)
+    ]
+    model = {
+        "params": version.lineage.params,
+        "rounds": version.lineage.num_rounds,
+        "categorical": spec.categorical,
+    }
+    naive_env = env | {
+        "DRIFTLOOP_BENCH_NAIVE_MATRIX": str(folder / "naive.parquet"),
+        "DRIFTLOOP_BENCH_NAIVE_MODEL": json.dumps(model),
+        "PYTHONPATH": str(REPO),
+    }
+    runs = []
+    for count in sorted({1, workers}):
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.naive_app:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(count),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        with running(command, f"http://127.0.0.1:{port}/docs", naive_env, folder / "naive.log"):
+            name = f"naive handler, {count} worker(s)"
+            runs += load_runs(name, f"http://127.0.0.1:{port}", bodies, None, seconds, folder)
+    return runs
+
+
+def render(results: dict[str, Any]) -> str:
+    """The two tables of docs/benchmarks.md."""
+    lines = [
+        "| server | connections | requests/s | p50 ms | p99 ms | failed | load before |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results["driftloop"] + results["naive"]:
+        rate = run.get("rows_per_second")
+        shown = f"{rate:,.0f} rows/s" if rate else f"{run['requests_per_second']:,.0f}"
+        lines.append(
+            f"| {run['what']} | {run['connections']} | {shown} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | "
+            f"{run['failed']} | {run['load_before']} |"
+        )
+    lines += ["", "| in process | calls/s | rows/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
+    for row in results["in_process"]:
+        lines.append(
+            f"| {row['what']} | {row['calls_per_second']:,.0f} | {row['rows_per_second']:,.0f} | "
+            f"{row['p50_ms']:.3f} | {row['p99_ms']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -151,73 +259,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="driftloop-bench-serving-") as temp:
         folder = Path(temp)
         started = time.perf_counter()
-        registry, train, version = train_champion(folder / "store")
-        print(f"champion v{version.version} trained in {time.perf_counter() - started:.0f} s", flush=True)
-        records, enriched = request_pool(CONTRACT)
+        registry, version, train = train_champion(folder / "store")
+        print(
+            f"champion v{version.version} ({version.lineage.num_rounds} trees) trained in "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        records, enriched = request_pool()
         results: dict[str, Any] = {"in_process": in_process(registry, folder / "store", records, enriched)}
-        bodies = [json.dumps({"records": [record]}).encode() for record in records]
         port = 18700 + os.getpid() % 200
-        serve = [sys.executable, "-m", "deployments.cli", "serve", "--store", str(folder / "store"),
-                 "--contract", str(CONTRACT), "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
-        with running(serve, f"http://127.0.0.1:{port}/health", env, folder / "serve.log"):
-            results["driftloop"] = load_runs(f"driftloop serve, {args.workers} workers", f"http://127.0.0.1:{port}",
-                                             bodies, json.dumps({"records": records}).encode(), args.seconds,
-                                             folder)  # fmt: skip
-        results["naive"] = naive_runs(registry, version, train, enriched, args, env, folder, port + 1)
+        url = f"http://127.0.0.1:{port}"
+        serve = [
+            sys.executable,
+            "-m",
+            "deployments.cli",
+            "serve",
+            "--store",
+            str(folder / "store"),
+            "--contract",
+            str(CONTRACT),
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
+        bodies = [json.dumps({"records": [record]}).encode() for record in records]
+        batch = json.dumps({"records": records}).encode()
+        with running(serve, f"{url}/health", env, folder / "serve.log"):
+            name = f"driftloop serve, {args.workers} worker(s)"
+            results["driftloop"] = load_runs(name, url, bodies, batch, args.seconds, folder)
+        results["naive"] = naive_runs(
+            registry, version, train, enriched, args.workers, args.seconds, env, folder, port + 1
+        )
     results["machine"] = {"cpus": os.cpu_count(), "load_after": os.getloadavg()}
     print(render(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-
-
-def naive_runs(registry: Registry, version: Any, train: pd.DataFrame, enriched: pd.DataFrame, args: Any,
-               env: dict[str, str], folder: Path, port: int) -> list[dict]:  # fmt: skip
-    """The tutorial handler, with one worker (as tutorials run it) and with as many as driftloop."""
-    spec = registry.load(version.version).spec
-    names = spec.names
-    matrix = pd.DataFrame(FeatureEncoder(spec).matrix(train), columns=names).assign(
-        label=train["label"].to_numpy()
-    )
-    matrix.to_parquet(folder / "naive.parquet")
-    features = FeatureEncoder(spec).matrix(enriched)
-    bodies = [
-        json.dumps({n: (None if np.isnan(v) else float(v)) for n, v in zip(names, row, strict=True)}).encode()
-        for row in features
-    ]
-    model = {
-        "params": version.lineage.params,
-        "rounds": version.lineage.num_rounds,
-        "categorical": spec.categorical,
-    }
-    naive_env = env | {"DRIFTLOOP_BENCH_NAIVE_MATRIX": str(folder / "naive.parquet"),
-                       "DRIFTLOOP_BENCH_NAIVE_MODEL": json.dumps(model), "PYTHONPATH": str(REPO)}  # fmt: skip
-    runs = []
-    for workers in sorted({1, args.workers}):
-        command = [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--port", str(port), "--workers",
-                   str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level",
-                   "warning"]  # fmt: skip
-        with running(command, f"http://127.0.0.1:{port}/docs", naive_env, folder / "naive.log"):
-            runs += load_runs(f"naive handler, {workers} worker(s)", f"http://127.0.0.1:{port}", bodies, None,
-                              args.seconds, folder)  # fmt: skip
-    return runs
-
-
-def render(results: dict[str, Any]) -> str:
-    lines = ["| server | connections | requests/s | p50 ms | p99 ms | failed | load before |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for run in results["driftloop"] + results["naive"]:
-        rate = (
-            f"{run['rows_per_second']:,.0f} rows/s"
-            if "rows_per_second" in run
-            else f"{run['requests_per_second']:,.0f}"
-        )
-        lines.append(f"| {run['what']} | {run['connections']} | {rate} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | "
-                     f"{run['failed']} | {run['load_before']} |")  # fmt: skip
-    lines += ["", "| in process | calls/s | rows/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
-    for row in results["in_process"]:
-        lines.append(f"| {row['what']} | {row['requests_per_second']:,.0f} | {row['rows_per_second']:,.0f} | "
-                     f"{row['p50_ms']:.3f} | {row['p99_ms']:.3f} |")  # fmt: skip
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

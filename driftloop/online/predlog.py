@@ -34,6 +34,7 @@ from driftloop.challenger import PREDICTION_COLUMN
 from driftloop.contract import Contract
 from driftloop.online.schema import record_columns, request_schema
 from driftloop.periods import period_bounds
+from driftloop.settings import ServingSettings
 from driftloop.storage import PreconditionFailed, Storage
 
 logger = logging.getLogger("driftloop.online")
@@ -61,22 +62,13 @@ class LoggedRequest:
 class PredictionLog:
     """A bounded buffer of scored requests and the thread that writes them to the store."""
 
-    def __init__(
-        self,
-        storage: Storage,
-        dataset: str,
-        model: str,
-        *,
-        batch_rows: int,
-        flush_seconds: float,
-        max_pending_rows: int,
-    ) -> None:
+    def __init__(self, storage: Storage, dataset: str, model: str, settings: ServingSettings) -> None:
         self.storage = storage
         self.dataset = dataset
         self.model = model
-        self.batch_rows = batch_rows
-        self.flush_seconds = flush_seconds
-        self.max_pending_rows = max_pending_rows
+        self.batch_rows = settings.log_batch_rows
+        self.flush_seconds = settings.log_flush_seconds
+        self.max_pending_rows = settings.log_max_pending_rows
         self.writer = f"{os.getpid()}{secrets.token_hex(3)}"
         self.logged_rows = 0
         self.dropped_rows = 0  # refused because max_pending_rows were waiting

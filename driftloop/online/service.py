@@ -109,16 +109,7 @@ class PredictionService:
         self.slot = ModelSlot()
         self.watcher = ChampionWatcher(self.registry, self.load, self.slot, settings.poll_seconds)
         self.log = (
-            PredictionLog(
-                storage,
-                contract.name,
-                model_name,
-                batch_rows=settings.log_batch_rows,
-                flush_seconds=settings.log_flush_seconds,
-                max_pending_rows=settings.log_max_pending_rows,
-            )
-            if settings.log_predictions
-            else None
+            PredictionLog(storage, contract.name, model_name, settings) if settings.log_predictions else None
         )
         self.counters = Counters()
         self.pid = os.getpid()

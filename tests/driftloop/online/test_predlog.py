@@ -43,8 +43,8 @@ def entry(
 
 
 def new_log(storage: Storage, **limits: float) -> PredictionLog:
-    options = {"batch_rows": 1000, "flush_seconds": 0.05, "max_pending_rows": 10_000} | limits
-    return PredictionLog(storage, "flights", MODEL, **options)  # type: ignore[arg-type]
+    options = {"log_batch_rows": 1000, "log_flush_seconds": 0.05, "log_max_pending_rows": 10_000} | limits
+    return PredictionLog(storage, "flights", MODEL, ServingSettings(**options))  # type: ignore[arg-type]
 
 
 def test_a_flush_writes_one_file_that_reads_back_with_inputs_and_predictions(
@@ -114,7 +114,7 @@ def test_a_period_of_the_log_is_cut_in_the_contracts_timezone(
 def test_a_full_buffer_counts_what_it_drops_instead_of_growing(
     tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
 ) -> None:
-    log = new_log(LocalStorage(tmp_path), max_pending_rows=5)
+    log = new_log(LocalStorage(tmp_path), log_max_pending_rows=5)
 
     accepted = [log.append(entry(slice_contract, flights_table.iloc[:3])) for _ in range(3)]
 
@@ -126,7 +126,7 @@ def test_the_writer_thread_logs_without_being_asked_and_flushes_on_close(
     tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
 ) -> None:
     storage = LocalStorage(tmp_path)
-    log = new_log(storage, flush_seconds=0.05)
+    log = new_log(storage, log_flush_seconds=0.05)
     log.start()
     log.append(entry(slice_contract, flights_table.iloc[:4]))
     deadline = time.monotonic() + 10
