@@ -146,18 +146,19 @@ def in_process(
 
 
 def load_runs(
-    name: str, url: str, bodies: list[bytes], batch: bytes | None, seconds: float, folder: Path
+    name: str, url: str, server: int, bodies: list[bytes], batch: bytes | None, seconds: float, folder: Path
 ) -> list:
     """A warm-up, then single records at each concurrency, then (if given) the batch body at 2 connections."""
     slug = "".join(c if c.isalnum() else "-" for c in name)
     single = lua_script(bodies, "/predict", folder / f"{slug}-single.lua")
-    run_wrk(url, single, 8, max(2.0, seconds / 3))  # warm-up: connections, caches, the parsed times
-    runs = [
-        {"what": name, **run_wrk(url, single, c, seconds, threads=1 if c == 1 else 2)} for c in CONCURRENCY
-    ]
+    run_wrk(url, single, 8, max(2.0, seconds / 3), server)  # warm-up: connections, caches, the parsed times
+    runs = []
+    for connections in CONCURRENCY:
+        run = run_wrk(url, single, connections, seconds, server, threads=1 if connections == 1 else 2)
+        runs.append({"what": name, **run})
     if batch is not None:
         run = run_wrk(
-            url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 2, seconds, threads=1
+            url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 2, seconds, server, 1
         )
         runs.append(
             {
@@ -220,24 +221,26 @@ def naive_runs(
             "--log-level",
             "warning",
         ]
-        with running(command, f"http://127.0.0.1:{port}/docs", naive_env, folder / "naive.log"):
+        with running(command, f"http://127.0.0.1:{port}/docs", naive_env, folder / "naive.log") as server:
             name = f"naive handler, {count} worker(s)"
-            runs += load_runs(name, f"http://127.0.0.1:{port}", bodies, None, seconds, folder)
+            runs += load_runs(name, f"http://127.0.0.1:{port}", server.pid, bodies, None, seconds, folder)
     return runs
 
 
 def render(results: dict[str, Any]) -> str:
     """The two tables of docs/benchmarks.md."""
     lines = [
-        "| server | connections | requests/s | p50 ms | p99 ms | failed | load before |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | connections | requests/s | p50 ms | p99 ms | failed | server CPU ms/request "
+        "| wrk cores | other cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in results["driftloop"] + results["naive"]:
         rate = run.get("rows_per_second")
         shown = f"{rate:,.0f} rows/s" if rate else f"{run['requests_per_second']:,.0f}"
         lines.append(
             f"| {run['what']} | {run['connections']} | {shown} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | "
-            f"{run['failed']} | {run['load_before']} |"
+            f"{run['failed']} | {run['server_cpu_ms_per_request']:.3f} | {run['wrk_cores']:.2f} | "
+            f"{run['other_cores']:.2f} |"
         )
     lines += ["", "| in process | calls/s | rows/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
     for row in results["in_process"]:
@@ -285,9 +288,9 @@ def main() -> None:
         ]
         bodies = [json.dumps({"records": [record]}).encode() for record in records]
         batch = json.dumps({"records": records}).encode()
-        with running(serve, f"{url}/health", env, folder / "serve.log"):
+        with running(serve, f"{url}/health", env, folder / "serve.log") as server:
             name = f"driftloop serve, {args.workers} worker(s)"
-            results["driftloop"] = load_runs(name, url, bodies, batch, args.seconds, folder)
+            results["driftloop"] = load_runs(name, url, server.pid, bodies, batch, args.seconds, folder)
         results["naive"] = naive_runs(
             registry, version, train, enriched, args.workers, args.seconds, env, folder, port + 1
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -68,23 +69,20 @@ def lua_script(bodies: list[bytes], path: str, target: Path) -> Path:
 
 
 def run_wrk(
-    url: str, script: Path, connections: int, seconds: float, threads: int | None = None
+    url: str, script: Path, connections: int, seconds: float, server: int, threads: int | None = None
 ) -> dict[str, Any]:
-    """One bounded wrk run: `connections` keep-alive connections for `seconds`; requests/s and latencies."""
+    """One bounded wrk run: `connections` keep-alive connections for `seconds`; requests/s and latencies.
+
+    Also the CPU the server's processes used per request, and the cores that other processes kept busy
+    meanwhile (the machine is shared: that is the noise to read the numbers with).
+    """
     threads = threads or min(connections, 2)
-    load_before = os.getloadavg()[0]
-    command = [
-        ensure_wrk(),
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        url,
-    ]
+    command = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+               "--timeout", "10s", "-s", str(script), url]  # fmt: skip
+    before = (_busy_seconds(), _tree_seconds(server), _children_seconds(), time.monotonic())
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    after = (_busy_seconds(), _tree_seconds(server), _children_seconds(), time.monotonic())
+    busy, served, load, wall = (a - b for a, b in zip(after, before, strict=True))
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     return {
@@ -96,8 +94,41 @@ def run_wrk(
         "max_ms": result["max_us"] / 1000,
         "requests": result["requests"],
         "failed": result["non_2xx"] + result["socket_errors"],
-        "load_before": round(load_before, 2),
+        "server_cpu_ms_per_request": served / max(result["requests"], 1) * 1000,
+        "wrk_cores": load / wall,
+        "other_cores": max(busy - served - load, 0.0) / wall,
     }
+
+
+def _busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _, _, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_seconds(pid: int) -> float:
+    """CPU seconds of a process and its descendants (uvicorn's workers) so far."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = [
+                int(child)
+                for task in Path(f"/proc/{current}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        pending += children
+    return total
+
+
+def _children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager

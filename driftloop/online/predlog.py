@@ -15,6 +15,7 @@ wait, new rows are counted as dropped instead of kept.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -27,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from driftloop import layout
-from driftloop.batches import from_parquet_bytes, to_parquet_bytes
+from driftloop.batches import from_parquet_bytes
 from driftloop.challenger import PREDICTION_COLUMN
 from driftloop.contract import Contract
 from driftloop.online.schema import record_columns, request_schema
@@ -149,8 +152,8 @@ class PredictionLog:
         if not batch:
             return None
         try:
-            for day, frame in _by_day(self._frame(batch)):
-                self._write(day, frame)
+            for day, entries in _by_day(batch):
+                self._write(day, entries)
         except Exception as error:  # the store is down or refuses: keep the rows, count the failure
             self.failed_writes += 1
             logger.warning("prediction log: cannot write %d rows (%s); keeping them", rows, error)
@@ -162,30 +165,39 @@ class PredictionLog:
         self.logged_rows += rows
         return True
 
-    def _write(self, day: str, frame: pd.DataFrame) -> None:
+    def _write(self, day: str, entries: list[LoggedRequest]) -> None:
         self.files += 1
-        first = frame["served_at"].iloc[0]
-        name = f"{first:%H%M%S%f}-{self.writer}-{self.files:06d}"
+        name = f"{entries[0].served_at:%H%M%S%f}-{self.writer}-{self.files:06d}"
+        buffer = io.BytesIO()
+        pq.write_table(self._table(entries), buffer, compression="zstd")
         key = layout.prediction_log(self.dataset, self.model, day, name)
         with contextlib.suppress(PreconditionFailed):  # a retried write that had succeeded: the key is ours
-            self.storage.write_bytes(key, to_parquet_bytes(frame), if_absent=True)
+            self.storage.write_bytes(key, buffer.getvalue(), if_absent=True)
 
-    def _frame(self, batch: list[LoggedRequest]) -> pd.DataFrame:
-        return pd.DataFrame(
+    def _table(self, entries: list[LoggedRequest]) -> pa.Table:
+        """One row per request, built by Arrow directly (no DataFrame: this thread shares the GIL)."""
+        ends = np.cumsum([entry.rows for entry in entries], dtype=np.int32)
+        probabilities = np.concatenate([entry.probabilities for entry in entries])
+        return pa.table(
             {
-                "request_id": [entry.request_id for entry in batch],
-                "served_at": pd.to_datetime([entry.served_at for entry in batch], utc=True),
-                "model": self.model,
-                "model_version": [entry.model_version for entry in batch],
-                "request": [entry.request for entry in batch],
-                "predictions": [entry.probabilities for entry in batch],
+                "request_id": pa.array([entry.request_id for entry in entries], pa.string()),
+                "served_at": pa.array([entry.served_at for entry in entries], pa.timestamp("us", tz="UTC")),
+                "model": pa.array([self.model] * len(entries), pa.string()),
+                "model_version": pa.array([entry.model_version for entry in entries], pa.int64()),
+                "request": pa.array([entry.request for entry in entries], pa.string()),
+                "predictions": pa.ListArray.from_arrays(
+                    pa.array(np.concatenate([[0], ends]), pa.int32()), pa.array(probabilities, pa.float64())
+                ),
             }
         )
 
 
-def _by_day(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    days = frame["served_at"].dt.strftime("%Y-%m-%d")
-    return [(day, part.reset_index(drop=True)) for day, part in frame.groupby(days, sort=True)]
+def _by_day(batch: list[LoggedRequest]) -> list[tuple[str, list[LoggedRequest]]]:
+    """The entries of each UTC day they were served on: a file never straddles midnight."""
+    days: dict[str, list[LoggedRequest]] = {}
+    for entry in batch:
+        days.setdefault(f"{entry.served_at:%Y-%m-%d}", []).append(entry)
+    return sorted(days.items())
 
 
 def read_prediction_log(
