@@ -22,33 +22,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.serving_floor import POOL, in_process
 from bench.serving_load import ensure_wrk, lua_script, run_wrk, running
 from driftloop.batches import cut_period, ingest_period
 from driftloop.challenger import SourceProvenance, train_challenger
 from driftloop.contract import load_contract
 from driftloop.enrichment import enrich
 from driftloop.features import FeatureEncoder
-from driftloop.online import PredictionService
 from driftloop.registry import ModelVersion, Registry
-from driftloop.settings import DriftSettings, Settings, TrainingSettings
+from driftloop.settings import DriftSettings, TrainingSettings
 from driftloop.sources import SourceTables
 from driftloop.storage import LocalStorage
 from driftloop.windows import load_window, resolve_windows
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "data_contracts" / "flights.yaml"
-POOL = 1000
 CONCURRENCY = (1, 8, 32)
 
 
@@ -77,72 +74,6 @@ def request_pool() -> tuple[list[dict[str, Any]], pd.DataFrame]:
         for row in april.astype(object).to_dict("records")
     ]
     return records, enrich(april, contract, sources.references())
-
-
-def timed(call: Callable[[int], object], count: int, rows: int, what: str) -> dict[str, Any]:
-    """Call `call(i)` `count` times; calls/s, rows/s and the p50/p99 of one call."""
-    times = []
-    for i in range(count):
-        start = time.perf_counter()
-        call(i)
-        times.append(time.perf_counter() - start)
-    mean = statistics.fmean(times)
-    return {
-        "what": what,
-        "calls_per_second": 1 / mean,
-        "rows_per_second": rows / mean,
-        "p50_ms": float(np.percentile(times, 50)) * 1000,
-        "p99_ms": float(np.percentile(times, 99)) * 1000,
-    }
-
-
-def in_process(
-    registry: Registry, store: Path, records: list[dict[str, Any]], enriched: pd.DataFrame
-) -> list:
-    """The floor (the bare booster) and driftloop's own work per request, without HTTP."""
-    model = registry.load(registry.require_champion().version)
-    matrix = FeatureEncoder(model.spec).matrix(enriched)
-    booster = model.booster
-    rows = []
-    for threads in (1, 2):
-        rows.append(
-            timed(
-                lambda i, t=threads: booster.predict(matrix[i % POOL : i % POOL + 1], num_threads=t),
-                5000,
-                1,
-                f"raw Booster.predict, one NumPy row, {threads} thread(s)",
-            )
-        )
-        rows.append(
-            timed(
-                lambda _, t=threads: booster.predict(matrix, num_threads=t),
-                200,
-                POOL,
-                f"raw Booster.predict, {POOL:,} rows, {threads} thread(s)",
-            )
-        )
-    service = PredictionService.open(Settings.load(store=str(store), contract=str(CONTRACT)))
-    service.start()
-    bodies = [json.dumps({"records": [record]}).encode() for record in records]
-    whole = json.dumps({"records": records}).encode()
-    rows.append(
-        timed(
-            lambda i: service.predict(bodies[i % POOL]),
-            5000,
-            1,
-            "PredictionService.predict without HTTP, one record",
-        )
-    )
-    rows.append(
-        timed(
-            lambda _: service.predict(whole),
-            100,
-            POOL,
-            f"PredictionService.predict without HTTP, {POOL:,} records",
-        )
-    )
-    service.close()
-    return rows
 
 
 def load_runs(
@@ -269,7 +200,9 @@ def main() -> None:
             flush=True,
         )
         records, enriched = request_pool()
-        results: dict[str, Any] = {"in_process": in_process(registry, folder / "store", records, enriched)}
+        results: dict[str, Any] = {
+            "in_process": in_process(registry, folder / "store", CONTRACT, records, enriched)
+        }
         port = 18700 + os.getpid() % 200
         url = f"http://127.0.0.1:{port}"
         serve = [

@@ -158,7 +158,6 @@ class PredictionService:
     def model(self) -> ServedModel:
         current = self.slot.current
         if current is None:
-            self.counters.no_model += 1
             last = self.watcher.last
             raise NoModel(last.reason if last else "the service is starting")
         return current
@@ -175,8 +174,12 @@ class PredictionService:
             NoModel: no verified model yet (503).
             RequestRefused: too large (413) or breaking the contract (422), naming field and rule.
         """
-        model = self.model()  # one version for the whole request
         self.counters.requests += 1
+        try:
+            model = self.model()  # one version for the whole request
+        except NoModel:
+            self.counters.no_model += 1
+            raise
         try:
             records = model.records(body)
         except RequestRefused as error:
