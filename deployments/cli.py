@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from deployments.errors import ExitCode, classify
+from deployments.stack.cli import stack_app
 from driftloop.settings import Settings
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+app.add_typer(stack_app, name="stack")
 
 StoreOption = Annotated[
     str | None,
