@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.events import emit_event
@@ -10,6 +12,7 @@ from driftloop import layout, markdown
 from driftloop.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
 from driftloop.periods import period_range
 from driftloop.policy import RetrainDecision, configured_policy, decide_retrain
+from driftloop.retrain_requests import drift_event_id
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
 from driftloop.storage import PreconditionFailed, read_if_exists
@@ -176,8 +179,10 @@ def decide_task(
 
 @task(name="emit-drift-event", **IN_MEMORY)
 def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: RetrainDecision) -> str | None:
-    """Emit `driftloop.drift.detected`; a deployment trigger on it starts retraining in production."""
+    """Emit `driftloop.drift.detected` with its deterministic id; the automation starts one retrain on it."""
+    event_id = drift_event_id(verdict.model, verdict.period, verdict.model_version)
     event = emit_event(
+        id=uuid.UUID(event_id),
         event=DRIFT_EVENT,
         resource={
             "prefect.resource.id": f"driftloop.model.{verdict.model}",
@@ -197,6 +202,7 @@ def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: Ret
             "alarms": list(decision.alarms),
             "reasons": list(decision.reasons),
             "drift_index": verdict.drift.index,
+            "event_id": event_id,
         },
     )
     return str(event.id) if event else None
