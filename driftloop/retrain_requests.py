@@ -89,7 +89,9 @@ def record_request(
     if earlier is None:
         stale = champion_version is not None and champion_version != current_champion
         now = (
-            f"the champion is now v{current_champion}" if current_champion is not None else "there is no champion"
+            f"the champion is now v{current_champion}"
+            if current_champion is not None
+            else "there is no champion"
         )
         request = RetrainRequest(
             event_id=event_id,
@@ -124,9 +126,13 @@ def record_outcome(
     storage: Storage, model: str, event_id: str, version: int, promoted: bool, reasons: tuple[str, ...]
 ) -> RequestOutcome:
     """Record what the request's training produced (create-only: the first outcome stands)."""
-    outcome = RequestOutcome(event_id=event_id, version=version, promoted=promoted, reasons=reasons, at=now_utc())
+    outcome = RequestOutcome(
+        event_id=event_id, version=version, promoted=promoted, reasons=reasons, at=now_utc()
+    )
     try:
-        storage.write_bytes(layout.retrain_outcome(model, event_id), outcome.to_json().encode(), if_absent=True)
+        storage.write_bytes(
+            layout.retrain_outcome(model, event_id), outcome.to_json().encode(), if_absent=True
+        )
     except PreconditionFailed:
         return RequestOutcome.from_json(storage.read_bytes(layout.retrain_outcome(model, event_id)))
     return outcome

@@ -33,7 +33,7 @@ def record_request_task(
         get_run_logger().warning("Not retraining: %s", skip.message)
         create_markdown_artifact(
             key=artifact_key("retrain", registry.model, period),
-            markdown=f"## {period}: retrain skipped ({skip.kind})\n\n{skip.message}\n\nReason given: {reason}",
+            markdown=f"## {period}: retrain skipped ({skip.kind})\n\n{skip.message}\n\nReason: {reason}",
             description=f"Retrain request {period}: skipped",
         )
     return request, skip

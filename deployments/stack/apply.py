@@ -8,6 +8,7 @@ any S3 endpoint (DRIFTLOOP_STORAGE_URL and DRIFTLOOP_S3_*).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from deployments.stack.declared import AutomationSpec, Declarations, DeploymentSpec
@@ -27,18 +28,32 @@ class Change(NamedTuple):
         return f"{self.kind} {self.name}: {self.action}" + (f" ({self.detail})" if self.detail else "")
 
 
-def apply_declarations(declared: Declarations, storage_url: str, s3: S3Settings) -> list[Change]:
-    """Apply the pool, deployments, automations (Prefect API) and the bucket (S3), in that order."""
+def apply_declarations(
+    declared: Declarations, storage_url: str, s3: S3Settings, report: Callable[[Change], None]
+) -> list[Change]:
+    """Apply the pool, deployments, automations (Prefect API) and the bucket (S3), in that order.
+
+    Each change is reported as soon as it is made, so a failure later on leaves no doubt about what
+    was already applied.
+    """
     from prefect.client.orchestration import get_client
 
+    changes: list[Change] = []
+
+    def done(change: Change) -> None:
+        changes.append(change)
+        report(change)
+
     with get_client(sync_client=True) as client:
-        changes = [_work_pool(client, declared)]
+        done(_work_pool(client, declared))
         ids: dict[str, Any] = {}
         for spec in declared.project.deployments:
             change, ids[change.name] = _deployment(client, declared, spec)
-            changes.append(change)
-        changes += [_automation(client, spec, ids) for spec in declared.automations]
-    changes += _bucket(declared, storage_url, s3)
+            done(change)
+        for automation in declared.automations:
+            done(_automation(client, automation, ids))
+    for change in _bucket(declared, storage_url, s3):
+        done(change)
     return changes
 
 
@@ -98,7 +113,9 @@ def _work_pool(client: Any, declared: Declarations) -> Change:
 def _desired(declared: Declarations, spec: DeploymentSpec) -> dict[str, Any]:
     from prefect.utilities.callables import parameter_schema_from_entrypoint
 
-    entrypoint = str(declared.folder.parent / spec.entrypoint.split(":")[0]) + ":" + spec.entrypoint.split(":")[1]
+    entrypoint = (
+        str(declared.folder.parent / spec.entrypoint.split(":")[0]) + ":" + spec.entrypoint.split(":")[1]
+    )
     return {
         "entrypoint": spec.entrypoint,
         "description": spec.description,
@@ -241,7 +258,9 @@ def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any
         client.create_automation(desired)
         return Change("automation", spec.name, "created")
     first, *extra = existing
-    for duplicate in extra:  # left by an older tool that created instead of updating: one name, one automation
+    for (
+        duplicate
+    ) in extra:  # left by an older tool that created instead of updating: one name, one automation
         client.delete_automation(duplicate.id)
     if _comparable(first) == _comparable(desired) and not extra:
         return Change("automation", spec.name, "unchanged")
@@ -274,7 +293,9 @@ def _bucket(declared: Declarations, storage_url: str, s3: S3Settings) -> list[Ch
         if current_rules == wanted.lifecycle_rules:
             changes.append(Change("bucket lifecycle", name, "unchanged"))
         elif store.set_lifecycle_rules(wanted.lifecycle_rules):
-            changes.append(Change("bucket lifecycle", name, "updated", f"{len(wanted.lifecycle_rules)} rule(s)"))
+            changes.append(
+                Change("bucket lifecycle", name, "updated", f"{len(wanted.lifecycle_rules)} rule(s)")
+            )
         else:
             changes.append(Change("bucket lifecycle", name, "not supported", "by this endpoint"))
     return changes

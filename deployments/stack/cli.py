@@ -22,15 +22,25 @@ T = TypeVar("T")
 
 
 def _one_line(action: Callable[[], T]) -> T:
-    """A stack failure is one line and exit code 5 (infrastructure)."""
+    """A stack failure, or an endpoint that cannot be reached, is one line and exit code 5."""
+    import httpx
+
     try:
         return action()
-    except StackError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(ExitCode.INFRASTRUCTURE) from None
+    except (StackError, ConnectionError) as error:  # StoreUnavailable is a ConnectionError
+        message = str(error)
+    except httpx.TransportError as error:
+        where = os.environ.get("PREFECT_API_URL", "the Prefect API")
+        message = f"cannot reach {where} ({type(error).__name__}): is the server up? (PREFECT_API_URL)"
+    except httpx.HTTPStatusError as error:
+        status = error.response.status_code
+        hint = " (PREFECT_API_AUTH_STRING or PREFECT_API_KEY)" if status in (401, 403) else ""
+        message = f"{error.request.url} answered {status}{hint}"
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(ExitCode.INFRASTRUCTURE)
 
 
-def _stack():  # noqa: ANN202 - imported late: `driftloop --help` stays light
+def _stack():
     from deployments.stack.stack import Stack
 
     return _one_line(lambda: Stack(StackSettings(), echo=typer.echo))
@@ -95,9 +105,9 @@ def apply() -> None:
     from driftloop.settings import S3Settings, StorageSettings
 
     changes = _one_line(
-        lambda: apply_declarations(declared, StorageSettings().url, S3Settings())
+        lambda: apply_declarations(
+            declared, StorageSettings().url, S3Settings(), lambda change: typer.echo(change.line())
+        )
     )
-    for change in changes:
-        typer.echo(change.line())
     changed = [c for c in changes if c.action in ("created", "updated")]
     typer.echo(f"\n{len(changed)} change(s)" if changed else "\nnothing to change: everything matches infra/")

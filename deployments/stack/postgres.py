@@ -24,7 +24,9 @@ DATABASE = "prefect"
 
 def binary(name: str) -> str:
     """`initdb`/`pg_ctl` from PATH or Debian's versioned folder (not on PATH by default)."""
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[::-1]), None)
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[::-1]), None
+    )
     if found is None:
         raise StackError(
             f"PostgreSQL's {name} is not installed: `apt-get install postgresql` (Debian/Ubuntu) and retry"
@@ -108,7 +110,9 @@ def initialise(settings: StackSettings, secrets: StackSecrets, log: Path) -> boo
         with open(log.with_name("postgres-initdb.log"), "ab") as out:
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False, **_as(user))
         if done.returncode != 0:
-            raise StackError(f"initdb failed (exit {done.returncode}): see {log.with_name('postgres-initdb.log')}")
+            raise StackError(
+                f"initdb failed (exit {done.returncode}): see {log.with_name('postgres-initdb.log')}"
+            )
     finally:
         password_file.unlink(missing_ok=True)
     return True

@@ -100,7 +100,9 @@ class Stack:
         )
 
     def _internal_ports(self) -> list[tuple[int, str]]:
-        where = f"(SeaweedFS internal; chosen on the first `up`, in {self.settings.state}/seaweedfs-ports.json)"
+        where = (
+            f"(SeaweedFS internal; chosen on the first `up`, in {self.settings.state}/seaweedfs-ports.json)"
+        )
         return [(port, where) for port in self._ports().values()]
 
     def _postgres(self) -> None:

@@ -148,7 +148,7 @@ class S3Storage:
     # ---- bucket configuration (`driftloop stack apply`) and links ----------------------------
     @_reachable
     def versioning(self) -> str | None:
-        """"Enabled", "Suspended", or None when versioning was never turned on."""
+        """ "Enabled", "Suspended", or None when versioning was never turned on."""
         return self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
 
     @_reachable
