@@ -16,10 +16,12 @@ from driftloop.retrain_requests import drift_event_id
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
 from driftloop.storage import PreconditionFailed, read_if_exists
-from tasks.artifacts import artifact_key, as_link
+from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 
 DRIFT_EVENT = "driftloop.drift.detected"
+# The report link in the UI: a presigned URL on S3 lasts at most 7 days (SigV4's limit).
+REPORT_LINK_SECONDS = 7 * 24 * 3600
 
 
 def verdict_markdown(verdict: MonitoringVerdict) -> str:
@@ -112,9 +114,9 @@ def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
     if verdict.report_key:
         create_link_artifact(
             key=artifact_key("drift-report", runtime.contract.name, verdict.period),
-            link=as_link(runtime.storage.uri(verdict.report_key)),
+            link=runtime.storage.link(verdict.report_key, REPORT_LINK_SECONDS),
             link_text="Evidently HTML report",
-            description=f"Full Evidently report {verdict.period}",
+            description=f"Full Evidently report {verdict.period} (the link expires after 7 days)",
         )
     return verdict
 

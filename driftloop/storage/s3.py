@@ -184,7 +184,7 @@ class S3Storage:
             raise
         return True
 
-    def presigned_url(self, key: str, expires_seconds: int) -> str:
+    def link(self, key: str, expires_seconds: int) -> str:
         """A link a browser opens without credentials, valid for `expires_seconds`."""
         return str(
             self.client.generate_presigned_url(

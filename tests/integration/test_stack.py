@@ -1,9 +1,10 @@
-"""The stack as a user runs it: declarations applied, one retrain per drift, nothing open without credentials."""
+"""The stack as a user runs it: declarations applied, one retrain per drift, no listener open to anyone."""
 
 from __future__ import annotations
 
-import ssl
+import itertools
 import socket
+import ssl
 from pathlib import Path
 
 import httpx
@@ -28,7 +29,8 @@ def test_apply_declares_everything_and_a_second_apply_changes_nothing(stack: Sta
     again = stack.run("driftloop", "stack", "apply")
 
     first = stack.apply_output.splitlines()
-    assert {line.split(":")[0].removeprefix("deployment ") for line in first if "created" in line} >= DEPLOYMENTS
+    created = {line.split(":")[0].removeprefix("deployment ") for line in first if "created" in line}
+    assert created >= DEPLOYMENTS
     assert "automation retrain-on-drift: created" in first
     assert "nothing to change: everything matches infra/" in again.stdout
     assert [line for line in again.stdout.splitlines() if line.endswith((": created", ": updated"))] == []
@@ -81,10 +83,12 @@ def _refuses_without_client_certificate(port: int) -> bool:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=3) as raw:
-            with context.wrap_socket(raw) as tls:
-                tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                answer = tls.recv(64)
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=3) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = tls.recv(64)
     except (ssl.SSLError, OSError):
         return True
     return not answer.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2"))
@@ -154,7 +158,7 @@ def _requests(stack: StackHandle) -> list[RetrainRequest]:
     return [RetrainRequest.from_json(storage.read_bytes(key)) for key in keys]
 
 
-def _registry(stack: StackHandle):  # noqa: ANN202
+def _registry(stack: StackHandle):
     from driftloop.registry import Registry
     from driftloop.settings import S3Settings
     from driftloop.storage import open_storage
@@ -228,14 +232,17 @@ def test_two_different_events_at_once_never_retrain_concurrently(stack: StackHan
 
     stack.emit(first, "2013-08", champion)
     stack.emit(second, "2013-09", champion)
-    runs = stack.wait_for(
-        "two triggered retrain runs", lambda: (r := stack.runs("retrain/retrain")[before:]) and len(r) == 2 and r
-    )
+
+    def both() -> list[dict] | None:
+        runs = stack.runs("retrain/retrain")[before:]
+        return runs if len(runs) == 2 else None
+
+    runs = stack.wait_for("two triggered retrain runs", both)
     finished = [stack.finished(run["id"]) for run in runs]
 
     states = sorted(run["state"]["type"] for run in finished)
     assert states in (["CANCELLED", "COMPLETED"], ["COMPLETED", "COMPLETED"])
     ran = sorted((r["start_time"], r["end_time"]) for r in finished if r["start_time"] is not None)
-    assert all(earlier[1] <= later[0] for earlier, later in zip(ran, ran[1:], strict=False))
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(ran))
     trained = [r for r in _requests(stack) if r.event_id in (first, second) and r.status == "accepted"]
     assert len(trained) <= 2 and len({r.run_id for r in trained}) == len(trained)
