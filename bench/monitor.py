@@ -27,13 +27,12 @@ from driftloop.batches import DataVersion, ingest_period
 from driftloop.challenger import PREDICTION_COLUMN, build_candidate
 from driftloop.contract import load_contract
 from driftloop.drift import compute_drift
-from driftloop.monitoring import assess
+from driftloop.monitoring import assess, candidate_model
 from driftloop.sampling import sample_rows
 from driftloop.scoring import EnrichedBatch, enrich_batch, score_batch
 from driftloop.settings import DriftSettings, TrainingSettings
 from driftloop.sources import SourceTables
 from driftloop.storage import LocalStorage
-from driftloop.truth import truth_model
 from driftloop.windows import load_window, resolve_windows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +70,7 @@ def main() -> None:
     )
     batch = EnrichedBatch(version=frame.version, frame=frame.frame, label=frame.label)
     scored = score_batch(batch, candidate.booster, candidate.trained.spec, 0)
-    model = truth_model(candidate)
+    model = candidate_model(candidate, name="truth")
 
     started = time.perf_counter()
     verdict = assess("flights", model, scored, drift, labels_known=True, html=True).verdict

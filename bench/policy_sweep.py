@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from driftloop.backtest import Backtest, _Memo
+from driftloop.backtest.engine import Backtest, _Memo
 from driftloop.batches import ingest_period, read_batch
 from driftloop.contract import load_contract
 from driftloop.policy import RetrainPolicy

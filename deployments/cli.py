@@ -6,6 +6,7 @@ Settings are loaded once here, at the entry point. A mistake gets one line and a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -38,6 +39,8 @@ ContractOption = Annotated[
     typer.Option("--contract", help="data contract YAML; default DRIFTLOOP_DATA_CONTRACT or flights"),
 ]
 _debug = False
+# What a verb entered for the rest of its process (Prefect settings for the embedded server); main closes it.
+_process = contextlib.ExitStack()
 
 
 @app.callback()
@@ -54,12 +57,14 @@ def _settings(store: str | None = None, contract: str | None = None, flows: bool
     With `flows`, Prefect is imported and its console keeps run failures to the one line `main` prints
     (the UI keeps the tracebacks; `--debug` shows them here too).
     """
-    from deployments.environment import prefect_environment, quiet_console
+    from deployments.environment import embedded_prefect, prefect_environment, quiet_console
 
     settings = Settings.load(store=store, contract=contract)
     prefect_environment(settings)
-    if flows and not _debug:
-        quiet_console()
+    if flows:
+        _process.enter_context(embedded_prefect())
+        if not _debug:
+            quiet_console()
     return settings
 
 
@@ -142,7 +147,7 @@ def backtest(
 ) -> None:
     """Replay the history under several retraining policies side by side: what each costs and buys."""
     settings = _settings(store, contract)
-    from driftloop.backtest_report import plot_backtest, render_backtest
+    from driftloop.backtest import plot_backtest, render_backtest
     from flows.backtest import backtest_flow
 
     result = backtest_flow(replay_to=_label(settings, replay_to) if replay_to else None, settings=settings)
@@ -314,7 +319,8 @@ def reproduce(
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run a verb, turn any failure into one line and its exit code."""
     try:
-        returned = app(args=argv, standalone_mode=False)  # click returns a command's exit code here
+        with _process:
+            returned = app(args=argv, standalone_mode=False)  # click returns a command's exit code here
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130

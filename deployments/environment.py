@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import Field
@@ -46,6 +48,24 @@ def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | No
     if root is not None:
         # Cached task results live inside the store, so deleting the store also forgets its cache.
         os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(root / layout.PREFECT_RESULTS))
+
+
+@contextmanager
+def embedded_prefect() -> Iterator[None]:
+    """No flow-run heartbeats while runs go to the temporary local server (no PREFECT_API_URL set).
+
+    A heartbeat lets a long-lived server mark a run whose process died as crashed. A temporary server dies
+    with the process, so nothing reads them; and Prefect 3.8.8 joins the heartbeat thread at the end of
+    every flow run, which costs up to 1 s (it sleeps in 1 s steps): most of a rerun that hits every cache.
+    With a real server (the stack, production) heartbeats stay on.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 class _RunFailuresStayInTheUI(logging.Filter):

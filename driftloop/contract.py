@@ -109,9 +109,7 @@ class TargetSpec(_Strict):
         default=None, description="label = column > this; if unset the column already holds 0/1"
     )
     label_delay: int = Field(
-        default=0,
-        ge=0,
-        description="periods after a period before its labels are known; until then AUC is estimated",
+        default=0, ge=0, description="periods before a period's labels are known (AUC estimated until then)"
     )
 
 

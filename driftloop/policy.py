@@ -121,3 +121,30 @@ def decide_retrain(
         reasons=tuple(reasons),
         why="; ".join(shorts),
     )
+
+
+def decide_with_late_labels(
+    verdict: MonitoringVerdict,
+    late: MonitoringVerdict | None,
+    policy: RetrainPolicy,
+    periods_since_training: int | None,
+) -> RetrainDecision:
+    """Decide on this period; if it does not retrain, the labels that arrive now for an earlier period may.
+
+    Args:
+        verdict: this period's verdict (its own labels may not be known yet).
+        late: the earlier period's verdict with its labels realized, when they arrive now for the same
+            champion; None otherwise.
+        policy: the alarms that retrain and the cooldown.
+        periods_since_training: as for `decide_retrain`.
+
+    Returns:
+        This period's decision, or the late verdict's performance alarm on this period's behalf.
+    """
+    decision = decide_retrain(verdict, policy, periods_since_training)
+    if late is None or decision.retrain:
+        return decision
+    on_late = decide_retrain(late, policy, periods_since_training)
+    if "performance" in on_late.alarms:
+        return on_late.model_copy(update={"period": verdict.period})
+    return decision

@@ -27,7 +27,7 @@ from driftloop.batches import DataVersion
 from driftloop.challenger import Candidate
 from driftloop.contract import Contract
 from driftloop.enrichment import labels
-from driftloop.monitoring import MonitoredModel, MonitoringVerdict, assess
+from driftloop.monitoring import MonitoringVerdict, assess, candidate_model
 from driftloop.policy import RetrainPolicy, decide_retrain
 from driftloop.records import Record
 from driftloop.scoring import EnrichedBatch, score_batch
@@ -198,20 +198,6 @@ def score_stream(
     return rates
 
 
-def truth_model(candidate: Candidate) -> MonitoredModel:
-    """The candidate as monitoring sees it."""
-    return MonitoredModel(
-        name="truth",
-        version=0,
-        booster=candidate.booster,
-        spec=candidate.trained.spec,
-        reference=candidate.reference,
-        baseline=candidate.monitoring,
-        holdout_auc=candidate.holdout.auc,
-        mean_contributions=candidate.trained.mean_contributions,
-    )
-
-
 class TruthRun(Record):
     """The stream's periods, the monitor's verdicts on them, and the rates."""
 
@@ -235,7 +221,7 @@ def run_stream(
     seed: int,
 ) -> TruthRun:
     """Make the stream, monitor every period with the candidate (labels known), and score the alarms."""
-    model = truth_model(candidate)
+    model = candidate_model(candidate, name="truth")
     stream = make_stream(window, candidate, contract, per_kind, rows, seed)
     verdicts = [
         assess(

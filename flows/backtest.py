@@ -10,8 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from driftloop import layout
-from driftloop.backtest import Backtest, BacktestResult, run_backtest
-from driftloop.backtest_report import plot_backtest, render_backtest
+from driftloop.backtest import Backtest, BacktestResult, plot_backtest, render_backtest, run_backtest
 from driftloop.batches import periods_in
 from driftloop.gate import ContractViolation
 from driftloop.policy import backtest_policies
@@ -77,5 +76,18 @@ def backtest_flow(
         markdown=f"```\n{render_backtest(result)}\n```\n\n[Plot]({as_link(runtime.storage.uri(png_key))})",
         description="Backtest summary",
     )
-    get_run_logger().info("Backtest of %s:\n%s", contract.name, render_backtest(result))
+    default = next(run for run in result.runs if run.default)
+    every = next(run for run in result.runs if run.policy == "every-period")
+    get_run_logger().info(
+        "Backtest of %s done: the default policy alarmed on %d of %d %ss, retrained %d times, mean AUC %s "
+        "(every period: %s); the table is the artifact %r",
+        contract.name,
+        default.alarms,
+        len(result.replay),
+        result.period_kind,
+        default.retrains,
+        f"{default.mean_auc:.4f}" if default.mean_auc is not None else "-",
+        f"{every.mean_auc:.4f}" if every.mean_auc is not None else "-",
+        artifact_key("backtest-summary", contract.name),
+    )
     return result

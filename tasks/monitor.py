@@ -11,7 +11,7 @@ from prefect.events import emit_event
 from driftloop import layout, markdown
 from driftloop.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
 from driftloop.periods import period_range
-from driftloop.policy import RetrainDecision, configured_policy, decide_retrain
+from driftloop.policy import RetrainDecision, configured_policy, decide_with_late_labels
 from driftloop.retrain_requests import drift_event_id
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
@@ -160,11 +160,7 @@ def decide_task(
         return RetrainDecision.from_json(recorded)
     policy = configured_policy(runtime.settings.policy, runtime.plan.train_periods)
     since = _periods_since_training(runtime, verdict.period)
-    decision = decide_retrain(verdict, policy, since)
-    if late is not None and not decision.retrain:
-        on_late = decide_retrain(late, policy, since)
-        if "performance" in on_late.alarms:
-            decision = on_late.model_copy(update={"period": verdict.period})
+    decision = decide_with_late_labels(verdict, late, policy, since)
     try:
         runtime.storage.write_bytes(key, decision.to_json().encode(), if_absent=True)
     except PreconditionFailed:  # another run decided this period first: its decision stands

@@ -64,7 +64,7 @@ def test_the_png_and_the_stored_result_tell_the_same_story(backtest: tuple[int, 
 
 
 def test_the_table_marks_the_default_and_says_what_it_does(backtest: tuple[int, str, Path]) -> None:
-    from driftloop.backtest_report import render_backtest
+    from driftloop.backtest import render_backtest
 
     _, _, root = backtest
     result = BacktestResult.from_json(

@@ -1,4 +1,4 @@
-"""Replay the history under several retraining policies side by side, and show which one pays.
+"""The backtest's engine: every policy replayed over the same periods, sharing what they have in common.
 
 Each policy walks the same periods: its live champion scores a period, monitoring runs every detector, the
 policy decides, a retraining trains on the window ending at that period, and the challenger is promoted
@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from driftloop.backtest.records import BacktestPeriod, BacktestResult, PolicyRun
 from driftloop.challenger import Candidate, build_candidate
 from driftloop.contract import Contract
 from driftloop.evaluation import trained_inside_holdout
 from driftloop.features import build_features
 from driftloop.metrics import score_predictions
-from driftloop.monitoring import MonitoredModel, MonitoringVerdict, assess, realize
+from driftloop.monitoring import MonitoredModel, MonitoringVerdict, assess, candidate_model, realize
 from driftloop.periods import period_range
-from driftloop.policy import RetrainDecision, RetrainPolicy, decide_retrain
+from driftloop.policy import RetrainPolicy, decide_with_late_labels
 from driftloop.promotion import PromotionDecision, decide_promotion
-from driftloop.records import Record
 from driftloop.scoring import EnrichedBatch, ScoredBatch, score_batch
 from driftloop.settings import DriftSettings, PromotionSettings, TrainingSettings
 from driftloop.storage import Storage
@@ -47,54 +47,6 @@ _BASELINE_SETTINGS = {
 }
 
 
-class BacktestPeriod(Record):
-    """One period of one policy's replay."""
-
-    period: str
-    status: str  # "ok", or "blocked" when the gate quarantined the batch
-    champion: str  # the candidate serving, named by the period its window ends at ("2013-03")
-    auc: float | None  # the live champion's realized AUC on the period
-    estimated_auc: float | None = None  # what the champion's calibrated probabilities promised, label-free
-    alarmed: bool
-    retrained: bool
-    promoted: bool
-    reasons: tuple[str, ...]
-
-
-class PolicyRun(Record):
-    """A policy's whole replay and its totals."""
-
-    policy: str
-    description: str
-    default: bool  # the configured policy, the one `driftloop run` uses
-    alarms: int
-    retrains: int
-    promotions: int
-    mean_auc: float | None
-    worst_auc: float | None
-    train_seconds: float  # time its retrainings took (each timed once, however many policies share it)
-    periods: tuple[BacktestPeriod, ...]
-
-    def estimate_errors(self) -> list[float]:
-        """Estimated minus realized AUC of the live champion, per period that has both."""
-        return [
-            p.estimated_auc - p.auc for p in self.periods if p.estimated_auc is not None and p.auc is not None
-        ]
-
-    def summary(self) -> dict[str, object]:
-        """The totals, for `--json` and the table."""
-        return self.model_dump(mode="json", exclude={"periods"})
-
-
-class BacktestResult(Record):
-    dataset: str
-    period_kind: str
-    initial: tuple[str, ...]
-    replay: tuple[str, ...]
-    label_delay: int
-    runs: tuple[PolicyRun, ...]
-
-
 @dataclass
 class _Candidate:
     as_of: str
@@ -104,17 +56,7 @@ class _Candidate:
 
     @property
     def model(self) -> MonitoredModel:
-        c = self.candidate
-        return MonitoredModel(
-            name=self.as_of,
-            version=0,
-            booster=c.booster,
-            spec=c.trained.spec,
-            reference=c.reference,
-            baseline=c.monitoring,
-            holdout_auc=c.holdout.auc,
-            mean_contributions=c.trained.mean_contributions,
-        )
+        return candidate_model(self.candidate, name=self.as_of)
 
 
 @dataclass
@@ -237,7 +179,9 @@ class Backtest:
             served[period] = champion
             verdict = self.verdict(champion, period, labels_known=delay == 0)
             late = _late_verdict(self, served, replay, period, delay, champion)
-            decision = _decide(verdict, late, policy, _since(last_training, period, self.plan))
+            decision = decide_with_late_labels(
+                verdict, late, policy, _since(last_training, period, self.plan)
+            )
             retrained = promoted = False
             reasons = list(decision.reasons)
             if decision.retrain:
@@ -300,18 +244,6 @@ def _late_verdict(
         return None
     earlier = replay[index]
     return realize(backtest.verdict(champion, earlier, labels_known=False), backtest.score(champion, earlier))
-
-
-def _decide(
-    verdict: MonitoringVerdict, late: MonitoringVerdict | None, policy: RetrainPolicy, since: int
-) -> RetrainDecision:
-    decision = decide_retrain(verdict, policy, since)
-    if late is None or decision.retrain:
-        return decision
-    later = decide_retrain(late, policy, since)
-    if "performance" in later.alarms:
-        return later.model_copy(update={"period": verdict.period})
-    return decision
 
 
 def run_backtest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 
-from driftloop.backtest import BacktestResult
+from driftloop.backtest.records import BacktestResult
 
 HEADERS = ["policy", "alarms", "retrains", "promotions", "mean AUC", "worst AUC", "train s", ""]
 
