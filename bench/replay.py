@@ -18,8 +18,8 @@
    are timed with the same `PhaseClock`; its "orchestration" is again the total minus the phases
    (labelling the source's months, live AUCs, the loop itself).
 3. a rerun with nothing changed: `train_flow(as_of=2013-03)` twice on one fresh store in this process
-   (flow time, 3 s apart), and `driftloop train --as-of 2013-03` twice as subprocesses on another fresh store (wall
-   time, each with its own Prefect server start; the first also creates Prefect's database).
+   (flow time, 3 s apart), and `driftloop train --as-of 2013-03` twice as subprocesses on another fresh
+   store (wall time, each with its own Prefect server start; the first also creates Prefect's database).
 
 Prints the table (phase | driftloop s | bare s | ratio), the whole-replay ratio, the wall times, the CPU
 seconds of each side (this process by thread kind, and Prefect's server process; Linux only) and the

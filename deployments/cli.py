@@ -18,6 +18,7 @@ import typer
 
 from deployments.errors import ExitCode, classify
 from deployments.service_cli import serve
+from deployments.stack.cli import stack_app
 from driftloop.settings import Settings
 
 app = typer.Typer(
@@ -27,6 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+app.add_typer(stack_app, name="stack")
 
 StoreOption = Annotated[
     str | None,
@@ -248,9 +251,13 @@ def monitor(
 ) -> None:
     """Every detector on the champion's period; the policy decides; a retrain emits an event."""
     settings = _settings(store, contract)
-    from flows.monitor import monitor_flow
+    from flows.monitor import WAITING_FOR_DATA, monitor_flow
 
-    outcome = monitor_flow(_label(settings, period) if period else None, settings)
+    state = monitor_flow(_label(settings, period) if period else None, settings, return_state=True)
+    if state.name == WAITING_FOR_DATA:  # a scheduled-style run whose period has no data yet
+        typer.echo(f"{WAITING_FOR_DATA}: {state.message}")
+        return
+    outcome = state.result()
     verdict, decision = outcome.verdict, outcome.decision
     typer.echo(
         f"{verdict.period}: {len(verdict.alarms)} alarm(s) on model v{verdict.model_version}; "

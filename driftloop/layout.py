@@ -124,6 +124,16 @@ def evaluation(model: str, version: int) -> str:
     return registry(model, "evaluations", f"{version:04d}.json")
 
 
+def retrain_request(model: str, event_id: str) -> str:
+    """Create-only record of a drift event a retrain run received: one training per event id."""
+    return registry(model, "retrains", f"{event_id}.json")
+
+
+def retrain_outcome(model: str, event_id: str) -> str:
+    """What the training started by that event produced."""
+    return registry(model, "retrains", f"{event_id}.outcome.json")
+
+
 def registration_claim(model: str, model_sha256: str) -> str:
     """Create-only marker: one writer is registering these model bytes."""
     return registry(model, "claims", f"{model_sha256}.json")

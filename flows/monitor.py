@@ -1,14 +1,19 @@
 """Monitor: ingest, gate, score and check the champion on a period; the policy decides on a retraining.
 
-This is the production cadence: with no period named it processes the one that has just closed, in the
-contract's timezone and period.
+This is the production cadence: with no period named it processes the one that has just closed at the
+run's scheduled time, in the contract's timezone and period, and its run name says which. A period the
+source holds no data for yet ends the run as "Waiting for data": nothing is ingested or quarantined.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, State
 
+from driftloop.batches import periods_in
+from driftloop.contract import load_contract
 from driftloop.monitoring import MonitoringVerdict
 from driftloop.periods import check_period, last_closed_period
 from driftloop.policy import RetrainDecision
@@ -16,8 +21,11 @@ from driftloop.records import Record
 from driftloop.runtime import open_runtime
 from driftloop.settings import Settings
 from flows.phases import ingest_and_gate
+from tasks.artifacts import artifact_key
 from tasks.monitor import decide_task, emit_drift_event, monitor_task
 from tasks.score import enrich_task, score_task
+
+WAITING_FOR_DATA = "Waiting for data"
 
 
 class MonitorOutcome(Record):
@@ -27,24 +35,39 @@ class MonitorOutcome(Record):
     event_id: str | None  # the retraining event emitted, if the policy asked for one
 
 
-def _run_name() -> str:
-    """`monitor 2013-04`, or `monitor (last closed period)` for a scheduled run that names none."""
+def scheduled_period(settings: Settings) -> str:
+    """The period that had just closed when this run was scheduled (or started, when run by hand)."""
     from prefect.runtime import flow_run
 
-    period = flow_run.parameters.get("period")
-    return f"monitor {period}" if period else "monitor (last closed period)"
+    time = load_contract(settings.data.contract).time
+    scheduled = pd.Timestamp(flow_run.get_scheduled_start_time().isoformat())
+    return last_closed_period(scheduled, time.period, time.timezone)
+
+
+def _run_name() -> str:
+    """`monitor 2013-04`: the period named, or the one a scheduled run will process."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    if parameters.get("period"):
+        return f"monitor {parameters['period']}"
+    settings = parameters.get("settings")
+    settings = Settings.model_validate(settings) if settings else Settings.load()
+    return f"monitor {scheduled_period(settings)}"
 
 
 @flow(name="monitor", flow_run_name=_run_name)
-def monitor_flow(period: str | None = None, settings: Settings | None = None) -> MonitorOutcome:
+def monitor_flow(period: str | None = None, settings: Settings | None = None) -> MonitorOutcome | State:
     """Check the champion on `period` (default: the one that just closed); emit the event on a retrain."""
-    runtime = open_runtime(settings or Settings.load())
-    time = runtime.contract.time
-    period = (
-        check_period(period, time.period)
-        if period
-        else last_closed_period(pd.Timestamp.now(tz="UTC"), time.period, time.timezone)
-    )
+    settings = settings or Settings.load()
+    runtime = open_runtime(settings)
+    if period:
+        period = check_period(period, runtime.contract.time.period)
+    else:
+        period = scheduled_period(settings)
+        held = periods_in(runtime.sources.labels())
+        if period not in held:
+            return _waiting_for_data(runtime.contract.name, period, held)
     champion = runtime.registry.require_champion()
     gate = ingest_and_gate(runtime, period)
     scored = score_task(runtime, enrich_task(runtime, gate), champion.version)
@@ -61,3 +84,16 @@ def monitor_flow(period: str | None = None, settings: Settings | None = None) ->
     event_id = emit_drift_event(runtime, verdict, decision) if decision.retrain else None
     report = runtime.storage.uri(verdict.report_key) if verdict.report_key else "-"
     return MonitorOutcome(verdict=verdict, decision=decision, report=report, event_id=event_id)
+
+
+def _waiting_for_data(dataset: str, period: str, held: list[str]) -> State:
+    """End the run in a named, non-failed state: the period's data has not arrived yet."""
+    span = f"it holds {held[0]}..{held[-1]}" if held else "it holds no data"
+    message = f"{dataset} {period}: no data in the source yet ({span}); nothing ingested or quarantined"
+    get_run_logger().warning("%s: %s", WAITING_FOR_DATA, message)
+    create_markdown_artifact(
+        key=artifact_key("monitoring", dataset, period),
+        markdown=f"## {period}: {WAITING_FOR_DATA.lower()}\n\n{message}.",
+        description=f"Monitoring {period}: {WAITING_FOR_DATA.lower()}",
+    )
+    return Completed(name=WAITING_FOR_DATA, message=message)

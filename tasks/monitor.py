@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.events import emit_event
@@ -10,13 +12,16 @@ from driftloop import layout, markdown
 from driftloop.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
 from driftloop.periods import period_range
 from driftloop.policy import RetrainDecision, configured_policy, decide_with_late_labels
+from driftloop.retrain_requests import drift_event_id
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
 from driftloop.storage import PreconditionFailed, read_if_exists
-from tasks.artifacts import artifact_key, as_link
+from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 
 DRIFT_EVENT = "driftloop.drift.detected"
+# The report link in the UI: a presigned URL on S3 lasts at most 7 days (SigV4's limit).
+REPORT_LINK_SECONDS = 7 * 24 * 3600
 
 
 def verdict_markdown(verdict: MonitoringVerdict) -> str:
@@ -109,9 +114,9 @@ def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
     if verdict.report_key:
         create_link_artifact(
             key=artifact_key("drift-report", runtime.contract.name, verdict.period),
-            link=as_link(runtime.storage.uri(verdict.report_key)),
+            link=runtime.storage.link(verdict.report_key, REPORT_LINK_SECONDS),
             link_text="Evidently HTML report",
-            description=f"Full Evidently report {verdict.period}",
+            description=f"Full Evidently report {verdict.period} (the link expires after 7 days)",
         )
     return verdict
 
@@ -172,8 +177,10 @@ def decide_task(
 
 @task(name="emit-drift-event", **IN_MEMORY)
 def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: RetrainDecision) -> str | None:
-    """Emit `driftloop.drift.detected`; a deployment trigger on it starts retraining in production."""
+    """Emit `driftloop.drift.detected` with its deterministic id; the automation starts one retrain on it."""
+    event_id = drift_event_id(verdict.model, verdict.period, verdict.model_version)
     event = emit_event(
+        id=uuid.UUID(event_id),
         event=DRIFT_EVENT,
         resource={
             "prefect.resource.id": f"driftloop.model.{verdict.model}",
@@ -193,6 +200,7 @@ def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: Ret
             "alarms": list(decision.alarms),
             "reasons": list(decision.reasons),
             "drift_index": verdict.drift.index,
+            "event_id": event_id,
         },
     )
     return str(event.id) if event else None

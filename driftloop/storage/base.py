@@ -53,6 +53,10 @@ class Storage(Protocol):
         """A full address of `key` that a person can paste (file path or s3 URL)."""
         ...
 
+    def link(self, key: str, expires_seconds: int) -> str:
+        """An address a browser opens: a file:// URL, or a presigned S3 URL valid `expires_seconds`."""
+        ...
+
 
 def read_if_exists(storage: Storage, key: str) -> bytes | None:
     """The object's bytes, or None when there is no such key (a question, not an error)."""

@@ -102,6 +102,9 @@ class LocalStorage:
     def uri(self, key: str) -> str:
         return str(self._path(key))
 
+    def link(self, key: str, expires_seconds: int) -> str:
+        return self._path(key).as_uri()
+
 
 def local_root(url: str) -> Path | None:
     """The folder a path or `file://` URL names; None for remote stores (`s3://…`)."""

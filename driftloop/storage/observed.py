@@ -47,3 +47,6 @@ class ObservedStorage:
 
     def uri(self, key: str) -> str:
         return self.inner.uri(key)
+
+    def link(self, key: str, expires_seconds: int) -> str:
+        return self.inner.link(key, expires_seconds)

@@ -34,6 +34,8 @@ _BUCKET_EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExist
 _CREDENTIAL_CODES = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken", "ExpiredToken"}
 )
+# What servers answer to a bucket feature they do not implement.
+_UNSUPPORTED_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
 _Result = TypeVar("_Result")
 # Bodies smaller than this are sent without `Expect: 100-continue` (see `_no_continue_for_small_bodies`).
 _CONTINUE_MIN_BYTES = 1024 * 1024
@@ -109,19 +111,24 @@ class S3Storage:
             A store whose client retries transient errors and uses path-style addressing, which
             S3-compatible servers on localhost need (no per-bucket DNS names).
         """
+        return cls.open_creating(url, settings)[0]
+
+    @classmethod
+    def open_creating(cls, url: str, settings: S3Settings) -> tuple[S3Storage, bool]:
+        """`from_url`, also telling whether the bucket had to be created."""
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"not an S3 URL: {url!r} (expected s3://bucket/prefix)")
         store = cls(parsed.netloc, parsed.path, _client(settings))
         with unreachable_as(store.url, settings.endpoint_url):
-            store._ensure_bucket(settings.region)
-        return store
+            created = store._ensure_bucket(settings.region)
+        return store, created
 
-    def _ensure_bucket(self, region: str) -> None:
+    def _ensure_bucket(self, region: str) -> bool:
         # HEAD first: a user with object rights only (no CreateBucket) can still use an existing bucket.
         try:
             self.client.head_bucket(Bucket=self.bucket)
-            return
+            return False
         except ClientError as error:
             if _error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
                 raise
@@ -135,6 +142,55 @@ class S3Storage:
                 raise
             # Another process created it between our HEAD and CREATE; usable only if it is ours.
             self.client.head_bucket(Bucket=self.bucket)
+            return False
+        return True
+
+    # ---- bucket configuration (`driftloop stack apply`) and links ----------------------------
+    @_reachable
+    def versioning(self) -> str | None:
+        """ "Enabled", "Suspended", or None when versioning was never turned on."""
+        return self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+
+    @_reachable
+    def set_versioning(self, status: str) -> bool:
+        """Turn versioning on or off; False when the endpoint does not support it."""
+        try:
+            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": status})
+        except ClientError as error:
+            if _error_code(error) in _UNSUPPORTED_CODES:
+                return False
+            raise
+        return True
+
+    @_reachable
+    def lifecycle_rules(self) -> list[dict[str, Any]]:
+        try:
+            return list(self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"])
+        except ClientError as error:
+            if _error_code(error) in ("NoSuchLifecycleConfiguration", *_UNSUPPORTED_CODES):
+                return []
+            raise
+
+    @_reachable
+    def set_lifecycle_rules(self, rules: list[dict[str, Any]]) -> bool:
+        """Replace the bucket's lifecycle rules; False when the endpoint does not support them."""
+        try:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
+            )
+        except ClientError as error:
+            if _error_code(error) in _UNSUPPORTED_CODES:
+                return False
+            raise
+        return True
+
+    def link(self, key: str, expires_seconds: int) -> str:
+        """A link a browser opens without credentials, valid for `expires_seconds`."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_seconds
+            )
+        )
 
     def _key(self, key: str) -> str:
         key = check_key(key)
@@ -219,7 +275,20 @@ class S3Storage:
         return f"s3://{self.bucket}/{self._key(key)}"
 
 
-def _client(settings: S3Settings) -> BaseClient:
+def answers(settings: S3Settings) -> bool:
+    """True when the endpoint accepts a signed request with these keys (a health check: one try)."""
+    quick = settings.model_copy(update={"max_attempts": 1})
+    client = _client(quick, Config(connect_timeout=1, read_timeout=3))
+    try:
+        client.list_buckets()
+    except (BotoCoreError, ClientError):
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def _client(settings: S3Settings, timeouts: Config | None = None) -> BaseClient:
     """A boto3 S3 client; explicit keys win, else boto3's default chain (env, profile, instance role)."""
     options: dict[str, Any] = {
         "region_name": settings.region,
@@ -228,6 +297,8 @@ def _client(settings: S3Settings) -> BaseClient:
             s3={"addressing_style": "path"},
         ),
     }
+    if timeouts is not None:
+        options["config"] = options["config"].merge(timeouts)
     if settings.endpoint_url:
         options["endpoint_url"] = settings.endpoint_url
     if settings.access_key_id is not None and settings.secret_access_key is not None:

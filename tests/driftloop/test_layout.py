@@ -32,6 +32,8 @@ KEYS = {
     "pointer": layout.champion_pointer("flights-delay"),
     "evaluation": layout.evaluation("flights-delay", 3),
     "claim": layout.registration_claim("flights-delay", SHA),
+    "retrain request": layout.retrain_request("flights-delay", "6f1c2b1e-0000-5000-8000-000000000000"),
+    "retrain outcome": layout.retrain_outcome("flights-delay", "6f1c2b1e-0000-5000-8000-000000000000"),
 }
 
 

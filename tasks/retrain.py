@@ -1,0 +1,47 @@
+"""Record a drift event before retraining on it, and what the retraining produced."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from driftloop.retrain_requests import RetrainRequest, Skip, record_outcome, record_request
+from driftloop.runtime import Runtime
+from tasks.artifacts import artifact_key
+from tasks.options import IN_MEMORY
+
+
+@task(name="record-drift-event", task_run_name="record event {event_id}", **IN_MEMORY)
+def record_request_task(
+    runtime: Runtime, period: str, reason: str, event_id: str, champion_version: int | None
+) -> tuple[RetrainRequest, Skip | None]:
+    """Record the event (create-only); a duplicate or stale one is skipped, with an artifact saying why."""
+    registry = runtime.registry
+    champion = registry.champion()
+    request, skip = record_request(
+        runtime.storage,
+        registry.model,
+        period,
+        reason,
+        event_id,
+        champion_version,
+        champion.version if champion else None,
+        flow_run.get_id(),
+    )
+    if skip is not None:
+        get_run_logger().warning("Not retraining: %s", skip.message)
+        create_markdown_artifact(
+            key=artifact_key("retrain", registry.model, period),
+            markdown=f"## {period}: retrain skipped ({skip.kind})\n\n{skip.message}\n\nReason: {reason}",
+            description=f"Retrain request {period}: skipped",
+        )
+    return request, skip
+
+
+@task(name="record-retrain-outcome", **IN_MEMORY)
+def record_outcome_task(
+    runtime: Runtime, event_id: str, version: int, promoted: bool, reasons: tuple[str, ...]
+) -> None:
+    """Record what the event's training produced next to the event."""
+    record_outcome(runtime.storage, runtime.registry.model, event_id, version, promoted, reasons)
