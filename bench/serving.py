@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bench.serving_floor import POOL, in_process
-from bench.serving_load import ensure_wrk, lua_script, run_wrk, running
+from bench.serving_load import ensure, lua_script, run_hey, run_wrk, running
 from driftloop.batches import cut_period, ingest_period
 from driftloop.challenger import SourceProvenance, train_challenger
 from driftloop.contract import load_contract
@@ -47,6 +47,7 @@ from driftloop.windows import load_window, resolve_windows
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "data_contracts" / "flights.yaml"
 CONCURRENCY = (1, 8, 32)
+FIXED_RATE = 2000  # the target: p99 under 10 ms at this rate over 8 connections
 
 
 def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
@@ -79,7 +80,7 @@ def request_pool() -> tuple[list[dict[str, Any]], pd.DataFrame]:
 def load_runs(
     name: str, url: str, server: int, bodies: list[bytes], batch: bytes | None, seconds: float, folder: Path
 ) -> list:
-    """A warm-up, then single records at each concurrency, then (if given) the batch body at 2 connections."""
+    """A warm-up; single records at each concurrency, then at a fixed rate; then (if given) the batch body."""
     slug = "".join(c if c.isalnum() else "-" for c in name)
     single = lua_script(bodies, "/predict", folder / f"{slug}-single.lua")
     run_wrk(url, single, 8, max(2.0, seconds / 3), server)  # warm-up: connections, caches, the parsed times
@@ -87,6 +88,9 @@ def load_runs(
     for connections in CONCURRENCY:
         run = run_wrk(url, single, connections, seconds, server, threads=1 if connections == 1 else 2)
         runs.append({"what": name, **run})
+    (folder / f"{slug}.json").write_bytes(bodies[0])
+    fixed = run_hey(f"{url}/predict", folder / f"{slug}.json", 8, FIXED_RATE, seconds, server)
+    runs.append({"what": f"{name}, {FIXED_RATE:,} requests/s offered (hey)", **fixed})
     if batch is not None:
         run = run_wrk(
             url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 2, seconds, server, 1
@@ -188,7 +192,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of both servers")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
-    ensure_wrk()
+    ensure("wrk"), ensure("hey")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
     with tempfile.TemporaryDirectory(prefix="driftloop-bench-serving-") as temp:
         folder = Path(temp)

@@ -1,6 +1,6 @@
-"""Load generation for `bench/serving.py`: wrk over loopback, a Lua script that rotates real bodies.
+"""Load generation for `bench/serving.py`: wrk (with a Lua script that rotates real bodies) and hey.
 
-wrk is a Debian package. When it is missing and this runs as root, it is installed with apt-get;
+wrk and hey are Debian packages. When one is missing and this runs as root, it is installed with apt-get;
 otherwise the script stops and says how to install it. Its latencies come from wrk's own histogram
 (HdrHistogram, microseconds), read in the Lua `done` hook, so p99 is not rounded to wrk's printout.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -48,17 +49,17 @@ end
 """
 
 
-def ensure_wrk() -> str:
-    """The wrk binary; installed with apt-get when missing and running as root."""
-    found = shutil.which("wrk")
+def ensure(tool: str) -> str:
+    """A load generator's binary (`wrk`, `hey`); installed with apt-get when missing and running as root."""
+    found = shutil.which(tool)
     if found:
         return found
     if os.geteuid() != 0:
-        raise SystemExit("wrk is missing: install it with `sudo apt-get install -y wrk`, then rerun")
-    print("installing wrk (apt-get) ...", flush=True)
+        raise SystemExit(f"{tool} is missing: install it with `sudo apt-get install -y {tool}`, then rerun")
+    print(f"installing {tool} (apt-get) ...", flush=True)
     subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
-    return shutil.which("wrk") or "wrk"
+    subprocess.run(["apt-get", "install", "-y", "-qq", tool], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which(tool) or tool
 
 
 def lua_script(bodies: list[bytes], path: str, target: Path) -> Path:
@@ -71,18 +72,11 @@ def lua_script(bodies: list[bytes], path: str, target: Path) -> Path:
 def run_wrk(
     url: str, script: Path, connections: int, seconds: float, server: int, threads: int | None = None
 ) -> dict[str, Any]:
-    """One bounded wrk run: `connections` keep-alive connections for `seconds`; requests/s and latencies.
-
-    Also the CPU the server's processes used per request, and the cores that other processes kept busy
-    meanwhile (the machine is shared: that is the noise to read the numbers with).
-    """
+    """One bounded wrk run: `connections` keep-alive connections kept busy for `seconds`."""
     threads = threads or min(connections, 2)
-    command = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+    command = [ensure("wrk"), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                "--timeout", "10s", "-s", str(script), url]  # fmt: skip
-    before = (_busy_seconds(), _tree_seconds(server), _children_seconds(), time.monotonic())
-    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    after = (_busy_seconds(), _tree_seconds(server), _children_seconds(), time.monotonic())
-    busy, served, load, wall = (a - b for a, b in zip(after, before, strict=True))
+    out, cpu = _measured(command, server, seconds)
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     return {
@@ -94,9 +88,51 @@ def run_wrk(
         "max_ms": result["max_us"] / 1000,
         "requests": result["requests"],
         "failed": result["non_2xx"] + result["socket_errors"],
-        "server_cpu_ms_per_request": served / max(result["requests"], 1) * 1000,
-        "wrk_cores": load / wall,
-        "other_cores": max(busy - served - load, 0.0) / wall,
+        **_per_request(cpu, result["requests"]),
+    }
+
+
+def run_hey(url: str, body: Path, connections: int, rate: int, seconds: float, server: int) -> dict[str, Any]:
+    """A fixed offered rate (`rate` requests/s over `connections`, hey's -q): the latency at that load.
+
+    wrk keeps every connection busy, so its latencies are those of a saturated server; this is the
+    latency a client sees at a given throughput. One body, sent again and again.
+    """
+    per_connection = str(max(1, rate // connections))
+    command = [ensure("hey"), "-z", f"{max(1, round(seconds))}s", "-c", str(connections),
+               "-q", per_connection, "-m", "POST", "-T", "application/json", "-D", str(body), url]  # fmt: skip
+    out, cpu = _measured(command, server, seconds)
+    percentiles = {int(m[0]): float(m[1]) * 1000 for m in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
+    statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
+    requests = sum(statuses.values())
+    rate_line = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {
+        "connections": connections,
+        "offered_per_second": rate,
+        "requests_per_second": float(rate_line.group(1)) if rate_line else 0.0,
+        "p50_ms": percentiles[50],
+        "p90_ms": percentiles[90],
+        "p99_ms": percentiles[99],
+        "requests": requests,
+        "failed": requests - statuses.get(200, 0) + ("Error distribution" in out),
+        **_per_request(cpu, requests),
+    }
+
+
+def _measured(command: list[str], server: int, seconds: float) -> tuple[str, dict[str, float]]:
+    """Run a load generator; its output, and the CPU seconds of the server, of it, and of the rest."""
+    before = (_busy_seconds(), _tree_seconds(server), _children_seconds(), time.monotonic())
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    after = (_busy_seconds(), _tree_seconds(server), _children_seconds(), time.monotonic())
+    busy, served, load, wall = (a - b for a, b in zip(after, before, strict=True))
+    return out, {"server": served, "generator": load, "other": max(busy - served - load, 0.0), "wall": wall}
+
+
+def _per_request(cpu: dict[str, float], requests: int) -> dict[str, float]:
+    return {
+        "server_cpu_ms_per_request": cpu["server"] / max(requests, 1) * 1000,
+        "wrk_cores": cpu["generator"] / cpu["wall"],
+        "other_cores": cpu["other"] / cpu["wall"],
     }
 
 
