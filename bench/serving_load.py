@@ -99,8 +99,22 @@ def run_hey(url: str, body: Path, connections: int, rate: int, seconds: float, s
     latency a client sees at a given throughput. One body, sent again and again.
     """
     per_connection = str(max(1, rate // connections))
-    command = [ensure("hey"), "-z", f"{max(1, round(seconds))}s", "-c", str(connections),
-               "-q", per_connection, "-m", "POST", "-T", "application/json", "-D", str(body), url]  # fmt: skip
+    command = [
+        ensure("hey"),
+        "-z",
+        f"{max(1, round(seconds))}s",
+        "-c",
+        str(connections),
+        "-q",
+        per_connection,
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-D",
+        str(body),
+        url,
+    ]
     out, cpu = _measured(command, server, seconds)
     percentiles = {int(m[0]): float(m[1]) * 1000 for m in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
     statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}

@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for verb in (run, backtest, validate, ingest, train, score, monitor, models, reproduce):
+for verb in (run, backtest, validate, ingest, train, score, monitor, models, reproduce, serve):
     app.command()(verb)
 app.add_typer(stack_app, name="stack")
 
@@ -36,9 +36,6 @@ def _options(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and debug logs")] = False,
 ) -> None:
     Command.debug = debug
-
-
-app.command()(serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from deployments.cli_options import ContractOption, StoreOption
 from driftloop.settings import Settings
 
 
@@ -30,8 +31,8 @@ def _check_free(host: str, port: int) -> None:
 def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port; default 8000")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="worker processes; default 1")] = None,
-    store: Annotated[str | None, typer.Option(help="artifact store URL; default from settings")] = None,
-    contract: Annotated[str | None, typer.Option(help="data contract YAML; default flights")] = None,
+    store: StoreOption = None,
+    contract: ContractOption = None,
 ) -> None:
     """Serve the champion online: POST /predict, GET /health, /model, /stats, docs at /docs.
 
