@@ -142,8 +142,8 @@ class FeatureEncoder:
 
     Training, batch scoring, monitoring and online serving all go through this class. Work is done per
     distinct value (a carrier, a scheduled hour), so one row costs little and a batch costs its distinct
-    values. An encoder remembers the calendar parts of the times it has parsed: the online service keeps
-    one per loaded model, and times repeat (one per scheduled hour).
+    values. An encoder remembers the calendar parts of the time texts it has parsed: the online service
+    keeps one per loaded model, and times repeat (one per scheduled hour).
     """
 
     def __init__(self, spec: FeatureSpec, memo_limit: int = MEMO_LIMIT) -> None:
@@ -205,7 +205,8 @@ class FeatureEncoder:
         spec = self.spec
         positions, uniques = factorize(_column(columns, spec.time_column))
         keys = uniques.tolist()
-        memo = self._memo
+        # Only text is remembered: datetime64 values list as integers, which another column's could equal.
+        memo = self._memo if uniques.dtype == object else {}
         fresh = [index for index, key in enumerate(keys) if key not in memo]
         if fresh:
             if len(memo) + len(fresh) > self._memo_limit:

@@ -77,6 +77,7 @@ class PredictionLog:
         self.dropped_rows = 0  # refused because max_pending_rows were waiting
         self.failed_writes = 0
         self.files = 0
+        self._sequence = 0  # names this writer's files, attempts included
         self._pending: deque[LoggedRequest] = deque()
         self._pending_rows = 0
         self._wake = threading.Condition()
@@ -166,13 +167,14 @@ class PredictionLog:
         return True
 
     def _write(self, day: str, entries: list[LoggedRequest]) -> None:
-        self.files += 1
-        name = f"{entries[0].served_at:%H%M%S%f}-{self.writer}-{self.files:06d}"
+        self._sequence += 1
+        name = f"{entries[0].served_at:%H%M%S%f}-{self.writer}-{self._sequence:06d}"
         buffer = io.BytesIO()
         pq.write_table(self._table(entries), buffer, compression="zstd")
         key = layout.prediction_log(self.dataset, self.model, day, name)
         with contextlib.suppress(PreconditionFailed):  # a retried write that had succeeded: the key is ours
             self.storage.write_bytes(key, buffer.getvalue(), if_absent=True)
+        self.files += 1
 
     def _table(self, entries: list[LoggedRequest]) -> pa.Table:
         """One row per request, built by Arrow directly (no DataFrame: this thread shares the GIL)."""

@@ -149,12 +149,12 @@ def test_a_store_that_refuses_writes_keeps_the_rows_until_it_takes_them(
     log.append(entry(slice_contract, flights_table.iloc[:3]))
 
     assert log.flush() is False
-    assert (log.failed_writes, log.pending_rows, log.logged_rows) == (1, 3, 0)
+    assert (log.failed_writes, log.pending_rows, log.logged_rows, log.files) == (1, 3, 0, 0)
 
     blocker.unlink()
     log.append(entry(slice_contract, flights_table.iloc[3:4]))
     assert log.flush() is True
-    assert (log.pending_rows, log.logged_rows) == (0, 4)
+    assert (log.pending_rows, log.logged_rows, log.files) == (0, 4, 1)
     assert (
         len(read_prediction_log(storage, slice_contract, MODEL, NOON - timedelta(1), NOON + timedelta(1)))
         == 4
