@@ -12,9 +12,12 @@ What it does, on the real flights data:
 4. over loopback with wrk (installed with apt-get when missing and run as root), each run bounded to
    `--seconds`: `driftloop serve` (prediction log on, to the temporary store) and the naive tutorial
    handler (`bench/naive_app.py`: `model.predict_proba(pd.DataFrame([record]))` on LightGBM's scikit-learn
-   wrapper, same parameters and rounds), single records at 1, 8 and 32 connections after a warm-up run,
-   and driftloop with 1,000 records a request. Both servers run uvicorn with uvloop, httptools and no
-   access log; the naive one with one worker (as tutorials run it) and with `--workers`.
+   wrapper, same parameters and rounds), single records at 1, 8 and 32 connections after a warm-up run
+   (connections kept busy: the server saturated), then at 8 connections paced to carry at least 2,000
+   requests/s (the latency target's load), and driftloop with 1,000 records a request. Both servers run
+   uvicorn with uvloop, httptools and no access log; the naive one with one worker (as tutorials run it)
+   and with `--workers`. The server's CPU per request and the cores other processes used are measured
+   around each run (/proc): the machine is shared.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bench.serving_floor import POOL, in_process
-from bench.serving_load import ensure, lua_script, run_hey, run_wrk, running
+from bench.serving_load import ensure, lua_script, run_wrk, running
 from driftloop.batches import cut_period, ingest_period
 from driftloop.challenger import SourceProvenance, train_challenger
 from driftloop.contract import load_contract
@@ -47,7 +50,7 @@ from driftloop.windows import load_window, resolve_windows
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "data_contracts" / "flights.yaml"
 CONCURRENCY = (1, 8, 32)
-FIXED_RATE = 2000  # the target: p99 under 10 ms at this rate over 8 connections
+FIXED_RATE = 2000  # the target: p99 under 10 ms at 8 connections carrying at least this many requests/s
 
 
 def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
@@ -88,9 +91,12 @@ def load_runs(
     for connections in CONCURRENCY:
         run = run_wrk(url, single, connections, seconds, server, threads=1 if connections == 1 else 2)
         runs.append({"what": name, **run})
-    (folder / f"{slug}.json").write_bytes(bodies[0])
-    fixed = run_hey(f"{url}/predict", folder / f"{slug}.json", 8, FIXED_RATE, seconds, server)
-    runs.append({"what": f"{name}, {FIXED_RATE:,} requests/s offered (hey)", **fixed})
+    for pause in (3, 2, 1):  # the longest pause after each response that still carries FIXED_RATE
+        paced = lua_script(bodies, "/predict", folder / f"{slug}-paced.lua", pause_ms=pause)
+        run = run_wrk(url, paced, 8, seconds, server)
+        if run["requests_per_second"] >= FIXED_RATE:
+            break
+    runs.append({"what": f"{name}, paced ({pause} ms pause a connection)", **run})
     if batch is not None:
         run = run_wrk(
             url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 2, seconds, server, 1
@@ -192,7 +198,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of both servers")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
-    ensure("wrk"), ensure("hey")
+    ensure("wrk")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
     with tempfile.TemporaryDirectory(prefix="driftloop-bench-serving-") as temp:
         folder = Path(temp)

@@ -1,6 +1,6 @@
-"""Load generation for `bench/serving.py`: wrk (with a Lua script that rotates real bodies) and hey.
+"""Load generation for `bench/serving.py`: wrk over loopback, a Lua script that rotates real bodies.
 
-wrk and hey are Debian packages. When one is missing and this runs as root, it is installed with apt-get;
+wrk is a Debian package. When it is missing and this runs as root, it is installed with apt-get;
 otherwise the script stops and says how to install it. Its latencies come from wrk's own histogram
 (HdrHistogram, microseconds), read in the Lua `done` hook, so p99 is not rounded to wrk's printout.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ end
 init = function(args)
   index = (first or 0) %% count
 end
+%(pause)s
 request = function()
   index = index %% count + 1
   return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, bodies[index])
@@ -50,7 +50,7 @@ end
 
 
 def ensure(tool: str) -> str:
-    """A load generator's binary (`wrk`, `hey`); installed with apt-get when missing and running as root."""
+    """A load generator's binary (`wrk`); installed with apt-get when missing and running as root."""
     found = shutil.which(tool)
     if found:
         return found
@@ -62,10 +62,15 @@ def ensure(tool: str) -> str:
     return shutil.which(tool) or tool
 
 
-def lua_script(bodies: list[bytes], path: str, target: Path) -> Path:
-    """A wrk script that POSTs `bodies` in turn (each thread starting elsewhere in the list)."""
+def lua_script(bodies: list[bytes], path: str, target: Path, pause_ms: int = 0) -> Path:
+    """A wrk script that POSTs `bodies` in turn (each thread starting elsewhere in the list).
+
+    With `pause_ms`, each connection waits that long after a response before its next request: a load
+    below saturation, so the latencies are those a client sees at that rate, not those of a full queue.
+    """
     quoted = ",".join(f"[==[{body.decode()}]==]" for body in bodies)
-    target.write_text(_LUA % {"bodies": quoted, "path": path})
+    pause = f"delay = function() return {pause_ms} end" if pause_ms else ""
+    target.write_text(_LUA % {"bodies": quoted, "path": path, "pause": pause})
     return target
 
 
@@ -89,47 +94,6 @@ def run_wrk(
         "requests": result["requests"],
         "failed": result["non_2xx"] + result["socket_errors"],
         **_per_request(cpu, result["requests"]),
-    }
-
-
-def run_hey(url: str, body: Path, connections: int, rate: int, seconds: float, server: int) -> dict[str, Any]:
-    """A fixed offered rate (`rate` requests/s over `connections`, hey's -q): the latency at that load.
-
-    wrk keeps every connection busy, so its latencies are those of a saturated server; this is the
-    latency a client sees at a given throughput. One body, sent again and again.
-    """
-    per_connection = str(max(1, rate // connections))
-    command = [
-        ensure("hey"),
-        "-z",
-        f"{max(1, round(seconds))}s",
-        "-c",
-        str(connections),
-        "-q",
-        per_connection,
-        "-m",
-        "POST",
-        "-T",
-        "application/json",
-        "-D",
-        str(body),
-        url,
-    ]
-    out, cpu = _measured(command, server, seconds)
-    percentiles = {int(m[0]): float(m[1]) * 1000 for m in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
-    statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
-    requests = sum(statuses.values())
-    rate_line = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return {
-        "connections": connections,
-        "offered_per_second": rate,
-        "requests_per_second": float(rate_line.group(1)) if rate_line else 0.0,
-        "p50_ms": percentiles[50],
-        "p90_ms": percentiles[90],
-        "p99_ms": percentiles[99],
-        "requests": requests,
-        "failed": requests - statuses.get(200, 0) + ("Error distribution" in out),
-        **_per_request(cpu, requests),
     }
 
 
