@@ -14,10 +14,10 @@ What it does, on the real flights data:
    handler (`bench/naive_app.py`: `model.predict_proba(pd.DataFrame([record]))` on LightGBM's scikit-learn
    wrapper, same parameters and rounds), single records at 1, 8 and 32 connections after a warm-up run
    (connections kept busy: the server saturated), then at 8 connections paced to carry at least 2,000
-   requests/s (the latency target's load), and driftloop with 1,000 records a request. Both servers run
-   uvicorn with uvloop, httptools and no access log; the naive one with one worker (as tutorials run it)
-   and with `--workers`. The server's CPU per request and the cores other processes used are measured
-   around each run (/proc): the machine is shared.
+   requests/s (the latency target's load), and driftloop with 1,000 records a request (4 connections).
+   Both servers run uvicorn with uvloop, httptools and no access log; the naive one with one worker (as
+   tutorials run it) and with `--workers`. The server's CPU per request and the cores other processes
+   used are measured around each run (/proc): the machine is shared.
 """
 
 from __future__ import annotations
@@ -98,9 +98,9 @@ def load_runs(
             break
     runs.append({"what": f"{name}, paced ({pause} ms pause a connection)", **run})
     if batch is not None:
-        run = run_wrk(
-            url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 2, seconds, server, 1
-        )
+        # 4 connections: uvicorn's workers share one listening socket, and with 2 connections both often
+        # land on the same worker, which leaves the other core idle.
+        run = run_wrk(url, lua_script([batch], "/predict", folder / f"{slug}-batch.lua"), 4, seconds, server)
         runs.append(
             {
                 "what": f"{name}, {POOL:,} records a request",
