@@ -91,7 +91,7 @@ def load_runs(
     for connections in CONCURRENCY:
         run = run_wrk(url, single, connections, seconds, server, threads=1 if connections == 1 else 2)
         runs.append({"what": name, **run})
-    for pause in (3, 2, 1):  # the longest pause after each response that still carries FIXED_RATE
+    for pause in (2.5, 2.0, 1.5, 1.0, 0.5):  # the longest pause after each response that carries FIXED_RATE
         paced = lua_script(bodies, "/predict", folder / f"{slug}-paced.lua", pause_ms=pause)
         run = run_wrk(url, paced, 8, seconds, server)
         if run["requests_per_second"] >= FIXED_RATE:

@@ -62,14 +62,20 @@ def ensure(tool: str) -> str:
     return shutil.which(tool) or tool
 
 
-def lua_script(bodies: list[bytes], path: str, target: Path, pause_ms: int = 0) -> Path:
+def lua_script(bodies: list[bytes], path: str, target: Path, pause_ms: float = 0) -> Path:
     """A wrk script that POSTs `bodies` in turn (each thread starting elsewhere in the list).
 
     With `pause_ms`, each connection waits that long after a response before its next request: a load
     below saturation, so the latencies are those a client sees at that rate, not those of a full queue.
     """
     quoted = ",".join(f"[==[{body.decode()}]==]" for body in bodies)
-    pause = f"delay = function() return {pause_ms} end" if pause_ms else ""
+    # wrk's delay() counts whole milliseconds: carry the fraction over, so the pauses average `pause_ms`.
+    pause = (
+        f"local owed = 0\ndelay = function()\n  owed = owed + {pause_ms}\n  local whole = math.floor(owed)\n"
+        "  owed = owed - whole\n  return whole\nend"
+        if pause_ms
+        else ""
+    )
     target.write_text(_LUA % {"bodies": quoted, "path": path, "pause": pause})
     return target
 
