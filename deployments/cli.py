@@ -13,6 +13,7 @@ import typer
 
 from deployments.cli_options import Command
 from deployments.errors import ExitCode, classify
+from deployments.service_cli import serve
 from deployments.stack.cli import stack_app
 from deployments.verbs_phases import ingest, monitor, score, train, validate
 from deployments.verbs_registry import models, reproduce
@@ -25,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for verb in (run, backtest, validate, ingest, train, score, monitor, models, reproduce):
+for verb in (run, backtest, validate, ingest, train, score, monitor, models, reproduce, serve):
     app.command()(verb)
 app.add_typer(stack_app, name="stack")
 

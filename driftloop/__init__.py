@@ -23,10 +23,14 @@ _EXPORTS: dict[str, str] = {
     "ModelMetrics": "driftloop.registry",
     "PromotionEntry": "driftloop.registry",
     "Registry": "driftloop.registry",
+    "PredictionService": "driftloop.online",
+    "read_prediction_log": "driftloop.online",
+    "read_logged_period": "driftloop.online",
     "DataSettings": "driftloop.settings",
     "DriftSettings": "driftloop.settings",
     "PromotionSettings": "driftloop.settings",
     "S3Settings": "driftloop.settings",
+    "ServingSettings": "driftloop.settings",
     "Settings": "driftloop.settings",
     "StorageSettings": "driftloop.settings",
     "TrainingSettings": "driftloop.settings",
@@ -52,11 +56,13 @@ __all__ = [
     "ModelMetrics",
     "ModelVersion",
     "PreconditionFailed",
+    "PredictionService",
     "PromotionEntry",
     "PromotionSettings",
     "Registry",
     "RuleFailure",
     "S3Settings",
+    "ServingSettings",
     "Settings",
     "Storage",
     "StorageSettings",
@@ -66,6 +72,8 @@ __all__ = [
     "fit_feature_spec",
     "load_contract",
     "open_storage",
+    "read_logged_period",
+    "read_prediction_log",
     "validate_batch",
 ]
 
@@ -74,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from driftloop.contract import Contract, load_contract
     from driftloop.features import FeatureSpec, build_features, fit_feature_spec
     from driftloop.gate import ContractViolation
+    from driftloop.online import PredictionService, read_logged_period, read_prediction_log
     from driftloop.registry import (
         IntegrityError,
         Lineage,
@@ -87,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         DriftSettings,
         PromotionSettings,
         S3Settings,
+        ServingSettings,
         Settings,
         StorageSettings,
         TrainingSettings,

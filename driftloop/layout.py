@@ -78,6 +78,19 @@ def backtest_report(dataset: str, name: str) -> str:
     return check_key(f"reports/backtest/{dataset}/{name}")
 
 
+# --- online serving ---------------------------------------------------------------------------------
+
+
+def prediction_log_day(dataset: str, model: str, day: str) -> str:
+    """The online predictions served on one UTC day (`YYYY-MM-DD`), one file per flush of a writer."""
+    return check_key(f"prediction-log/{dataset}/{model}/{day}")
+
+
+def prediction_log(dataset: str, model: str, day: str, name: str) -> str:
+    """One flush of a service worker's prediction log; `name` is `<HHMMSSffffff>-<writer>-<seq>`."""
+    return check_key(f"{prediction_log_day(dataset, model, day)}/{name}.parquet")
+
+
 # --- the registry: one folder per model name --------------------------------------------------------
 
 

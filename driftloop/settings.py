@@ -188,6 +188,51 @@ class PolicySettings(BaseSettings):
     )
 
 
+class ServingSettings(BaseSettings):
+    """The online prediction service (`driftloop serve`): where it listens, its limits, its prediction log."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_SERVE_", frozen=True)
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="address to bind; loopback by default (put a proxy with TLS in front)",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port")
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads the model)")
+    poll_seconds: float = Field(
+        default=5.0, gt=0, description="how often each worker checks the champion alias for a new model"
+    )
+    max_records: int = Field(default=10_000, ge=1, description="most records one request may carry (413)")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="largest request body in bytes (413 beyond)"
+    )
+    predict_threads: int = Field(
+        default=1,
+        ge=1,
+        description="LightGBM threads per prediction; 1 keeps a busy machine's cores for the other workers",
+    )
+    explain_top: int = Field(default=5, ge=1, description="feature contributions returned with explain=true")
+    log_predictions: bool = Field(default=True, description="append every prediction to the store's log")
+    log_batch_rows: int = Field(default=20_000, ge=1, description="rows per prediction-log file, at most")
+    log_flush_seconds: float = Field(default=2.0, gt=0, description="longest a prediction waits to be logged")
+    log_max_pending_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="rows held in memory while the store is slow or down; beyond, they are counted, not kept",
+    )
+    access_log: bool = Field(default=False, description="uvicorn's per-request access log (costs throughput)")
+
+
+class ServingSecrets(BaseSettings):
+    """The service's secret, kept out of `Settings` so it never becomes a flow parameter or an artifact."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_SERVE_", frozen=True)
+
+    reload_token: SecretStr | None = Field(
+        default=None, description="bearer token of POST /reload; unset: the endpoint is off (polling only)"
+    )
+
+
 class Settings(BaseModel):
     """All concerns together, loaded once at an entry point and passed down."""
 
@@ -197,6 +242,7 @@ class Settings(BaseModel):
     promotion: PromotionSettings
     drift: DriftSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def load(cls, *, store: str | None = None, contract: str | None = None) -> Settings:
@@ -212,4 +258,5 @@ class Settings(BaseModel):
             promotion=PromotionSettings(),
             drift=DriftSettings(),
             policy=PolicySettings(),
+            serving=ServingSettings(),
         )

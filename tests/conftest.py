@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -151,3 +152,56 @@ def slice_settings(store: str, contract: Path) -> Settings:
         drift=DriftSettings(sample_rows=2000),
         policy=PolicySettings(),
     )
+
+
+# ---- a registry with real trained models, made with the domain functions (no Prefect) -----------------
+
+
+class TrainedStore(NamedTuple):
+    """A local store holding `versions` of the flights model, trained on 8% slices; no champion yet."""
+
+    path: Path
+    contract: Path
+    versions: tuple[int, ...]
+
+
+def train_into(store: Path, contract: Contract, as_of: str) -> int:
+    """Ingest the window ending at `as_of` (8% slices), train a small challenger, register it."""
+    from driftloop.batches import ingest_period
+    from driftloop.challenger import SourceProvenance, train_challenger
+    from driftloop.registry import Registry
+    from driftloop.sources import SourceTables
+    from driftloop.storage import LocalStorage
+    from driftloop.windows import load_window, resolve_windows, window_periods
+
+    storage = LocalStorage(store)
+    training = TrainingSettings(max_rounds=60, cv_folds=3, num_threads=2)
+    plan = resolve_windows(contract, training)
+    tables = SourceTables(contract)
+    periods = window_periods(as_of, plan.train_periods, plan.kind)
+    versions = [
+        ingest_period(storage, contract, tables.main(), period, SLICE_FRACTION, 13, tables.labels())
+        for period in periods
+    ]
+    window = load_window(storage, contract, periods, versions, tables.references(), plan)
+    provenance = SourceProvenance(source_fingerprint="test", reference_tables_sha256={})
+    challenger = train_challenger(
+        Registry(storage, contract.model_name),
+        contract,
+        window,
+        as_of,
+        training,
+        DriftSettings(sample_rows=2000),
+        provenance,
+    )
+    return challenger.version.version
+
+
+@pytest.fixture(scope="session")
+def trained_store(
+    slice_contract: Contract, slice_contract_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> TrainedStore:
+    """v1 trained as of 2013-03 and v2 as of 2013-05; tests copy the folder before they change it."""
+    store = tmp_path_factory.mktemp("trained-store")
+    versions = tuple(train_into(store, slice_contract, as_of) for as_of in ("2013-03", "2013-05"))
+    return TrainedStore(store, slice_contract_path, versions)

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -265,3 +266,66 @@ def seaweedfs_server(data_dir: Path, attempts: int = 3) -> Iterator[SeaweedEndpo
             _remove_grpc_sockets(ports)
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+# ---- the online prediction service, as `driftloop serve` starts it ------------------------------------
+
+SERVICE_START_SECONDS = 90.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+class ServiceEndpoint(NamedTuple):
+    url: str
+    log: Path
+
+
+@contextlib.contextmanager
+def prediction_service(
+    store: Path, contract: Path, log: Path, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[ServiceEndpoint]:
+    """Run `driftloop serve` on a free loopback port until the block ends; its output goes to `log`.
+
+    Yields once the service answers /health (200 with a model, 503 without one).
+    """
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "deployments.cli", "serve", "--store", str(store), "--contract",
+               str(contract), "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("DRIFTLOOP_")}
+    repo = Path(__file__).resolve().parents[1]
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            command, cwd=repo, env=clean | (env or {}), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        deadline = time.monotonic() + SERVICE_START_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"driftloop serve exited with {process.returncode}:\n{_tail(log)}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"driftloop serve did not answer in {SERVICE_START_SECONDS} s:\n{_tail(log)}"
+                )
+            time.sleep(0.2)
+        yield ServiceEndpoint(url, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown: the prediction log is flushed
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

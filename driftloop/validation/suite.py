@@ -39,7 +39,7 @@ TYPE_TEXT: dict[ColumnType, str] = {
 }
 # "datetime" = values that print as ISO-8601: strings like 2013-01-01T10:00:00Z, and datetime64 columns
 # (GX's pandas regex check matches `column.astype(str)`, which renders them as 2013-01-01 10:00:00+00:00).
-_ISO_8601 = (  # non-capturing groups: pandas warns about match groups in `str.contains`
+ISO_8601 = (  # non-capturing groups: pandas warns about match groups in `str.contains`
     r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
     r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
 )
@@ -107,47 +107,65 @@ def _column_expectations(column: str, spec: ColumnSpec, time_format: str | None 
             column=column, strftime_format=time_format, meta=type_meta
         )
     elif spec.type == "datetime":
-        type_check = gxe.ExpectColumnValuesToMatchRegex(column=column, regex=_ISO_8601, meta=type_meta)
+        type_check = gxe.ExpectColumnValuesToMatchRegex(column=column, regex=ISO_8601, meta=type_meta)
     else:
         type_check = gxe.ExpectColumnValuesToBeInTypeList(
             column=column, type_list=_TYPE_LISTS[spec.type], meta=type_meta
         )
-    null_text = "no nulls" if spec.max_null_fraction == 0 else f"<= {spec.max_null_fraction * 100:g}% nulls"
     expectations: list[Expectation] = [
         gxe.ExpectColumnToExist(column=column, meta=_meta(column, "exists", "column present")),
         type_check,
         gxe.ExpectColumnValuesToNotBeNull(
             column=column,
             mostly=1.0 - spec.max_null_fraction,
-            meta=_meta(column, "max_null_fraction", null_text),
+            meta=_meta(column, "max_null_fraction", null_text(spec)),
         ),
     ]
-    if spec.min is not None or spec.max is not None:
-        if spec.min is not None and spec.max is not None:
-            rule, text = "range", f"between {format_number(spec.min)} and {format_number(spec.max)}"
-        elif spec.min is not None:
-            rule, text = "min", f">= {format_number(spec.min)}"
-        else:
-            rule, text = "max", f"<= {format_number(spec.max)}"
+    bounds = range_rule(spec)
+    if bounds is not None:
+        rule, text = bounds
         expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
                 column=column, min_value=spec.min, max_value=spec.max, meta=_meta(column, rule, text)
             )
         )
     if spec.allowed is not None:
-        text = f"in [{', '.join(str(value) for value in spec.allowed)}]"
         expectations.append(
             gxe.ExpectColumnValuesToBeInSet(
-                column=column, value_set=list(spec.allowed), meta=_meta(column, "allowed", text)
+                column=column, value_set=list(spec.allowed), meta=_meta(column, "allowed", allowed_text(spec))
             )
         )
     if spec.pattern is not None:
         expectations.append(
             gxe.ExpectColumnValuesToMatchRegex(
-                column=column, regex=spec.pattern, meta=_meta(column, "pattern", f"matches {spec.pattern}")
+                column=column, regex=spec.pattern, meta=_meta(column, "pattern", pattern_text(spec))
             )
         )
     return expectations
+
+
+def null_text(spec: ColumnSpec) -> str:
+    """The contract's null rule as the gate states it."""
+    return "no nulls" if spec.max_null_fraction == 0 else f"<= {spec.max_null_fraction * 100:g}% nulls"
+
+
+def range_rule(spec: ColumnSpec) -> tuple[str, str] | None:
+    """The contract's bounds as the gate names and states them: ("range", "between 1 and 12"), ("min", …)."""
+    if spec.min is not None and spec.max is not None:
+        return "range", f"between {format_number(spec.min)} and {format_number(spec.max)}"
+    if spec.min is not None:
+        return "min", f">= {format_number(spec.min)}"
+    if spec.max is not None:
+        return "max", f"<= {format_number(spec.max)}"
+    return None
+
+
+def allowed_text(spec: ColumnSpec) -> str:
+    return f"in [{', '.join(str(value) for value in spec.allowed or [])}]"
+
+
+def pattern_text(spec: ColumnSpec) -> str:
+    return f"matches {spec.pattern}"
 
 
 def format_number(value: float | int | None) -> str:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from driftloop.contract import Contract
-from driftloop.enrichment import enrich, labels
+from driftloop.enrichment import References, enrich, labels
+from driftloop.sources import SourceTables
 from tests.driftloop.conftest import tiny_contract as build
 
 REFERENCE_JOINS = [
@@ -117,3 +118,60 @@ def test_enrich_refuses_when_two_joins_produce_the_same_name(
 
 def test_enrich_without_joins_returns_the_batch(batch: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(enrich(batch, tiny_contract(joins=[]), {}), batch)
+
+
+# ---- the reference index: one lookup for batch and online ------------------------------------------
+
+
+def _merge_oracle(batch: pd.DataFrame, contract: Contract, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The join as pandas spells it (what `enrich` did before the index): drop repeated keys, left merge."""
+    out = batch
+    for join in contract.joins:
+        table = tables[join.table][[*join.using, *join.columns]].drop_duplicates(
+            subset=join.using, keep="last"
+        )
+        out = out.merge(table.rename(columns=join.columns), on=join.using, how="left", validate="many_to_one")
+    return out
+
+
+def test_enrich_equals_the_pandas_merge_on_a_year_of_real_flights(
+    flights_table: pd.DataFrame, flights_contract: Contract
+) -> None:
+    tables = SourceTables(flights_contract).references()
+    shuffled = flights_table.sample(frac=1.0, random_state=7)  # any order, any index
+
+    out = enrich(shuffled, flights_contract, tables)
+
+    pd.testing.assert_frame_equal(out, _merge_oracle(shuffled, flights_contract, tables), check_exact=True)
+    assert out["plane_year"].isna().any() and out["temp"].notna().mean() > 0.99
+
+
+def test_a_key_with_a_missing_part_never_matches_even_a_missing_key(reference_tables: dict) -> None:
+    planes = pd.concat(
+        [reference_tables["planes"], pd.DataFrame({"tailnum": [None], "year": [1.0], "seats": [9]})]
+    )
+    references = References(tiny_contract(), {**reference_tables, "planes": planes})
+
+    joined, misses = references.join(
+        {"origin": ["EWR", None], "time_hour": ["2013-01-01T10:00:00Z"] * 2, "tailnum": [None, "N1"]}
+    )
+
+    np.testing.assert_array_equal(joined["seats"], [np.nan, 100.0])  # None matches no row, not the None row
+    np.testing.assert_array_equal(joined["temp"], [30.0, np.nan])
+    assert misses == {"weather": 1, "planes": 1}
+
+
+def test_joined_int_columns_stay_int_without_a_miss(reference_tables: dict) -> None:
+    references = References(tiny_contract(), reference_tables)
+
+    hit, _ = references.join({"origin": ["EWR"], "time_hour": ["2013-01-01T10:00:00Z"], "tailnum": ["N1"]})
+    miss, _ = references.join({"origin": ["EWR"], "time_hour": ["2013-01-01T10:00:00Z"], "tailnum": ["N9"]})
+
+    assert hit["seats"].dtype == np.int64 and hit["seats"].tolist() == [100]
+    assert miss["seats"].dtype == np.float64 and np.isnan(miss["seats"][0])
+    assert list(hit) == ["temp", "plane_year", "seats"]  # the contract's order
+
+
+def test_a_clash_with_an_input_column_is_refused_before_any_lookup(reference_tables: dict) -> None:
+    with pytest.raises(ValueError, match=r"'planes' would overwrite batch columns \['seats'\]"):
+        References(tiny_contract(), reference_tables).check(["origin", "seats"])

@@ -8,7 +8,14 @@ import pytest
 
 from driftloop.contract import Contract
 from driftloop.enrichment import enrich
-from driftloop.features import FEATURE_CODE_VERSION, FeatureSpec, build_features, fit_feature_spec
+from driftloop.features import (
+    FEATURE_CODE_VERSION,
+    FeatureEncoder,
+    FeatureSpec,
+    build_features,
+    factorize,
+    fit_feature_spec,
+)
 from driftloop.sources import SourceTables
 from tests.driftloop.conftest import tiny_contract as build
 
@@ -182,3 +189,62 @@ def test_real_rows_same_features_in_any_batch_context(
     assert part.columns.tolist() == flights_contract.feature_names
     assert part["temp"].notna().mean() > 0.9  # the join worked: real weather values
     pd.testing.assert_frame_equal(part, whole)
+
+
+# ---- the encoder: one implementation for a batch and for one online request -------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array(["UA", None, "AA", "UA", np.nan, "AA"], dtype=object),
+        np.array([3.0, np.nan, -0.0, 0.0, 3.0]),
+        np.array([7, 1, 7, 7], dtype=np.int64),
+        np.array([True, False, True]),
+        np.array([1, 1.0, "1", None, pd.NA], dtype=object),
+        np.array([], dtype=object),
+    ],
+)
+def test_factorize_is_pandas_factorize_on_few_values(values: np.ndarray) -> None:
+    codes, uniques = factorize(values)
+    expected_codes, expected_uniques = pd.factorize(values)
+
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert list(uniques) == list(expected_uniques) and uniques.dtype == expected_uniques.dtype
+
+
+def test_the_matrix_is_what_lightgbm_makes_of_the_frame(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    """The online path predicts on `matrix`; LightGBM turns the batch's DataFrame into the same numbers."""
+    from lightgbm.basic import _data_from_pandas
+
+    scoring = pd.concat([training, training.assign(carrier=["ZZ", None, "AA", "UA"], distance=np.nan)])
+    frame = build_features(scoring, spec)
+    levels = [list(column.categories) for column in spec.columns if column.kind == "categorical"]
+    expected, *_ = _data_from_pandas(frame, "auto", "auto", levels)
+
+    matrix = FeatureEncoder(spec).matrix(scoring)
+
+    np.testing.assert_array_equal(matrix, expected)
+    assert matrix.dtype == np.float64 and np.isnan(matrix[4, 0])  # unseen carrier "ZZ" -> missing
+
+
+def test_the_encoder_remembers_times_and_forgets_beyond_its_limit(
+    training: pd.DataFrame, spec: FeatureSpec
+) -> None:
+    encoder = FeatureEncoder(spec, memo_limit=3)
+    expected = build_features(training, spec)
+
+    first = encoder.codes(training)  # four distinct times: more than the memo holds
+    again = encoder.codes(training.iloc[::-1])
+
+    assert first["day_of_week"].tolist() == expected["day_of_week"].cat.codes.tolist()
+    assert again["day_of_week"].tolist() == first["day_of_week"].tolist()[::-1]
+    assert len(encoder._memo) <= 4
+
+
+def test_one_record_as_arrays_gives_the_frame_features(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    """The online service passes typed arrays, not a DataFrame: same numbers, row by row."""
+    whole = FeatureEncoder(spec).matrix(training)
+    for position in range(len(training)):
+        row = {name: training[name].to_numpy()[position : position + 1] for name in training.columns}
+        np.testing.assert_array_equal(FeatureEncoder(spec).matrix(row), whole[position : position + 1])

@@ -23,6 +23,9 @@ KEYS = {
     "timeline": layout.replay_timeline("flights"),
     "backtest": layout.backtest_report("flights", "backtest.json"),
     "backtest plot": layout.backtest_report("flights", "backtest.png"),
+    "prediction log": layout.prediction_log(
+        "flights", "flights-delay", "2026-12-01", "070102000000-ab12cd-000001"
+    ),
     "blob": layout.registry_blob("flights-delay", SHA),
     "version": layout.registry_version("flights-delay", 3),
     "log entry": layout.promotion_entry("flights-delay", 12),

@@ -1,0 +1,74 @@
+"""`driftloop serve`: the online prediction service under uvicorn, on 127.0.0.1 by default.
+
+Each worker process builds its app from the environment (`deployments.service:app_from_environment`),
+so this command writes its overrides (`--store`, `--contract`, `--port`, `--workers`) there first.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from deployments.cli_options import ContractOption, StoreOption
+from driftloop.settings import Settings
+
+
+def _check_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise typer.BadParameter(
+                f"cannot listen on {host}:{port} ({error.strerror}): choose another port "
+                "(--port or DRIFTLOOP_SERVE_PORT)",
+                param_hint="--port",
+            ) from None
+
+
+def serve(
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port; default 8000")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="worker processes; default 1")] = None,
+    store: StoreOption = None,
+    contract: ContractOption = None,
+) -> None:
+    """Serve the champion online: POST /predict, GET /health, /model, /stats, docs at /docs.
+
+    The service follows the champion alias (every DRIFTLOOP_SERVE_POLL_SECONDS) and swaps in a newly
+    promoted model without a restart. Settings: DRIFTLOOP_SERVE_* (see docs/serving.md).
+    """
+    import uvicorn
+
+    from driftloop.runtime import open_runtime
+
+    settings = Settings.load(store=store, contract=contract)
+    overrides = {"port": port, "workers": workers}
+    serving = settings.serving.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    open_runtime(settings)  # a wrong contract or an unreachable store: one line here, not a crash in a worker
+    _check_free(serving.host, serving.port)
+    os.environ.update(
+        {
+            "DRIFTLOOP_STORAGE_URL": settings.storage.url,
+            "DRIFTLOOP_DATA_CONTRACT": settings.data.contract,
+            "DRIFTLOOP_SERVE_PORT": str(serving.port),
+            "DRIFTLOOP_SERVE_WORKERS": str(serving.workers),
+        }
+    )
+    typer.echo(
+        f"driftloop serve: http://{serving.host}:{serving.port} (docs at /docs), "
+        f"{serving.workers} worker(s), store {settings.storage.url}"
+    )
+    uvicorn.run(
+        "deployments.service:app_from_environment",
+        factory=True,
+        host=serving.host,
+        port=serving.port,
+        workers=serving.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=serving.access_log,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,156 @@
+"""Why a prediction request was refused, in the contract's words: the field, the record, the rule broken.
+
+The validator's errors are read here, and only here, into `Problem` records that name the rule as the
+batch gate names it (`type`, `range`, `pattern`, `allowed`, `exists`, `max_null_fraction`,
+`extra_columns`), so one vocabulary describes a bad batch and a bad request.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from driftloop.contract import ColumnSpec, Contract
+from driftloop.online.schema import ONLINE_TYPE_TEXT, RequestSchema
+from driftloop.records import Record
+from driftloop.validation.suite import allowed_text, null_text, pattern_text, range_rule
+
+MAX_PROBLEMS = 20  # problems listed in one response; the count says how many there were in all
+_TYPE_ERRORS = frozenset(
+    {"int_type", "int_from_float", "float_type", "string_type", "bool_type", "finite_number", "time_format"}
+)
+_GOT_LIMIT = 80  # characters of an offending value echoed back
+
+
+class Problem(Record):
+    """One broken rule of a request."""
+
+    loc: tuple[str | int, ...]  # FastAPI's convention: ("body", "records", 3, "carrier")
+    record: int | None  # index of the record in the request, None for the body itself
+    field: str | None
+    rule: str
+    expected: str
+    got: Any = None
+    msg: str
+
+
+class RequestRefused(Exception):
+    """A request the service will not score: too large (`too_large`) or breaking the contract (`invalid`)."""
+
+    def __init__(self, kind: Literal["too_large", "invalid"], problems: list[Problem], total: int) -> None:
+        super().__init__("; ".join(problem.msg for problem in problems))
+        self.kind = kind
+        self.problems = problems
+        self.total = total
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "detail": [problem.model_dump(mode="json") for problem in self.problems],
+            "problems": self.total,
+        }
+
+
+def too_large(what: str, limit: str, setting: str) -> RequestRefused:
+    """A 413: the body or its number of records is over the service's limit."""
+    message = f"the request is too large: {what}, the limit is {limit} (setting {setting}); split it"
+    problem = Problem(loc=("body",), record=None, field=None, rule="size", expected=limit, msg=message)
+    return RequestRefused("too_large", [problem], 1)
+
+
+def refused(error: ValidationError, schema: RequestSchema) -> RequestRefused:
+    """The validator's errors as problems naming the contract's fields and rules."""
+    errors = error.errors(include_url=False)
+    for item in errors:
+        if item["type"] == "too_long" and tuple(item["loc"]) == ("records",):
+            count = item.get("ctx", {}).get("actual_length", "more")
+            return too_large(
+                f"{count} records", f"{schema.max_records:,} records", "DRIFTLOOP_SERVE_MAX_RECORDS"
+            )
+    problems = [_problem(item, schema.contract) for item in errors[:MAX_PROBLEMS]]
+    return RequestRefused("invalid", problems, len(errors))
+
+
+def _problem(item: dict[str, Any], contract: Contract) -> Problem:
+    loc = tuple(item["loc"])
+    if len(loc) == 3 and loc[0] == "records" and isinstance(loc[1], int) and isinstance(loc[2], str):
+        return _field_problem(item, contract, loc[1], loc[2])
+    rule, expected = _body_rule(item, loc)
+    where = ".".join(str(part) for part in loc) or "body"
+    record = loc[1] if len(loc) >= 2 and isinstance(loc[1], int) else None
+    return Problem(
+        loc=("body", *loc),
+        record=record,
+        field=None,
+        rule=rule,
+        expected=expected,
+        msg=f"{where}: {expected} ({item['msg']})",
+    )
+
+
+def _body_rule(item: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, str]:
+    kind = item["type"]
+    if kind == "json_invalid":
+        return "json", f"valid JSON: {item.get('ctx', {}).get('error', item['msg'])}"
+    if kind == "too_short":
+        return "min_records", "at least one record"
+    if kind == "missing":
+        return "exists", 'a "records" list'
+    if kind == "extra_forbidden":
+        return "extra_columns", 'only "records" in the body'
+    if len(loc) == 2:
+        return "type", "each record a JSON object of column: value"
+    return "type", 'a JSON object {"records": [{column: value, ...}, ...]}'
+
+
+def _field_problem(item: dict[str, Any], contract: Contract, record: int, field: str) -> Problem:
+    spec = contract.columns.get(field)
+    rule, expected = _field_rule(item, contract, field, spec)
+    got = _shown(item.get("input")) if rule not in ("exists", "max_null_fraction") else None
+    shown = f" got {got!r}," if got is not None else ""
+    return Problem(
+        loc=("body", "records", record, field),
+        record=record,
+        field=field,
+        rule=rule,
+        expected=expected,
+        got=got,
+        msg=f"records[{record}].{field}:{shown} breaks rule {rule!r}: expected {expected}",
+    )
+
+
+def _field_rule(
+    item: dict[str, Any], contract: Contract, field: str, spec: ColumnSpec | None
+) -> tuple[str, str]:
+    kind = item["type"]
+    if kind == "extra_forbidden" or spec is None:
+        if field == contract.target.column:
+            return "extra_columns", f"no {field!r}: it is the target the model predicts (role: target)"
+        return "extra_columns", "only the columns the contract declares (its extra_columns is refuse)"
+    if kind == "missing":
+        return "exists", "present in every record"
+    if item.get("input") is None and kind in _TYPE_ERRORS:
+        return "max_null_fraction", null_text(spec)
+    if kind == "time_format":
+        return "type", f"a time written as {contract.time.format}"
+    if kind in _TYPE_ERRORS or (kind == "string_pattern_mismatch" and spec.type == "datetime"):
+        return "type", ONLINE_TYPE_TEXT[spec.type]
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bounds = range_rule(spec)
+        return bounds if bounds is not None else ("range", item["msg"])
+    if kind == "string_pattern_mismatch":
+        return "pattern", pattern_text(spec)
+    if kind == "allowed":
+        return "allowed", allowed_text(spec)
+    return kind, item["msg"]
+
+
+def _shown(value: Any) -> Any:
+    """The offending value, short: numbers and booleans as they are, long texts cut."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinity are not JSON
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _GOT_LIMIT else text[: _GOT_LIMIT - 1] + "…"

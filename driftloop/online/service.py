@@ -1,0 +1,280 @@
+"""The prediction service without HTTP: the model slot and its watcher, the lookups, the prediction log.
+
+`PredictionService` is what the FastAPI app in `deployments/service.py` calls; it knows nothing of HTTP
+and can be driven directly (tests, the benchmark). A request takes the slot's current model once, so a
+hot swap never mixes two versions in one response.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NotRequired
+
+from typing_extensions import TypedDict
+
+from driftloop.contract import Contract, load_contract
+from driftloop.enrichment import References
+from driftloop.online.predictor import ModelRefused, ServedModel
+from driftloop.online.predlog import EXTRA_COLUMN, LOG_COLUMNS, LoggedRequest, PredictionLog
+from driftloop.online.problems import RequestRefused, too_large
+from driftloop.online.slot import ChampionWatcher, ModelSlot, SwapOutcome
+from driftloop.registry import Registry
+from driftloop.settings import S3Settings, ServingSettings, Settings
+from driftloop.sources import SourceTables
+from driftloop.storage import Storage, open_storage
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ContributionOut(TypedDict):
+    feature: str
+    value: str | float | None
+    contribution: float
+
+
+class PredictionOut(TypedDict):
+    probability: float
+    bias: NotRequired[float]
+    contributions: NotRequired[list[ContributionOut]]
+
+
+class PredictResponse(TypedDict):
+    """The body of a successful POST /predict: predictions in the order of the request's records."""
+
+    model: str
+    model_version: str
+    request_id: str
+    predictions: list[PredictionOut]
+
+
+class NoModel(Exception):
+    """No verified model is loaded yet; the message says why (no champion, refused, store down)."""
+
+
+@dataclass
+class Counters:
+    """What this worker has done since it started."""
+
+    requests: int = 0
+    records: int = 0
+    invalid: int = 0
+    too_large: int = 0
+    no_model: int = 0
+    lookup_misses: Counter[str] = field(default_factory=Counter)
+
+
+class ReferenceCache:
+    """The reference lookups, built once per source and joins (a swapped-in model shares them)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, References] = {}
+
+    def get(self, contract: Contract) -> References:
+        key = json.dumps(
+            [
+                contract.source.model_dump(mode="json"),
+                [join.model_dump(mode="json") for join in contract.joins],
+            ]
+        )
+        if key not in self._built:
+            self._built[key] = References(contract, SourceTables(contract).references())
+        return self._built[key]
+
+
+def request_id(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a plain token of up to 64 characters, else a new one."""
+    if header is not None and _REQUEST_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class PredictionService:
+    """The current champion behind a contract-checked request, its predictions logged off the request path."""
+
+    def __init__(
+        self, settings: ServingSettings, storage: Storage, contract: Contract, model_name: str
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.contract = contract
+        self.registry = Registry(storage, model_name)
+        self.references = ReferenceCache()
+        self.references.get(contract)  # the reference tables are read at start-up, not on a first request
+        self.slot = ModelSlot()
+        self.watcher = ChampionWatcher(self.registry, self.load, self.slot, settings.poll_seconds)
+        self.log = (
+            PredictionLog(storage, contract.name, model_name, settings) if settings.log_predictions else None
+        )
+        self.counters = Counters()
+        self.pid = os.getpid()
+
+    @classmethod
+    def open(cls, settings: Settings) -> PredictionService:
+        """Open the store (S3 credentials from `DRIFTLOOP_S3_*` when it is on S3) and read the contract."""
+        s3 = S3Settings() if settings.storage.url.startswith("s3://") else None
+        contract = load_contract(settings.data.contract)
+        storage = open_storage(settings.storage.url, s3)
+        return cls(settings.serving, storage, contract, settings.training.model_name or contract.model_name)
+
+    # ---- life cycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the champion if there is one (else keep looking), start the log writer."""
+        if self.log is not None:
+            self.log.start()
+        self.watcher.start()
+
+    def close(self) -> None:
+        self.watcher.stop()
+        if self.log is not None:
+            self.log.close()
+
+    def load(self, version: int) -> ServedModel:
+        """A registered version, SHA-256 checked by the registry, verified before it may serve."""
+        loaded = self.registry.load(version)
+        contract = self.registry.contract(version) or self.contract
+        model = ServedModel(
+            loaded,
+            contract,
+            self.references.get(contract),
+            self.settings.max_records,
+            self.settings.predict_threads,
+        )
+        clashes = sorted(set(model.schema.fields) & {*LOG_COLUMNS, EXTRA_COLUMN})
+        if clashes and self.log is not None:
+            raise ModelRefused(f"its contract's columns {clashes} clash with the prediction log's columns")
+        return model
+
+    def reload(self) -> SwapOutcome:
+        """Look at the champion alias now (POST /reload) instead of at the next poll."""
+        return self.watcher.check()
+
+    # ---- requests --------------------------------------------------------------------------------
+    def model(self) -> ServedModel:
+        current = self.slot.current
+        if current is None:
+            last = self.watcher.last
+            raise NoModel(last.reason if last else "the service is starting")
+        return current
+
+    def predict(self, body: bytes, *, explain: bool = False, request: str | None = None) -> PredictResponse:
+        """Score a request body `{"records": [...]}` with the current model.
+
+        Args:
+            body: the raw JSON body (its size already checked by the caller against `max_body_bytes`).
+            explain: add each prediction's bias and top feature contributions.
+            request: the request id to log and return; a new one when None.
+
+        Raises:
+            NoModel: no verified model yet (503).
+            RequestRefused: too large (413) or breaking the contract (422), naming field and rule.
+        """
+        self.counters.requests += 1
+        try:
+            model = self.model()  # one version for the whole request
+        except NoModel:
+            self.counters.no_model += 1
+            raise
+        try:
+            records = model.records(body)
+        except RequestRefused as error:
+            if error.kind == "too_large":
+                self.counters.too_large += 1
+            else:
+                self.counters.invalid += 1
+            raise
+        scored = model.score(records)
+        self.counters.records += len(records)
+        self.counters.lookup_misses.update(scored.misses)
+        identifier = request or uuid.uuid4().hex
+        predictions: list[Any] = [{"probability": p} for p in scored.probabilities.tolist()]
+        if explain:
+            bias, explained = model.explain(scored, self.settings.explain_top)
+            for out, base, contributions in zip(predictions, bias.tolist(), explained, strict=True):
+                out["bias"] = base
+                out["contributions"] = [vars(contribution) for contribution in contributions]
+        if self.log is not None:
+            self.log.append(
+                LoggedRequest(
+                    request_id=identifier,
+                    served_at=datetime.now(UTC),
+                    model_version=model.version.version,
+                    request=self._logged_body(model, body, records),
+                    probabilities=scored.probabilities,
+                )
+            )
+        return {
+            "model": model.version.model,
+            "model_version": model.label,
+            "request_id": identifier,
+            "predictions": predictions,
+        }
+
+    @staticmethod
+    def _logged_body(model: ServedModel, body: bytes, records: list[dict[str, Any]]) -> str:
+        """The body as it passed validation; fields the contract drops are not logged either."""
+        if model.contract.extra_columns == "drop":
+            return json.dumps({"records": records})
+        return body.decode()
+
+    def check_size(self, size: int | None) -> None:
+        """Refuse a body larger than `max_body_bytes` (413): as declared before reading it, or as read."""
+        limit = self.settings.max_body_bytes
+        if size is not None and size > limit:
+            self.counters.too_large += 1
+            raise too_large(f"{size:,} bytes or more", f"{limit:,} bytes", "DRIFTLOOP_SERVE_MAX_BODY_BYTES")
+
+    # ---- what the service says about itself -------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Ready once a verified model serves; the reason otherwise."""
+        current = self.slot.current
+        last = self.watcher.last
+        body: dict[str, Any] = {
+            "status": "ok" if current else "unavailable",
+            "model": self.registry.model,
+            "model_version": current.label if current else None,
+        }
+        if last is not None and last.status in ("refused", "unavailable", "no_champion"):
+            body["problem"] = last.reason
+        return current is not None, body
+
+    def describe(self) -> dict[str, Any]:
+        """The serving version: its lineage, metrics and contract, and the last look at the alias."""
+        model = self.model()
+        contract = model.contract
+        return {
+            "model": model.version.model,
+            "model_version": model.label,
+            "loaded_at": model.loaded_at,
+            "contract": {
+                "name": contract.name,
+                "version": contract.version,
+                "fingerprint": contract.fingerprint,
+            },
+            "version": json.loads(model.version.to_json()),
+            "last_check": self.watcher.last.model_dump(mode="json") if self.watcher.last else None,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        counters = self.counters
+        current = self.slot.current
+        return {
+            "worker_pid": self.pid,
+            "model_version": current.label if current else None,
+            "requests": counters.requests,
+            "records": counters.records,
+            "refused": {
+                "invalid": counters.invalid,
+                "too_large": counters.too_large,
+                "no_model": counters.no_model,
+            },
+            "lookup_misses": dict(counters.lookup_misses),
+            "swaps": self.slot.swaps,
+            "refused_models": self.watcher.refusals,
+            "prediction_log": self.log.stats() if self.log is not None else None,
+        }

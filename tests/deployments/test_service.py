@@ -1,0 +1,280 @@
+"""`driftloop serve` for real: uvicorn on a free loopback port, HTTP requests, the registry changing under it.
+
+Each server is the CLI verb in its own process (`tests.servers.prediction_service`) on a private copy of
+a store with two trained versions. The hot-swap test flips the champion while eight clients keep
+sending requests, with two worker processes, and counts every answer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop.batches import DataVersion, cut_period
+from driftloop.contract import Contract
+from driftloop.enrichment import References
+from driftloop.online import ServedModel, read_prediction_log
+from driftloop.registry import Registry
+from driftloop.scoring import enrich_batch, score_batch
+from driftloop.sources import SourceTables
+from driftloop.storage import LocalStorage
+from tests.conftest import TrainedStore
+from tests.driftloop.online.conftest import body_of, records_of, tamper
+from tests.servers import ServiceEndpoint, prediction_service
+
+TOKEN = "test-reload-token"
+FAST = {
+    "DRIFTLOOP_SERVE_POLL_SECONDS": "0.2",
+    "DRIFTLOOP_SERVE_LOG_FLUSH_SECONDS": "0.2",
+    "DRIFTLOOP_SERVE_RELOAD_TOKEN": TOKEN,
+    "DRIFTLOOP_SERVE_MAX_RECORDS": "2000",
+    "DRIFTLOOP_SERVE_MAX_BODY_BYTES": "1000000",
+}
+
+
+def wait_for(condition: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def copy_store(trained_store: TrainedStore, folder: Path, champion: int | None, model: str) -> Registry:
+    store = Path(shutil.copytree(trained_store.path, folder))
+    registry = Registry(LocalStorage(store), model)
+    if champion is not None:
+        registry.promote(champion, reason="test")
+    return registry
+
+
+@pytest.fixture(scope="module")
+def june(flights_table: pd.DataFrame, slice_contract: Contract) -> pd.DataFrame:
+    return cut_period(flights_table, slice_contract, "2013-06").iloc[:1500].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def served(
+    trained_store: TrainedStore, slice_contract: Contract, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceEndpoint, Registry]]:
+    """One worker serving v1 (the champion before it started)."""
+    folder = tmp_path_factory.mktemp("served")
+    registry = copy_store(trained_store, folder / "store", 1, slice_contract.model_name)
+    with prediction_service(folder / "store", trained_store.contract, folder / "serve.log", FAST) as endpoint:
+        yield endpoint, registry
+
+
+def test_health_is_503_until_a_verified_model_serves(
+    trained_store: TrainedStore, slice_contract: Contract, tmp_path: Path, june: pd.DataFrame
+) -> None:
+    registry = copy_store(trained_store, tmp_path / "store", None, slice_contract.model_name)
+    with prediction_service(
+        tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST
+    ) as endpoint:
+        before = httpx.get(f"{endpoint.url}/health")
+        refused = httpx.post(
+            f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:1], slice_contract))
+        )
+        registry.promote(1, reason="first champion")
+        wait_for(lambda: httpx.get(f"{endpoint.url}/health").status_code == 200)
+        after = httpx.get(f"{endpoint.url}/health").json()
+
+    assert before.status_code == 503 and before.json()["status"] == "unavailable"
+    assert "no champion" in before.json()["problem"]
+    assert refused.status_code == 503 and "no champion" in refused.json()["detail"]
+    assert after == {"status": "ok", "model": "flights-delay", "model_version": "v1"}
+
+
+def test_a_valid_record_gets_the_champions_probability_and_version(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, registry = served
+    loaded = registry.load(1)
+    tables = SourceTables(slice_contract).references()
+    version = DataVersion(dataset="flights", period="2013-06", sha256="0" * 64, key="-", rows=len(june))
+    expected = score_batch(
+        enrich_batch(version, june, slice_contract, tables), loaded.booster, loaded.spec, 1
+    )
+
+    one = httpx.post(f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:1], slice_contract)),
+                     headers={"X-Request-ID": "first-flight"})  # fmt: skip
+    many = httpx.post(f"{endpoint.url}/predict", content=body_of(records_of(june, slice_contract)))
+
+    assert one.status_code == 200 and one.headers["x-model-version"] == "v1"
+    assert one.json() == {
+        "model": "flights-delay",
+        "model_version": "v1",
+        "request_id": "first-flight",
+        "predictions": [{"probability": expected.prediction[0]}],
+    }
+    assert [p["probability"] for p in many.json()["predictions"]] == expected.prediction.tolist()
+    assert one.headers["x-request-id"] == "first-flight" and len(many.json()["request_id"]) == 32
+
+
+def test_bad_records_are_refused_naming_the_field_and_rule(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, _ = served
+    good = records_of(june.iloc[:1], slice_contract)[0]
+    cases = {
+        "origin": ({**good, "origin": "BOS"}, 422, "allowed"),
+        "carrier": ({**good, "carrier": "united"}, 422, "pattern"),
+        "distance": ({**good, "distance": "far"}, 422, "type"),
+        "sched_dep_time": ({**good, "sched_dep_time": 2400}, 422, "range"),
+        "flight": ({key: value for key, value in good.items() if key != "flight"}, 422, "exists"),
+        "arr_delay": ({**good, "arr_delay": 30.0}, 422, "extra_columns"),
+    }
+    for field, (record, status, rule) in cases.items():
+        answer = httpx.post(f"{endpoint.url}/predict", content=body_of([good, record]))
+        assert answer.status_code == status, answer.text
+        [problem] = answer.json()["detail"]
+        assert (problem["record"], problem["field"], problem["rule"]) == (1, field, rule)
+    nan = body_of([{**good, "dep_time": "not a number"}]).replace(b'"not a number"', b"NaN")
+    answer = httpx.post(f"{endpoint.url}/predict", content=nan)
+    assert answer.status_code == 422
+    assert (answer.json()["detail"][0]["field"], answer.json()["detail"][0]["rule"]) == ("dep_time", "type")
+    broken = httpx.post(f"{endpoint.url}/predict", content=b'{"records": [{"year": 20')
+    assert broken.status_code == 422 and broken.json()["detail"][0]["rule"] == "json"
+    assert httpx.post(f"{endpoint.url}/predict", content=b"").status_code == 422
+
+
+def test_too_many_records_or_too_many_bytes_is_413(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, _ = served
+    record = records_of(june.iloc[:1], slice_contract)[0]
+    many = httpx.post(f"{endpoint.url}/predict", content=body_of([record] * 2001))
+    huge = httpx.post(f"{endpoint.url}/predict", content=b'{"records": [' + b" " * 1_200_000 + b"]}")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while reading
+        yield b'{"records": ['
+        for _ in range(300):
+            yield b" " * 4096
+        yield b"]}"
+
+    streamed = httpx.post(f"{endpoint.url}/predict", content=chunks())
+
+    assert many.status_code == 413 and "DRIFTLOOP_SERVE_MAX_RECORDS" in many.json()["detail"][0]["msg"]
+    assert huge.status_code == 413 and "DRIFTLOOP_SERVE_MAX_BODY_BYTES" in huge.json()["detail"][0]["msg"]
+    assert streamed.status_code == 413
+
+
+def test_explanations_model_stats_and_docs(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, registry = served
+    body = body_of(records_of(june.iloc[:2], slice_contract))
+    explained = httpx.post(f"{endpoint.url}/predict", params={"explain": "true"}, content=body).json()
+    described = httpx.get(f"{endpoint.url}/model").json()
+    stats = httpx.get(f"{endpoint.url}/stats").json()
+    openapi = httpx.get(f"{endpoint.url}/openapi.json").json()
+
+    prediction = explained["predictions"][0]
+    assert len(prediction["contributions"]) == 5 and isinstance(prediction["bias"], float)
+    sizes = [abs(c["contribution"]) for c in prediction["contributions"]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert described["model_version"] == "v1" and described["contract"]["name"] == "flights"
+    assert described["version"]["lineage"]["as_of"] == "2013-03"
+    assert described["version"]["metrics"]["holdout"]["auc"] == registry.get(1).metrics.holdout.auc
+    assert stats["model_version"] == "v1" and set(stats["lookup_misses"]) == {"weather", "planes"}
+    record = openapi["components"]["schemas"]["FlightsRecord"]
+    assert record["properties"]["origin"]["enum"] == ["EWR", "JFK", "LGA"]
+    assert "requestBody" in openapi["paths"]["/predict"]["post"]
+    assert httpx.get(f"{endpoint.url}/docs").status_code == 200
+
+
+def test_reload_needs_the_token(served: tuple[ServiceEndpoint, Registry]) -> None:
+    endpoint, _ = served
+    missing = httpx.post(f"{endpoint.url}/reload")
+    wrong = httpx.post(f"{endpoint.url}/reload", headers={"Authorization": "Bearer nope"})
+    right = httpx.post(f"{endpoint.url}/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert right.status_code == 200 and right.json()["status"] == "unchanged" and right.json()["serving"] == 1
+
+
+def test_every_prediction_is_in_the_log(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, registry = served
+    start = pd.Timestamp.now(tz="UTC")
+    sent = [f"logged-{n}" for n in range(5)]
+    for identifier in sent:
+        httpx.post(f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:3], slice_contract)),
+                   headers={"X-Request-ID": identifier})  # fmt: skip
+
+    def logged() -> pd.DataFrame:
+        frame = read_prediction_log(
+            registry.storage, slice_contract, "flights-delay", start, pd.Timestamp.now(tz="UTC")
+        )
+        return frame[frame["request_id"].isin(sent)]
+
+    wait_for(lambda: len(logged()) == 15)
+    frame = logged()
+    assert frame["request_id"].tolist() == [identifier for identifier in sent for _ in range(3)]
+    assert frame["carrier"].tolist() == june["carrier"].iloc[:3].tolist() * 5
+    assert set(frame["model_version"]) == {1}
+
+
+def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_model_is_refused(
+    trained_store: TrainedStore, slice_contract: Contract, tmp_path: Path, june: pd.DataFrame
+) -> None:
+    registry = copy_store(trained_store, tmp_path / "store", 1, slice_contract.model_name)
+    records = records_of(june.iloc[:3], slice_contract)
+    references = References(slice_contract, SourceTables(slice_contract).references())
+    expected = {
+        f"v{v}": ServedModel(registry.load(v), slice_contract, references, 10)
+        .score(records)
+        .probabilities.tolist()
+        for v in (1, 2)
+    }
+    answers: list[tuple[int, str, list[float]]] = []
+    stop = threading.Event()
+
+    def client(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                answer = http.post("/predict", content=body_of(records))
+                body = answer.json() if answer.status_code == 200 else {"model_version": answer.text}
+                probabilities = [p["probability"] for p in body.get("predictions", [])]
+                answers.append((answer.status_code, body["model_version"], probabilities))
+
+    with prediction_service(
+        tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST, 2
+    ) as ep:
+        threads = [threading.Thread(target=client, args=(ep.url,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        try:
+            for flip in range(6):
+                registry.promote(2 if flip % 2 == 0 else 1, reason="flip")
+                target = "v2" if flip % 2 == 0 else "v1"
+                wait_for(lambda t=target: len(answers) > 0 and answers[-1][1] == t)
+                time.sleep(0.5)  # both workers have polled by now
+            tamper(registry, 2)
+            registry.promote(2, reason="a tampered file")
+            time.sleep(1.5)
+            tampered = len(answers)
+            time.sleep(1.0)
+            health = httpx.get(f"{ep.url}/health").json()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+    assert [status for status, _, _ in answers if status != 200] == []
+    assert {version for _, version, _ in answers} == {"v1", "v2"}
+    assert all(probabilities == expected[version] for _, version, probabilities in answers)
+    assert {version for _, version, _ in answers[tampered:]} == {"v1"}  # the tampered v2 never served
+    assert health["model_version"] == "v1" and "v2 refused" in health["problem"]
+    assert len(answers) > 200
+    assert np.isfinite([p for _, _, ps in answers for p in ps]).all()
+    assert json.dumps(health)  # the health body is plain JSON

@@ -1,0 +1,121 @@
+"""A served model scores a request with the batch path's own code: the same probability, bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import TypeAdapter
+
+from driftloop.batches import DataVersion, cut_period
+from driftloop.contract import Contract
+from driftloop.enrichment import References
+from driftloop.features import FeatureColumn
+from driftloop.online import ModelRefused, ServedModel
+from driftloop.online.service import PredictResponse
+from driftloop.registry import LoadedModel, Registry
+from driftloop.scoring import enrich_batch, score_batch
+from tests.driftloop.online.conftest import body_of, records_of
+
+
+@pytest.fixture(scope="module")
+def may(flights_table: pd.DataFrame, slice_contract: Contract) -> pd.DataFrame:
+    """Every flight of May 2013, plus three whose time is written another way (no weather matches it)."""
+    month = cut_period(flights_table, slice_contract, "2013-05")
+    odd = month.iloc[:3].assign(time_hour=month["time_hour"].iloc[:3].str.replace("T", " "))
+    return pd.concat([month, odd], ignore_index=True)
+
+
+def served(registry: Registry, version: int, contract: Contract, references: References) -> ServedModel:
+    return ServedModel(registry.load(version), contract, references, max_records=100_000)
+
+
+def test_online_probabilities_equal_batch_scoring_bit_for_bit(
+    registry: Registry,
+    slice_contract: Contract,
+    references: References,
+    reference_tables: dict[str, pd.DataFrame],
+    may: pd.DataFrame,
+) -> None:
+    loaded = registry.load(2)
+    version = DataVersion(dataset="flights", period="2013-05", sha256="0" * 64, key="-", rows=len(may))
+    batch = score_batch(
+        enrich_batch(version, may, slice_contract, reference_tables), loaded.booster, loaded.spec, 2
+    )
+    model = served(registry, 2, slice_contract, references)
+
+    scored = model.score(model.records(body_of(records_of(may, slice_contract))))
+
+    assert len(scored.probabilities) == len(may) > 25_000
+    np.testing.assert_array_equal(scored.probabilities, batch.prediction)  # exactly, not approximately
+    weather = reference_tables["weather"]
+    hours = set(zip(weather["origin"], weather["time_hour"], strict=True))
+    no_weather = sum(key not in hours for key in zip(may["origin"], may["time_hour"], strict=True))
+    no_plane = int((~may["tailnum"].isin(reference_tables["planes"]["tailnum"])).sum())
+    assert scored.misses == {"weather": no_weather, "planes": no_plane}
+    assert no_weather == 3 and no_plane > 0
+    # Through the response's JSON too: floats are written shortest-round-trip and read back exactly.
+    response = {"model": "m", "model_version": "v2", "request_id": "r",
+                "predictions": [{"probability": p} for p in scored.probabilities.tolist()]}  # fmt: skip
+    echoed = json.loads(TypeAdapter(PredictResponse).dump_json(response))
+    assert [p["probability"] for p in echoed["predictions"]] == batch.prediction.tolist()
+
+
+def test_one_record_alone_scores_as_inside_its_month(
+    registry: Registry, slice_contract: Contract, references: References, may: pd.DataFrame
+) -> None:
+    model = served(registry, 1, slice_contract, references)
+    records = records_of(may.iloc[:300], slice_contract)
+    together = model.score(records).probabilities
+
+    alone = [model.score([record]).probabilities[0] for record in records]
+
+    assert alone == together.tolist()
+    assert len(set(alone)) > 100  # real, different rows
+
+
+def test_explanations_are_the_largest_contributions_with_their_values(
+    registry: Registry, slice_contract: Contract, references: References, may: pd.DataFrame
+) -> None:
+    model = served(registry, 1, slice_contract, references)
+    scored = model.score(records_of(may.iloc[:5], slice_contract))
+    full = model.booster.predict(scored.matrix, pred_contrib=True)
+
+    bias, explained = model.explain(scored, top=3)
+
+    np.testing.assert_array_equal(bias, full[:, -1])
+    for row, contributions in enumerate(explained):
+        sizes = [abs(c.contribution) for c in contributions]
+        assert len(contributions) == 3 and sizes == sorted(sizes, reverse=True)
+        assert sizes[0] == np.abs(full[row, :-1]).max()
+    by_name = {c.feature: c.value for c in explained[0]}
+    if "carrier" in by_name:
+        assert by_name["carrier"] == may["carrier"].iloc[0]  # categoricals shown as their level
+
+
+def _loaded_with(registry: Registry, **changes: object) -> LoadedModel:
+    loaded = registry.load(1)
+    spec = loaded.spec
+    if "columns" in changes:
+        spec = type(spec)(**{**spec.__dict__, "columns": changes["columns"]})
+    if "contract_name" in changes:
+        spec = type(spec)(**{**spec.__dict__, "contract_name": changes["contract_name"]})
+    return LoadedModel(version=loaded.version, booster=loaded.booster, spec=spec)
+
+
+def test_a_spec_that_is_not_the_boosters_is_refused(
+    registry: Registry, slice_contract: Contract, references: References
+) -> None:
+    spec = registry.load(1).spec
+    other_levels = tuple(
+        FeatureColumn(c.name, c.kind, c.derive, c.categories[:-1] if c.kind == "categorical" else ())
+        for c in spec.columns
+    )
+    with pytest.raises(ModelRefused, match="category levels"):
+        ServedModel(_loaded_with(registry, columns=other_levels), slice_contract, references, 10)
+    with pytest.raises(ModelRefused, match="features"):
+        ServedModel(_loaded_with(registry, columns=spec.columns[::-1]), slice_contract, references, 10)
+    with pytest.raises(ModelRefused, match="trained on contract 'rain'"):
+        ServedModel(_loaded_with(registry, contract_name="rain"), slice_contract, references, 10)

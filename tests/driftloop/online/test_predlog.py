@@ -1,0 +1,214 @@
+"""The prediction log: batched off the request path, bounded, read back as a frame, and never in the way.
+
+The store-down tests break real stores: a local folder whose log directory cannot be created, and a real
+SeaweedFS server stopped while the service answers requests.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from driftloop import layout
+from driftloop.contract import Contract
+from driftloop.online import PredictionLog, PredictionService, read_logged_period, read_prediction_log
+from driftloop.online.predlog import LoggedRequest
+from driftloop.registry import Registry
+from driftloop.settings import S3Settings, ServingSettings
+from driftloop.storage import LocalStorage, Storage
+from driftloop.storage.s3 import S3Storage
+from tests.driftloop.online.conftest import body_of, records_of
+from tests.servers import seaweedfs_server
+
+MODEL = "flights-delay"
+NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def entry(
+    contract: Contract, rows: pd.DataFrame, at: datetime = NOON, version: int = 1, request: str | None = None
+) -> LoggedRequest:
+    records = records_of(rows, contract)
+    return LoggedRequest(
+        request_id=request or uuid.uuid4().hex,
+        served_at=at,
+        model_version=version,
+        request=body_of(records).decode(),
+        probabilities=np.linspace(0.1, 0.9, len(records)),
+    )
+
+
+def new_log(storage: Storage, **limits: float) -> PredictionLog:
+    options = {"log_batch_rows": 1000, "log_flush_seconds": 0.05, "log_max_pending_rows": 10_000} | limits
+    return PredictionLog(storage, "flights", MODEL, ServingSettings(**options))  # type: ignore[arg-type]
+
+
+def test_a_flush_writes_one_file_that_reads_back_with_inputs_and_predictions(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage)
+    log.append(entry(slice_contract, flights_table.iloc[:3], request="first"))
+    log.append(entry(slice_contract, flights_table.iloc[3:5], at=NOON + timedelta(seconds=1), version=2))
+
+    assert log.flush() is True
+    frame = read_prediction_log(
+        storage, slice_contract, MODEL, NOON - timedelta(hours=1), NOON + timedelta(hours=1)
+    )
+
+    assert log.stats() == {
+        "logged_rows": 5,
+        "pending_rows": 0,
+        "dropped_rows": 0,
+        "failed_writes": 0,
+        "files": 1,
+    }
+    assert len(storage.list(layout.prediction_log_day("flights", MODEL, "2026-12-01"))) == 1
+    assert frame["request_id"].tolist()[:3] == ["first"] * 3 and frame["record"].tolist() == [0, 1, 2, 0, 1]
+    assert frame["model_version"].tolist() == [1, 1, 1, 2, 2]
+    np.testing.assert_allclose(frame["prediction"].to_numpy()[:3], [0.1, 0.5, 0.9])
+    assert frame["carrier"].tolist() == flights_table["carrier"].iloc[:5].tolist()
+    assert frame["dep_time"].dtype == np.float64 and frame["served_at"].dt.tz is not None
+    assert "arr_delay" not in frame.columns  # the target was never an input
+
+
+def test_rows_are_filed_by_the_utc_day_they_were_served(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage)
+    midnight = datetime(2026, 12, 2, tzinfo=UTC)
+    log.append(entry(slice_contract, flights_table.iloc[:2], at=midnight - timedelta(milliseconds=5)))
+    log.append(entry(slice_contract, flights_table.iloc[2:3], at=midnight + timedelta(milliseconds=5)))
+    log.flush()
+
+    second_day = read_prediction_log(storage, slice_contract, MODEL, midnight, midnight + timedelta(days=1))
+    both = read_prediction_log(
+        storage, slice_contract, MODEL, midnight - timedelta(days=1), midnight + timedelta(days=1)
+    )
+
+    assert (len(second_day), len(both)) == (1, 3)
+    assert storage.list(layout.prediction_log_day("flights", MODEL, "2026-12-01"))
+    assert storage.list(layout.prediction_log_day("flights", MODEL, "2026-12-02"))
+
+
+def test_a_period_of_the_log_is_cut_in_the_contracts_timezone(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage)
+    # 02:00 UTC on 1 Dec is still 30 November in New York: it belongs to the November period
+    log.append(entry(slice_contract, flights_table.iloc[:2], at=datetime(2026, 12, 1, 2, tzinfo=UTC)))
+    log.append(entry(slice_contract, flights_table.iloc[2:3], at=datetime(2026, 12, 1, 6, tzinfo=UTC)))
+    log.flush()
+
+    assert len(read_logged_period(storage, slice_contract, MODEL, "2026-11")) == 2
+    assert len(read_logged_period(storage, slice_contract, MODEL, "2026-12")) == 1
+    assert read_logged_period(storage, slice_contract, MODEL, "2026-10").empty
+
+
+def test_a_full_buffer_counts_what_it_drops_instead_of_growing(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    log = new_log(LocalStorage(tmp_path), log_max_pending_rows=5)
+
+    accepted = [log.append(entry(slice_contract, flights_table.iloc[:3])) for _ in range(3)]
+
+    assert accepted == [True, False, False]
+    assert (log.pending_rows, log.dropped_rows) == (3, 6)
+
+
+def test_the_writer_thread_logs_without_being_asked_and_flushes_on_close(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage, log_flush_seconds=0.05)
+    log.start()
+    log.append(entry(slice_contract, flights_table.iloc[:4]))
+    deadline = time.monotonic() + 10
+    while log.logged_rows < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    log.append(entry(slice_contract, flights_table.iloc[4:6]))
+    log.close()
+
+    assert log.logged_rows == 6 and log.pending_rows == 0 and log.files == 2
+
+
+def test_a_store_that_refuses_writes_keeps_the_rows_until_it_takes_them(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    """A real fault: a file stands where the log's folder must be created."""
+    storage = LocalStorage(tmp_path)
+    blocker = tmp_path / "prediction-log"
+    blocker.write_text("not a folder")
+    log = new_log(storage)
+    log.append(entry(slice_contract, flights_table.iloc[:3]))
+
+    assert log.flush() is False
+    assert (log.failed_writes, log.pending_rows, log.logged_rows, log.files) == (1, 3, 0, 0)
+
+    blocker.unlink()
+    log.append(entry(slice_contract, flights_table.iloc[3:4]))
+    assert log.flush() is True
+    assert (log.pending_rows, log.logged_rows, log.files) == (0, 4, 1)
+    assert (
+        len(read_prediction_log(storage, slice_contract, MODEL, NOON - timedelta(1), NOON + timedelta(1)))
+        == 4
+    )
+
+
+def _upload(source: Path, target: Storage) -> None:
+    local = LocalStorage(source)
+    for key in local.list("registry"):
+        target.write_bytes(key, local.read_bytes(key))
+
+
+def test_with_the_s3_store_stopped_the_service_keeps_serving_and_counts_what_it_could_not_log(
+    tmp_path: Path, store: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    records = records_of(flights_table.iloc[:2], slice_contract)
+    settings = ServingSettings(log_flush_seconds=0.05, log_max_pending_rows=10, poll_seconds=60)
+    with seaweedfs_server(tmp_path / "seaweedfs") as endpoint:
+        s3 = S3Settings(
+            endpoint_url=endpoint.endpoint_url,
+            access_key_id=endpoint.access_key,
+            secret_access_key=endpoint.secret_key,
+            max_attempts=1,
+        )
+        storage = S3Storage.from_url("s3://driftloop-serving/store", s3)
+        _upload(store, storage)
+        Registry(storage, slice_contract.model_name).promote(1, reason="test")
+        service = PredictionService(settings, storage, slice_contract, slice_contract.model_name)
+        service.start()
+        served = service.predict(body_of(records))
+        deadline = time.monotonic() + 20
+        while service.log.logged_rows < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.log.logged_rows == 2
+    # the server is gone: every call to it is refused from here on
+    answers = [service.predict(body_of(records)) for _ in range(8)]
+    deadline = time.monotonic() + 20
+    while service.log.failed_writes == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check = service.reload()
+    service.close()
+
+    assert [answer["predictions"] for answer in answers] == [served["predictions"]] * 8
+    assert {answer["model_version"] for answer in answers} == {"v1"}
+    stats = service.log.stats()
+    assert stats["failed_writes"] >= 1 and stats["logged_rows"] == 2
+    assert stats["pending_rows"] + stats["dropped_rows"] == 16 and stats["dropped_rows"] >= 6
+    assert (check.status, check.serving) == ("unavailable", 1)
+    assert service.health()[0] is True and "cannot read the champion alias" in service.health()[1]["problem"]
+
+
+def test_reading_a_log_that_has_nothing_is_an_empty_frame(tmp_path: Path, slice_contract: Contract) -> None:
+    frame = read_prediction_log(LocalStorage(tmp_path), slice_contract, MODEL, NOON, NOON + timedelta(days=3))
+    assert frame.empty and list(frame.columns)[:6] == [
+        "request_id", "record", "served_at", "model", "model_version", "prediction"
+    ]  # fmt: skip
+    assert "carrier" in frame.columns and "arr_delay" not in frame.columns
