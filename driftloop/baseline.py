@@ -59,16 +59,7 @@ def fit_monitoring_baseline(
     Returns:
         The baseline to store with the model.
     """
-    drift = calibrate_drift(
-        train_features,
-        numeric=numeric,
-        categorical=categorical,
-        chunks=settings.calibration_chunks,
-        k=settings.calibration_k,
-        floor=settings.calibration_floor,
-        sample_rows_per_side=settings.sample_rows,
-        seed=settings.sample_seed,
-    )
+    drift = calibrate_drift(train_features, numeric=numeric, categorical=categorical, settings=settings)
     performance = fit_performance_baseline(
         holdout_label, holdout_probability, bootstrap=settings.auc_bootstrap, seed=settings.sample_seed
     )

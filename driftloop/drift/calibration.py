@@ -16,6 +16,7 @@ import pandas as pd
 from driftloop.drift.evidently import CATEGORICAL_METHOD, NUMERIC_METHOD, column_score
 from driftloop.records import Record
 from driftloop.sampling import sample_rows
+from driftloop.settings import DriftSettings
 
 
 class ColumnCalibration(Record):
@@ -44,15 +45,7 @@ class DriftCalibration(Record):
 
 
 def calibrate_drift(
-    reference: pd.DataFrame,
-    *,
-    numeric: list[str],
-    categorical: list[str],
-    chunks: int,
-    k: float,
-    floor: float,
-    sample_rows_per_side: int,
-    seed: int,
+    reference: pd.DataFrame, *, numeric: list[str], categorical: list[str], settings: DriftSettings
 ) -> DriftCalibration:
     """Score each time-ordered chunk of `reference` against the rest and set each column's threshold.
 
@@ -61,16 +54,18 @@ def calibrate_drift(
             `numeric`), in time order.
         numeric: numeric columns (Wasserstein distance normed by the reference std).
         categorical: categorical columns (Jensen-Shannon distance).
-        chunks: number of consecutive chunks; at least 3 so a spread can be measured.
-        k: how many standard deviations above the chunks' mean a period must move to count as drifted.
-        floor: the smallest threshold, so a column that never moves does not alarm on noise.
-        sample_rows_per_side: rows sampled from a chunk and from the rest, as the monitor samples a period
-            (sample noise inflates the statistic, so both sides are sized like the monitor's).
-        seed: seed of the samples.
+        settings: `calibration_chunks` consecutive chunks (at least 3, so a spread can be measured);
+            `calibration_k`, how many standard deviations above the chunks' mean a period must move to
+            count as drifted; `calibration_floor`, the smallest threshold, so a column that never moves
+            does not alarm on noise; `sample_rows` sampled from a chunk and from the rest, as the monitor
+            samples a period (sample noise inflates the statistic, so both sides are sized like the
+            monitor's), with `sample_seed`.
 
     Returns:
         The calibration; a column with too few values in some chunk keeps only its other chunks' scores.
     """
+    chunks, k, floor = settings.calibration_chunks, settings.calibration_k, settings.calibration_floor
+    sample_rows_per_side, seed = settings.sample_rows, settings.sample_seed
     if chunks < 3:
         raise ValueError(f"calibration needs at least 3 chunks, got {chunks}")
     if len(reference) < chunks * 10:

@@ -11,6 +11,7 @@ from driftloop.drift import CATEGORICAL_METHOD, NUMERIC_METHOD, compute_drift
 from driftloop.drift.breakage import detect_breakage
 from driftloop.drift.calibration import calibrate_drift
 from driftloop.drift.evidently import column_score
+from driftloop.settings import DriftSettings
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,12 @@ def test_column_score_is_the_statistic_evidently_reports(first_quarter: pd.DataF
 
 
 def test_a_seasonal_column_gets_a_wider_threshold_than_a_stable_one(first_quarter: pd.DataFrame) -> None:
+    settings = DriftSettings(
+        calibration_chunks=6, calibration_k=3.0, calibration_floor=0.02, sample_rows=3000, sample_seed=1
+    )
     calibration = calibrate_drift(
-        first_quarter, numeric=["temp", "distance"], categorical=["origin"], chunks=6, k=3.0, floor=0.02,
-        sample_rows_per_side=3000, seed=1,
-    )  # fmt: skip
+        first_quarter, numeric=["temp", "distance"], categorical=["origin"], settings=settings
+    )
 
     temp, distance = calibration.threshold("temp"), calibration.threshold("distance")
     assert temp is not None and distance is not None
@@ -50,11 +53,10 @@ def test_a_seasonal_column_gets_a_wider_threshold_than_a_stable_one(first_quarte
 
 
 def test_calibration_refuses_too_few_chunks(first_quarter: pd.DataFrame) -> None:
+    # the settings refuse it too; the function must not rely on that
+    too_few = DriftSettings.model_construct(calibration_chunks=2, sample_rows=100, sample_seed=1)
     with pytest.raises(ValueError, match="at least 3 chunks"):
-        calibrate_drift(
-            first_quarter, numeric=["temp"], categorical=[], chunks=2, k=3.0, floor=0.02,
-            sample_rows_per_side=100, seed=1,
-        )  # fmt: skip
+        calibrate_drift(first_quarter, numeric=["temp"], categorical=[], settings=too_few)
 
 
 def _reference() -> pd.DataFrame:
