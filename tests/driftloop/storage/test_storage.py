@@ -21,7 +21,7 @@ from driftloop.storage import (
     StoreUnavailable,
     open_storage,
 )
-from driftloop.storage.s3 import S3Storage
+from driftloop.storage.s3 import S3Storage, make_client
 from tests.servers import SeaweedEndpoint
 
 StoreFactory = Callable[[str], Storage]
@@ -248,6 +248,59 @@ def test_a_closed_port_is_one_store_unavailable_naming_the_endpoint() -> None:
     settings = S3Settings(endpoint_url=closed, access_key_id="k", secret_access_key="s", max_attempts=1)
     with pytest.raises(StoreUnavailable, match=f"cannot reach {closed}"):
         S3Storage.from_url("s3://anything/x", settings)
+
+
+def test_a_failing_server_is_one_store_unavailable_naming_the_endpoint() -> None:
+    """A gateway that answers 503 (its backend down) is an outage too, not an internal error."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Failing(BaseHTTPRequestHandler):
+        def _fail(self) -> None:
+            body = b"<Error><Code>ServiceUnavailable</Code><Message>backend down</Message></Error>"
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_HEAD = _fail
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Failing) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = S3Settings(endpoint_url=endpoint, access_key_id="k", secret_access_key="s", max_attempts=1)
+        store = S3Storage("bucket", "p", make_client(settings))
+        try:
+            with pytest.raises(StoreUnavailable) as read:
+                store.read_bytes("a.json")
+            with pytest.raises(StoreUnavailable) as written:
+                store.write_bytes("a.json", b"{}", if_absent=True)
+        finally:
+            server.shutdown()
+
+    for raised in (read, written):
+        assert str(raised.value).startswith(
+            f"s3://bucket/p: {endpoint} is failing (ServiceUnavailable, HTTP 503)"
+        )
+        assert "DRIFTLOOP_S3_ENDPOINT_URL" in str(raised.value)
+
+
+def test_a_presigned_link_opens_in_a_browser_and_only_with_its_signature(s3_root: S3Storage) -> None:
+    import httpx
+
+    store = S3Storage(s3_root.bucket, f"{s3_root.prefix}/links", s3_root.client)
+    store.write_bytes("reports/drift.html", b"<html><body>drift</body></html>")
+
+    link = store.link("reports/drift.html", 3600)
+    opened = httpx.get(link)
+    unsigned = httpx.get(link.split("?")[0])
+
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link and "X-Amz-Expires=3600" in link
+    assert (opened.status_code, opened.headers["content-type"].split(";")[0]) == (200, "text/html")
+    assert opened.text == "<html><body>drift</body></html>"
+    assert unsigned.status_code == 403
 
 
 def test_observed_storage_counts_reads_per_key(tmp_path: Path) -> None:
