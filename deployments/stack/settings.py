@@ -53,6 +53,15 @@ class StackSettings(BaseSettings):
         return f"http://{LOOPBACK}:{self.prefect_port}/api"
 
     @property
+    def ui_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.prefect_port}"
+
+    @property
+    def ui_links_url(self) -> str:
+        """Where "View at" links point: the v2 UI (Prefect 3.8's default), whose pages ask for the login."""
+        return f"{self.ui_url}/v2"
+
+    @property
     def s3_endpoint_url(self) -> str:
         return f"http://{LOOPBACK}:{self.s3_port}"
 

@@ -166,7 +166,7 @@ class Stack:
             ),
             "seaweedfs": (f"{s.s3_endpoint_url} (S3)", lambda: seaweed.s3_answers(s, secrets)),
             "prefect-server": (
-                f"http://{LOOPBACK}:{s.prefect_port} (UI), {s.prefect_api_url}",
+                f"{s.ui_url} (UI), {s.prefect_api_url}",
                 lambda: prefect_services.server_answers(s, secrets),
             ),
             "worker": (
