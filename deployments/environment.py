@@ -71,12 +71,16 @@ def embedded_prefect() -> Iterator[None]:
 class _RunFailuresStayInTheUI(logging.Filter):
     """Drop flow and task run errors from the console; the CLI prints one line for them instead.
 
-    The records still reach Prefect's API handler, so the UI keeps every traceback.
+    That includes the run's closing "Finished in state Failed(...)", which would say the same thing a
+    second time. The records still reach Prefect's API handler, so the UI keeps every traceback.
     """
 
+    FAILED = ("Finished in state Failed(", "Finished in state Crashed(")
+
     def filter(self, record: logging.LogRecord) -> bool:
-        from_runs = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
-        return not (from_runs and record.levelno >= logging.ERROR)
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+            return True
+        return record.levelno < logging.ERROR and not record.getMessage().startswith(self.FAILED)
 
 
 def quiet_console() -> None:

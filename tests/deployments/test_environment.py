@@ -57,3 +57,17 @@ def test_prefect_environment_leaves_results_alone_for_s3_stores(
 def test_run_failures_stay_in_the_ui_not_the_console(logger: str, level: int, shown: bool) -> None:
     record = logging.LogRecord(logger, level, __file__, 1, "message", None, None)
     assert _RunFailuresStayInTheUI().filter(record) is shown
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("Finished in state Failed('Flow run encountered an exception: StoreUnavailable: ...')", False),
+        ("Finished in state Crashed('Flow run process exited')", False),
+        ("Finished in state Completed()", True),
+        ("Finished in state Waiting for data('...')", True),
+    ],
+)
+def test_a_failed_run_is_said_once_by_the_cli_not_twice(message: str, shown: bool) -> None:
+    record = logging.LogRecord("prefect.flow_runs", logging.INFO, __file__, 1, message, None, None)
+    assert _RunFailuresStayInTheUI().filter(record) is shown
