@@ -1,10 +1,16 @@
-"""Exactly one retraining per drift event: a deterministic event id, and a create-only record per id.
+"""Exactly one retraining per drift event: a deterministic event id, and one record per id in the store.
 
 Automations do not deduplicate events, and the same drift can be announced twice (a monitoring rerun,
 a retried emit). The event's id is made from what it is about — model, period, the champion it judged —
-so both announcements carry the same id; the first retrain run to record that id trains, every later
-one is skipped and says which run handled it. An event about a champion that has since been replaced
-is recorded and skipped too: its evidence judged a model that no longer serves.
+so both announcements carry the same id. Monitoring records the event as "pending" before it emits it;
+the first retrain run to take the record (create-only, or compare-and-swap from "pending") trains, every
+later one is skipped and says which run handled it. An event about a champion that has since been
+replaced is recorded as "stale" and skipped: its evidence judged a model that no longer serves.
+
+The retrain deployment runs one retrain at a time and cancels a newcomer, so an event that arrives while
+a retrain runs gets no run of its own; its "pending" record is still there, and every retrain run takes
+the model's pending events when it has handled its own (`pending_requests`). No event is left unhandled
+and none trains twice.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 # Fixed forever: changing it would give an already-handled drift a new id.
 _EVENT_NAMESPACE = uuid.UUID("6f1c2b1e-4d1a-5c8e-9a0b-2f3d4e5a6b7c")
 
-Status = Literal["accepted", "stale"]
+Status = Literal["pending", "accepted", "stale"]
 
 
 def drift_event_id(model: str, period: str, champion_version: int) -> str:
@@ -29,7 +35,7 @@ def drift_event_id(model: str, period: str, champion_version: int) -> str:
 
 
 class RetrainRequest(Record):
-    """What a retrain run was asked to do, and what it decided about the request itself."""
+    """A drift event: what it asked for, and what the retrain run that took it decided about it."""
 
     event_id: str
     model: str
@@ -38,8 +44,9 @@ class RetrainRequest(Record):
     reason: str
     status: Status
     detail: str
-    run_id: str | None  # the flow run that recorded it
+    run_id: str | None  # the retrain run that took it (None while pending)
     at: str
+    announced_by: str | None = None  # the monitoring run that emitted it
 
 
 class RequestOutcome(Record):
@@ -59,6 +66,49 @@ class Skip(Record):
     message: str
 
 
+def announce(
+    storage: Storage,
+    model: str,
+    period: str,
+    reason: str,
+    event_id: str,
+    champion_version: int,
+    run_id: str | None,
+) -> RetrainRequest:
+    """Record a drift event as pending before it is emitted (create-only: a re-announcement keeps the first).
+
+    Args:
+        storage: the store holding the registry.
+        model: the model's registry name.
+        period: the drifted period.
+        reason: why monitoring asks for a retraining.
+        event_id: the event's id (`drift_event_id`).
+        champion_version: the champion the drift was measured on.
+        run_id: the monitoring flow run announcing it.
+
+    Returns:
+        The record on file: this one, or the one an earlier announcement (or a retrain run) left.
+    """
+    request = RetrainRequest(
+        event_id=event_id,
+        model=model,
+        period=period,
+        champion_version=champion_version,
+        reason=reason,
+        status="pending",
+        detail="waiting for a retrain run",
+        run_id=None,
+        at=now_utc(),
+        announced_by=run_id,
+    )
+    key = layout.retrain_request(model, event_id)
+    try:
+        storage.write_bytes(key, request.to_json().encode(), if_absent=True)
+    except PreconditionFailed:
+        return RetrainRequest.from_json(storage.read_bytes(key))
+    return request
+
+
 def record_request(
     storage: Storage,
     model: str,
@@ -69,7 +119,7 @@ def record_request(
     current_champion: int | None,
     run_id: str | None,
 ) -> tuple[RetrainRequest, Skip | None]:
-    """Record the request under its event id (create-only) and say whether this run trains.
+    """Take the event for this run (create it, or move it on from "pending") and say whether it trains.
 
     Args:
         storage: the store holding the registry.
@@ -85,41 +135,72 @@ def record_request(
         The request as recorded (by this run or an earlier one) and, when this run must not train, why.
     """
     key = layout.retrain_request(model, event_id)
-    earlier = _read(storage, key)
-    if earlier is None:
-        stale = champion_version is not None and champion_version != current_champion
-        now = (
-            f"the champion is now v{current_champion}"
-            if current_champion is not None
-            else "there is no champion"
-        )
-        request = RetrainRequest(
-            event_id=event_id,
-            model=model,
-            period=period,
-            champion_version=champion_version,
-            reason=reason,
-            status="stale" if stale else "accepted",
-            detail=f"the event judged v{champion_version}; {now}" if stale else "retraining",
-            run_id=run_id,
-            at=now_utc(),
-        )
+    while True:
+        etag = storage.etag(key)
+        data = read_if_exists(storage, key) if etag is not None else None
+        earlier = RetrainRequest.from_json(data) if data is not None else None
+        if earlier is not None and earlier.status != "pending":
+            return earlier, _skip_for(earlier, run_id)
+        if earlier is not None:  # announced by monitoring: its own words stand
+            period, reason = earlier.period, earlier.reason
+            champion_version = earlier.champion_version
+        request = _decided(model, period, reason, event_id, champion_version, current_champion, run_id)
+        if earlier is not None:
+            request = request.model_copy(update={"announced_by": earlier.announced_by})
         try:
-            storage.write_bytes(key, request.to_json().encode(), if_absent=True)
-        except PreconditionFailed:  # another run recorded it between our read and our write
-            earlier = _read(storage, key)
-        else:
-            if stale:
-                return request, Skip(kind="stale", message=f"event {event_id} is stale: {request.detail}")
-            return request, None
-    assert earlier is not None
-    if earlier.run_id is not None and earlier.run_id == run_id:  # this run, retried: carry on
-        return earlier, None if earlier.status == "accepted" else Skip(kind="stale", message=earlier.detail)
-    return earlier, Skip(
-        kind="duplicate",
-        message=f"event {event_id} ({model} {earlier.period}) was already handled by flow run "
-        f"{earlier.run_id or '(not a flow run)'} at {earlier.at} ({earlier.status})",
+            if earlier is None:
+                storage.write_bytes(key, request.to_json().encode(), if_absent=True)
+            else:
+                storage.write_bytes(key, request.to_json().encode(), if_match=etag)
+        except PreconditionFailed:
+            continue  # another run took it between our read and our write: read what it decided
+        if request.status == "stale":
+            return request, Skip(kind="stale", message=f"event {event_id} is stale: {request.detail}")
+        return request, None
+
+
+def _decided(
+    model: str,
+    period: str,
+    reason: str,
+    event_id: str,
+    champion_version: int | None,
+    current_champion: int | None,
+    run_id: str | None,
+) -> RetrainRequest:
+    stale = champion_version is not None and champion_version != current_champion
+    now = (
+        f"the champion is now v{current_champion}" if current_champion is not None else "there is no champion"
     )
+    return RetrainRequest(
+        event_id=event_id,
+        model=model,
+        period=period,
+        champion_version=champion_version,
+        reason=reason,
+        status="stale" if stale else "accepted",
+        detail=f"the event judged v{champion_version}; {now}" if stale else "retraining",
+        run_id=run_id,
+        at=now_utc(),
+    )
+
+
+def _skip_for(earlier: RetrainRequest, run_id: str | None) -> Skip | None:
+    """A request another run decided is a duplicate; this run's own (a retry) carries on."""
+    if earlier.run_id is not None and earlier.run_id == run_id:
+        return None if earlier.status == "accepted" else Skip(kind="stale", message=earlier.detail)
+    return Skip(
+        kind="duplicate",
+        message=f"event {earlier.event_id} ({earlier.model} {earlier.period}) was already handled by flow "
+        f"run {earlier.run_id or '(not a flow run)'} at {earlier.at} ({earlier.status})",
+    )
+
+
+def pending_requests(storage: Storage, model: str) -> list[RetrainRequest]:
+    """The model's drift events no retrain run has taken yet, oldest period first."""
+    keys = [k for k in storage.list(layout.registry(model, "retrains")) if not k.endswith(".outcome.json")]
+    requests = [RetrainRequest.from_json(storage.read_bytes(key)) for key in keys]
+    return sorted((r for r in requests if r.status == "pending"), key=lambda r: (r.period, r.at))
 
 
 def record_outcome(
@@ -136,8 +217,3 @@ def record_outcome(
     except PreconditionFailed:
         return RequestOutcome.from_json(storage.read_bytes(layout.retrain_outcome(model, event_id)))
     return outcome
-
-
-def _read(storage: Storage, key: str) -> RetrainRequest | None:
-    data = read_if_exists(storage, key)
-    return RetrainRequest.from_json(data) if data is not None else None

@@ -1,11 +1,19 @@
-"""One training per drift event: the id is deterministic, the record create-only, stale events skipped."""
+"""One training per drift event: the id is deterministic, each record taken once, stale events skipped,
+and an event announced while another retrain ran waits in the store until a run takes it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from driftloop import layout
-from driftloop.retrain_requests import RetrainRequest, drift_event_id, record_outcome, record_request
+from driftloop.retrain_requests import (
+    RetrainRequest,
+    announce,
+    drift_event_id,
+    pending_requests,
+    record_outcome,
+    record_request,
+)
 from driftloop.storage import LocalStorage
 
 MODEL = "flights-delay"
@@ -64,3 +72,52 @@ def test_the_first_outcome_stands(tmp_path: Path) -> None:
 
     assert second == first
     assert (first.version, first.promoted) == (2, True)
+
+
+def test_an_announced_event_waits_as_pending_until_one_run_takes_it(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    august, september = drift_event_id(MODEL, "2013-08", 2), drift_event_id(MODEL, "2013-09", 2)
+    announce(store, MODEL, "2013-09", "AUC fell", september, 2, "monitor-09")
+    first = announce(store, MODEL, "2013-08", "drift", august, 2, "monitor-08")
+    again = announce(store, MODEL, "2013-08", "a rerun's words", august, 2, "monitor-08-rerun")
+
+    waiting = pending_requests(store, MODEL)
+    taken, skip = record_request(store, MODEL, "2013-08", "(from the event)", august, None, 2, "retrain-a")
+    late, late_skip = record_request(store, MODEL, "2013-08", "(redelivered)", august, 2, 2, "retrain-b")
+
+    assert again == first and first.status == "pending" and first.run_id is None
+    assert [r.period for r in waiting] == ["2013-08", "2013-09"]  # oldest period first
+    assert skip is None and (taken.status, taken.run_id) == ("accepted", "retrain-a")
+    assert (taken.reason, taken.champion_version, taken.announced_by) == ("drift", 2, "monitor-08")
+    assert late == taken and late_skip is not None and late_skip.kind == "duplicate"
+    assert "retrain-a" in late_skip.message
+    assert [r.event_id for r in pending_requests(store, MODEL)] == [september]
+
+
+def test_a_pending_event_whose_champion_was_replaced_is_taken_as_stale(tmp_path: Path) -> None:
+    """v3 was promoted by the retrain that ran while this event about v2 waited."""
+    store = LocalStorage(tmp_path)
+    event = drift_event_id(MODEL, "2013-09", 2)
+    announce(store, MODEL, "2013-09", "drift", event, 2, "monitor-09")
+
+    request, skip = record_request(store, MODEL, "2013-09", "drift", event, None, 3, "retrain-a")
+
+    assert (request.status, request.run_id) == ("stale", "retrain-a")
+    assert skip is not None and skip.kind == "stale" and "judged v2" in skip.message
+    assert pending_requests(store, MODEL) == []
+
+
+def test_two_runs_taking_one_pending_event_at_once_train_it_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = LocalStorage(tmp_path)
+    event = drift_event_id(MODEL, "2013-08", 2)
+    announce(store, MODEL, "2013-08", "drift", event, 2, "monitor-08")
+
+    def take(run: str) -> bool:
+        return record_request(store, MODEL, "2013-08", "drift", event, 2, 2, run)[1] is None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        trains = list(pool.map(take, [f"retrain-{i}" for i in range(8)]))
+
+    assert trains.count(True) == 1
