@@ -303,6 +303,19 @@ def test_a_presigned_link_opens_in_a_browser_and_only_with_its_signature(s3_root
     assert unsigned.status_code == 403
 
 
+def test_local_files_are_readable_by_the_team(tmp_path: Path) -> None:
+    """A report opened from the store by a teammate: 0644, not the 0600 a temp file starts with."""
+    store = LocalStorage(tmp_path / "store")
+    store.write_bytes("reports/drift/flights/2013-06/flights-delay-v0001.html", b"<html></html>")
+    store.write_bytes("registry/flights-delay/log/00000001.json", b"{}", if_absent=True)
+
+    for key in (
+        "reports/drift/flights/2013-06/flights-delay-v0001.html",
+        "registry/flights-delay/log/00000001.json",
+    ):
+        assert (tmp_path / "store" / key).stat().st_mode & 0o777 == 0o644
+
+
 def test_observed_storage_counts_reads_per_key(tmp_path: Path) -> None:
     store = ObservedStorage(LocalStorage(tmp_path))
     store.write_bytes("data/a/1.parquet", b"1")
