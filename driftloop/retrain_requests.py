@@ -196,11 +196,25 @@ def _skip_for(earlier: RetrainRequest, run_id: str | None) -> Skip | None:
     )
 
 
-def pending_requests(storage: Storage, model: str) -> list[RetrainRequest]:
-    """The model's drift events no retrain run has taken yet, oldest period first."""
-    keys = [k for k in storage.list(layout.registry(model, "retrains")) if not k.endswith(".outcome.json")]
-    requests = [RetrainRequest.from_json(storage.read_bytes(key)) for key in keys]
-    return sorted((r for r in requests if r.status == "pending"), key=lambda r: (r.period, r.at))
+def pending_requests(storage: Storage, model: str, run_id: str | None = None) -> list[RetrainRequest]:
+    """The model's drift events no retrain run has taken yet, oldest period first.
+
+    With `run_id`, also those that run took but did not finish (a retry of the run carries on with them).
+    """
+    outcome = ".outcome.json"
+    keys = storage.list(layout.registry(model, "retrains"))
+    finished = {key.rsplit("/", 1)[1].removesuffix(outcome) for key in keys if key.endswith(outcome)}
+    requests = [
+        RetrainRequest.from_json(storage.read_bytes(key)) for key in keys if not key.endswith(outcome)
+    ]
+
+    def waiting(request: RetrainRequest) -> bool:
+        if request.status == "pending":
+            return True
+        unfinished = request.status == "accepted" and request.event_id not in finished
+        return run_id is not None and request.run_id == run_id and unfinished
+
+    return sorted(filter(waiting, requests), key=lambda r: (r.period, r.at))
 
 
 def record_outcome(

@@ -49,7 +49,7 @@ def record_request_task(
 @task(name="pending-drift-events", **IN_MEMORY)
 def pending_requests_task(runtime: Runtime) -> list[RetrainRequest]:
     """The model's drift events no retrain run has taken (they arrived while another one ran)."""
-    return pending_requests(runtime.storage, runtime.registry.model)
+    return pending_requests(runtime.storage, runtime.registry.model, flow_run.get_id())
 
 
 @task(name="record-retrain-outcome", **IN_MEMORY)

@@ -121,3 +121,16 @@ def test_two_runs_taking_one_pending_event_at_once_train_it_once(tmp_path: Path)
         trains = list(pool.map(take, [f"retrain-{i}" for i in range(8)]))
 
     assert trains.count(True) == 1
+
+
+def test_a_retried_run_finds_the_events_it_took_but_did_not_finish(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    event = drift_event_id(MODEL, "2013-08", 2)
+    announce(store, MODEL, "2013-08", "drift", event, 2, "monitor-08")
+    record_request(store, MODEL, "2013-08", "drift", event, None, 2, "retrain-a")  # then the run failed
+
+    mine, others = pending_requests(store, MODEL, "retrain-a"), pending_requests(store, MODEL, "retrain-b")
+    record_outcome(store, MODEL, event, 3, False, ("not better",))
+
+    assert ([r.event_id for r in mine], others) == ([event], [])
+    assert pending_requests(store, MODEL, "retrain-a") == []

@@ -1,5 +1,6 @@
-"""A person follows a monitoring run in the UI: log in with the basic-auth string, open the finished run
-and its artifacts, read the verdict, and click through to the Evidently report behind the link.
+"""A person follows the stack in the UI: log in with the basic-auth string, see the deployments and the
+automation `stack apply` declared, open a finished monitoring run and its artifacts, read the verdict, and
+click through to the Evidently report behind the link.
 
 The browser is Debian's chromium (scripts/system-packages.sh installs it), driven by playwright. Nothing
 leaves the machine: requests to anything but 127.0.0.1 are refused (Prefect's UI would fetch its analytics
@@ -54,7 +55,9 @@ def _artifact(stack: StackHandle, run: dict[str, Any], key: str) -> dict[str, An
     return next(artifact for artifact in found if artifact["key"] == key)
 
 
-def test_a_person_logs_in_and_follows_a_monitoring_run_to_its_verdict_and_report(stack: StackHandle) -> None:
+def test_a_person_logs_in_sees_the_declarations_and_follows_a_run_to_its_verdict_and_report(
+    stack: StackHandle,
+) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (scripts/system-packages.sh installs it as root)")
@@ -65,7 +68,8 @@ def test_a_person_logs_in_and_follows_a_monitoring_run_to_its_verdict_and_report
     verdict_heading = _artifact(stack, run, f"monitoring-flights-{period}")["data"].splitlines()[0]
     ui = stack.env["PREFECT_API_URL"].removesuffix("/api")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shots = {name: SCREENSHOTS / f"{name}.png" for name in ("login", "run-artifacts", "verdict", "report")}
+    names = ("login", "deployments", "automations", "run-artifacts", "verdict", "report")
+    shots = {name: SCREENSHOTS / f"{name}.png" for name in names}
 
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
@@ -83,12 +87,21 @@ def test_a_person_logs_in_and_follows_a_monitoring_run_to_its_verdict_and_report
             login_url = page.url
             password.fill(stack.env["PREFECT_API_AUTH_STRING"])
             page.get_by_role("button", name="Login").click()
-            page.get_by_role("link", name="Deployments").first.wait_for()
+            page.get_by_role("link", name="Deployments").first.click()  # what `stack apply` declared
+            page.get_by_text("6 Deployments").wait_for()
+            page.get_by_text("1 schedules").wait_for()  # monitor/monthly's cron
+            page.screenshot(path=shots["deployments"], full_page=True)
+            page.get_by_role("link", name="Automations").first.click()
+            page.get_by_text("retrain-on-drift").wait_for()
+            page.get_by_text("Run deployment").wait_for()
+            page.screenshot(path=shots["automations"], full_page=True)
 
             run_page = f"{ui}/v2/runs/flow-run/{run['id']}?tab=Artifacts"
             page.goto(run_page)
             page.get_by_text(f"drift-report-flights-{period}").wait_for()
             page.get_by_text("Completed").first.wait_for()
+            page.wait_for_load_state("networkidle")  # the task graph draws once its data is in
+            page.wait_for_timeout(1000)
             page.screenshot(path=shots["run-artifacts"], full_page=True)
             run_header = page.get_by_text(f"monitor {period}").first.inner_text()
 
