@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deployments.cli import _archive_local_store, main
+from deployments.cli import main
 from deployments.errors import ExitCode
+from deployments.verbs_replay import _archive_local_store
 from driftloop.batches import cut_period
 from driftloop.contract import Contract
 from tests.conftest import FLIGHTS_CONTRACT, REPO

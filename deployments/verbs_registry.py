@@ -1,0 +1,58 @@
+"""The verbs that read the registry: `models` (versions, champion, cards) and `reproduce` (rebuild one)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from deployments.cli_options import ContractOption, StoreOption, settings_for
+from deployments.errors import ExitCode
+
+
+def models(
+    card: Annotated[int | None, typer.Option(help="print the model card of this version")] = None,
+    champion_at: Annotated[
+        str | None, typer.Option(help="which version was champion at this time (ISO-8601, UTC if no zone)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    store: StoreOption = None,
+) -> None:
+    """The registry: versions, the champion, the promotion log (and model cards)."""
+    from deployments.listing import registry_json, registry_text
+    from driftloop.runtime import open_runtime
+
+    registry = open_runtime(settings_for(store, flows=False)).registry
+    if card is not None:
+        typer.echo(registry.card(card))
+    elif champion_at is not None:
+        version = registry.champion_at(champion_at)
+        typer.echo(f"v{version}" if version else "no champion at that time")
+    else:
+        typer.echo(json.dumps(registry_json(registry), indent=2) if as_json else registry_text(registry))
+
+
+def reproduce(
+    version: Annotated[int, typer.Argument(help="the registered version to rebuild")],
+    store: StoreOption = None,
+    contract: ContractOption = None,
+) -> None:
+    """Rebuild a registered model from its lineage; exit 0 if the SHA-256 matches, 1 naming what differs."""
+    from driftloop.reproduce import reproduce_version
+    from driftloop.runtime import open_runtime
+
+    runtime = open_runtime(settings_for(store, contract, flows=False))
+    outcome = reproduce_version(runtime.registry, version, runtime.contract)
+    if outcome.identical:
+        typer.echo(f"v{version}: rebuilt byte for byte, model SHA-256 {outcome.registered_sha256[:16]}")
+    else:
+        rebuilt = outcome.rebuilt_sha256[:16] if outcome.rebuilt_sha256 else "not rebuilt"
+        typer.echo(
+            f"v{version}: NOT identical: registered {outcome.registered_sha256[:16]}, rebuilt {rebuilt}"
+        )
+    for difference in outcome.differences:
+        typer.echo(f"  - {difference}")
+    if not outcome.identical and not outcome.differences:
+        typer.echo("  - no recorded input differs: the difference is in code that is not versioned")
+    raise typer.Exit(ExitCode.OK if outcome.identical else 1)
