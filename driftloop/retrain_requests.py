@@ -34,19 +34,28 @@ def drift_event_id(model: str, period: str, champion_version: int) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{model}/{period}/v{champion_version}"))
 
 
-class RetrainRequest(Record):
-    """A drift event: what it asked for, and what the retrain run that took it decided about it."""
+class DriftEvent(Record):
+    """What a drift event is about: the model's champion in a period, and why monitoring asks to retrain."""
 
     event_id: str
     model: str
     period: str
-    champion_version: int | None  # the champion the drift was measured on
+    champion_version: int | None  # the champion the drift was measured on; None: "the current one"
     reason: str
+
+
+class RetrainRequest(DriftEvent):
+    """A drift event as recorded, with what the retrain run that took it decided about it."""
+
     status: Status
     detail: str
     run_id: str | None  # the retrain run that took it (None while pending)
     at: str
     announced_by: str | None = None  # the monitoring run that emitted it
+
+    @property
+    def event(self) -> DriftEvent:
+        return DriftEvent.model_validate(self.model_dump(include=set(DriftEvent.model_fields)))
 
 
 class RequestOutcome(Record):
@@ -66,42 +75,26 @@ class Skip(Record):
     message: str
 
 
-def announce(
-    storage: Storage,
-    model: str,
-    period: str,
-    reason: str,
-    event_id: str,
-    champion_version: int,
-    run_id: str | None,
-) -> RetrainRequest:
+def announce(storage: Storage, event: DriftEvent, run_id: str | None) -> RetrainRequest:
     """Record a drift event as pending before it is emitted (create-only: a re-announcement keeps the first).
 
     Args:
         storage: the store holding the registry.
-        model: the model's registry name.
-        period: the drifted period.
-        reason: why monitoring asks for a retraining.
-        event_id: the event's id (`drift_event_id`).
-        champion_version: the champion the drift was measured on.
+        event: the drift, with its id (`drift_event_id`) and the champion it was measured on.
         run_id: the monitoring flow run announcing it.
 
     Returns:
         The record on file: this one, or the one an earlier announcement (or a retrain run) left.
     """
     request = RetrainRequest(
-        event_id=event_id,
-        model=model,
-        period=period,
-        champion_version=champion_version,
-        reason=reason,
+        **event.model_dump(),
         status="pending",
         detail="waiting for a retrain run",
         run_id=None,
         at=now_utc(),
         announced_by=run_id,
     )
-    key = layout.retrain_request(model, event_id)
+    key = layout.retrain_request(event.model, event.event_id)
     try:
         storage.write_bytes(key, request.to_json().encode(), if_absent=True)
     except PreconditionFailed:
@@ -110,76 +103,50 @@ def announce(
 
 
 def record_request(
-    storage: Storage,
-    model: str,
-    period: str,
-    reason: str,
-    event_id: str,
-    champion_version: int | None,
-    current_champion: int | None,
-    run_id: str | None,
+    storage: Storage, event: DriftEvent, current_champion: int | None, run_id: str | None
 ) -> tuple[RetrainRequest, Skip | None]:
     """Take the event for this run (create it, or move it on from "pending") and say whether it trains.
 
     Args:
         storage: the store holding the registry.
-        model: the model's registry name.
-        period: the drifted period; training uses the window ending there.
-        reason: why monitoring asked for a retraining.
-        event_id: the drift event's id (`drift_event_id`).
-        champion_version: the champion the event is about; None means "the current one".
+        event: the event as the run received it; a pending record's own words (period, reason,
+            champion) win over it.
         current_champion: the champion now.
         run_id: this flow run's id: a retry of the same run carries on where it stopped.
 
     Returns:
         The request as recorded (by this run or an earlier one) and, when this run must not train, why.
     """
-    key = layout.retrain_request(model, event_id)
+    key = layout.retrain_request(event.model, event.event_id)
     while True:
         etag = storage.etag(key)
         data = read_if_exists(storage, key) if etag is not None else None
         earlier = RetrainRequest.from_json(data) if data is not None else None
         if earlier is not None and earlier.status != "pending":
             return earlier, _skip_for(earlier, run_id)
-        if earlier is not None:  # announced by monitoring: its own words stand
-            period, reason = earlier.period, earlier.reason
-            champion_version = earlier.champion_version
-        request = _decided(model, period, reason, event_id, champion_version, current_champion, run_id)
-        if earlier is not None:
-            request = request.model_copy(update={"announced_by": earlier.announced_by})
+        request = _decided(earlier.event if earlier else event, current_champion, run_id)
         try:
             if earlier is None:
                 storage.write_bytes(key, request.to_json().encode(), if_absent=True)
             else:
+                request = request.model_copy(update={"announced_by": earlier.announced_by})
                 storage.write_bytes(key, request.to_json().encode(), if_match=etag)
         except PreconditionFailed:
             continue  # another run took it between our read and our write: read what it decided
         if request.status == "stale":
-            return request, Skip(kind="stale", message=f"event {event_id} is stale: {request.detail}")
+            return request, Skip(kind="stale", message=f"event {event.event_id} is stale: {request.detail}")
         return request, None
 
 
-def _decided(
-    model: str,
-    period: str,
-    reason: str,
-    event_id: str,
-    champion_version: int | None,
-    current_champion: int | None,
-    run_id: str | None,
-) -> RetrainRequest:
-    stale = champion_version is not None and champion_version != current_champion
+def _decided(event: DriftEvent, current_champion: int | None, run_id: str | None) -> RetrainRequest:
+    stale = event.champion_version is not None and event.champion_version != current_champion
     now = (
         f"the champion is now v{current_champion}" if current_champion is not None else "there is no champion"
     )
     return RetrainRequest(
-        event_id=event_id,
-        model=model,
-        period=period,
-        champion_version=champion_version,
-        reason=reason,
+        **event.model_dump(),
         status="stale" if stale else "accepted",
-        detail=f"the event judged v{champion_version}; {now}" if stale else "retraining",
+        detail=f"the event judged v{event.champion_version}; {now}" if stale else "retraining",
         run_id=run_id,
         at=now_utc(),
     )

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 
 from driftloop.periods import check_period
 from driftloop.records import Record
-from driftloop.retrain_requests import drift_event_id
+from driftloop.retrain_requests import DriftEvent, drift_event_id
 from driftloop.runtime import Runtime, open_runtime
 from driftloop.settings import Settings
 from flows.phases import TrainOutcome, train_and_judge
@@ -55,33 +55,37 @@ def retrain_flow(
     if event_id is None:
         champion = runtime.registry.require_champion().version
         event_id = drift_event_id(runtime.registry.model, period, champion_version or champion)
-    result = _handle(runtime, period, reason, event_id, champion_version)
+    own = DriftEvent(
+        event_id=event_id,
+        model=runtime.registry.model,
+        period=period,
+        champion_version=champion_version,
+        reason=reason,
+    )
+    result = _handle(runtime, own)
     handled: list[RetrainResult] = []
     for _ in range(MAX_PENDING):
         waiting = pending_requests_task(runtime)
         if not waiting:
             break
-        request = waiting[0]
         get_run_logger().info(
             "Drift event %s (%s) arrived while another retrain ran: handling it now",
-            request.event_id,
-            request.period,
+            waiting[0].event_id,
+            waiting[0].period,
         )
-        handled.append(_handle(runtime, request.period, request.reason, request.event_id, None))
+        handled.append(_handle(runtime, waiting[0].event))
     return result.model_copy(update={"pending_handled": tuple(handled)})
 
 
-def _handle(
-    runtime: Runtime, period: str, reason: str, event_id: str, champion_version: int | None
-) -> RetrainResult:
+def _handle(runtime: Runtime, event: DriftEvent) -> RetrainResult:
     """Take one event and, unless it is a duplicate or stale, train on its window and record the outcome."""
-    request, skip = record_request_task(runtime, period, reason, event_id, champion_version)
+    request, skip = record_request_task(runtime, event)
     if skip is not None:
-        return RetrainResult(event_id=event_id, status=skip.kind, message=skip.message)
+        return RetrainResult(event_id=event.event_id, status=skip.kind, message=skip.message)
     get_run_logger().info("Retraining on data up to %s because: %s", request.period, request.reason)
     outcome = train_and_judge(runtime, as_of=request.period, data_period=request.period)
-    record_outcome_task(runtime, event_id, outcome.version, outcome.promoted, outcome.reasons)
+    record_outcome_task(runtime, event.event_id, outcome.version, outcome.promoted, outcome.reasons)
     verdict = "promoted" if outcome.promoted else "not promoted"
     return RetrainResult(
-        event_id=event_id, status="trained", message=f"v{outcome.version} {verdict}", outcome=outcome
+        event_id=event.event_id, status="trained", message=f"v{outcome.version} {verdict}", outcome=outcome
     )

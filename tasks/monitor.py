@@ -13,7 +13,7 @@ from driftloop import layout, markdown
 from driftloop.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
 from driftloop.periods import period_range
 from driftloop.policy import RetrainDecision, configured_policy, decide_with_late_labels
-from driftloop.retrain_requests import announce, drift_event_id
+from driftloop.retrain_requests import DriftEvent, announce, drift_event_id
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
 from driftloop.storage import PreconditionFailed, read_if_exists
@@ -184,15 +184,14 @@ def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: Ret
     started is still in the store, and the next retrain run takes it.
     """
     event_id = drift_event_id(verdict.model, verdict.period, verdict.model_version)
-    announce(
-        runtime.storage,
-        verdict.model,
-        verdict.period,
-        "; ".join(decision.reasons),
-        event_id,
-        verdict.model_version,
-        flow_run.get_id(),
+    drift = DriftEvent(
+        event_id=event_id,
+        model=verdict.model,
+        period=verdict.period,
+        champion_version=verdict.model_version,
+        reason="; ".join(decision.reasons),
     )
+    announce(runtime.storage, drift, flow_run.get_id())
     event = emit_event(
         id=uuid.UUID(event_id),
         event=DRIFT_EVENT,

@@ -7,6 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from driftloop.retrain_requests import (
+    DriftEvent,
     RetrainRequest,
     Skip,
     pending_requests,
@@ -18,27 +19,17 @@ from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 
 
-@task(name="record-drift-event", task_run_name="record event {event_id}", **IN_MEMORY)
-def record_request_task(
-    runtime: Runtime, period: str, reason: str, event_id: str, champion_version: int | None
-) -> tuple[RetrainRequest, Skip | None]:
+@task(name="record-drift-event", task_run_name="record event {event.event_id}", **IN_MEMORY)
+def record_request_task(runtime: Runtime, event: DriftEvent) -> tuple[RetrainRequest, Skip | None]:
     """Take the event for this run; a duplicate or stale one is skipped, with an artifact saying why."""
-    registry = runtime.registry
-    champion = registry.champion()
+    champion = runtime.registry.champion()
     request, skip = record_request(
-        runtime.storage,
-        registry.model,
-        period,
-        reason,
-        event_id,
-        champion_version,
-        champion.version if champion else None,
-        flow_run.get_id(),
+        runtime.storage, event, champion.version if champion else None, flow_run.get_id()
     )
     if skip is not None:
         get_run_logger().warning("Not retraining: %s", skip.message)
         create_markdown_artifact(
-            key=artifact_key("retrain", registry.model, request.period),
+            key=artifact_key("retrain", event.model, request.period),
             markdown=f"## {request.period}: retrain skipped ({skip.kind})\n\n{skip.message}\n\n"
             f"Reason: {request.reason}",
             description=f"Retrain request {request.period}: skipped",

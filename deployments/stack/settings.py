@@ -49,17 +49,13 @@ class StackSettings(BaseSettings):
         return Path.home() / ".config" / "driftloop" / f"stack-{tag}"
 
     @property
-    def prefect_api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.prefect_port}/api"
-
-    @property
     def ui_url(self) -> str:
+        """The Prefect server: its UI at `/`, its API at `/api`."""
         return f"http://{LOOPBACK}:{self.prefect_port}"
 
     @property
-    def ui_links_url(self) -> str:
-        """Where "View at" links point: the v2 UI (Prefect 3.8's default), whose pages ask for the login."""
-        return f"{self.ui_url}/v2"
+    def prefect_api_url(self) -> str:
+        return f"{self.ui_url}/api"
 
     @property
     def s3_endpoint_url(self) -> str:

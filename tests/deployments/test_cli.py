@@ -16,6 +16,7 @@ from deployments.verbs_replay import _archive_local_store
 from driftloop.batches import cut_period
 from driftloop.contract import Contract
 from tests.conftest import FLIGHTS_CONTRACT, REPO
+from tests.servers import answering
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -158,27 +159,12 @@ def test_run_archives_an_earlier_local_store(tmp_path: Path, monkeypatch: pytest
 def test_a_prefect_api_out_of_reach_or_refusing_is_one_line_and_exit_5(tmp_path: Path) -> None:
     """Whether nothing listens at PREFECT_API_URL or it answers 401, the user gets one line saying which."""
     import socket
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Refusing(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"exception_message": "Unauthorized"}'
-            self.send_response(401)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}/api"
     argv = [sys.executable, "-m", "deployments.cli", "monitor", "2013-04", "--store", str(tmp_path / "store")]
-    with ThreadingHTTPServer(("127.0.0.1", 0), Refusing) as refusing:
-        threading.Thread(target=refusing.serve_forever, daemon=True).start()
-        wrong_auth = f"http://127.0.0.1:{refusing.server_address[1]}/api"
+    with answering(401, b'{"exception_message": "Unauthorized"}') as refusing:
         runs = {
             url: subprocess.run(
                 argv,
@@ -187,16 +173,15 @@ def test_a_prefect_api_out_of_reach_or_refusing_is_one_line_and_exit_5(tmp_path:
                 text=True,
                 env={**_plain_env(), "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": "a:wrong"},
             )
-            for url in (closed, wrong_auth)
+            for url in (closed, f"{refusing}/api")
         }
-        refusing.shutdown()
 
-    unreachable, refused = runs[closed], runs[wrong_auth]
+    unreachable, refused = runs[closed], runs[f"{refusing}/api"]
     assert (unreachable.returncode, refused.returncode) == (ExitCode.INFRASTRUCTURE, ExitCode.INFRASTRUCTURE)
     assert unreachable.stderr.startswith(f"error: cannot reach the Prefect API at {closed} (")
     assert "is the server up? (PREFECT_API_URL" in unreachable.stderr
     assert refused.stderr.startswith(
-        f"error: the Prefect API at {wrong_auth} refused the credentials (HTTP 401)"
+        f"error: the Prefect API at {refusing}/api refused the credentials (HTTP 401)"
     )
     assert "PREFECT_API_AUTH_STRING" in refused.stderr
     for done in runs.values():

@@ -8,7 +8,13 @@ import pytest
 
 from driftloop import layout
 from driftloop.registry import Registry
-from driftloop.retrain_requests import RetrainRequest, announce, drift_event_id, pending_requests
+from driftloop.retrain_requests import (
+    DriftEvent,
+    RetrainRequest,
+    announce,
+    drift_event_id,
+    pending_requests,
+)
 from driftloop.storage import LocalStorage
 from tests.conftest import slice_settings
 
@@ -27,7 +33,8 @@ def test_a_retrain_run_also_handles_an_event_whose_own_run_was_cancelled(
     train_flow(as_of="2013-03", settings=settings)
     # Monitoring announced a drift of v1 in March; its retrain run was cancelled (another one was running).
     waiting = drift_event_id(MODEL, "2013-03", 1)
-    announce(store, MODEL, "2013-03", "AUC fell", waiting, 1, "monitor-run")
+    event = DriftEvent(event_id=waiting, model=MODEL, period="2013-03", champion_version=1, reason="AUC fell")
+    announce(store, event, "monitor-run")
     # The run that was running: an event about a v7 that is not the champion, so it trains nothing itself.
     own = drift_event_id(MODEL, "2013-03", 7)
 

@@ -134,14 +134,14 @@ class StackHandle(NamedTuple):
 EMIT = """
 import json, sys, uuid
 from prefect.events import emit_event
-from driftloop.retrain_requests import announce
+from driftloop.retrain_requests import DriftEvent, announce
 from driftloop.settings import S3Settings, StorageSettings
 from driftloop.storage import open_storage
 spec = json.loads(sys.argv[1])
 payload = spec["payload"]
-store = open_storage(StorageSettings().url, S3Settings())
-announce(store, spec["model"], payload["period"], "; ".join(payload["reasons"]), spec["id"],
-         payload["model_version"], None)
+drift = DriftEvent(event_id=spec["id"], model=spec["model"], period=payload["period"],
+                   champion_version=payload["model_version"], reason="; ".join(payload["reasons"]))
+announce(open_storage(StorageSettings().url, S3Settings()), drift, None)
 event = emit_event(
     event="driftloop.drift.detected",
     id=uuid.UUID(spec["id"]),

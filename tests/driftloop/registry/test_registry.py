@@ -283,18 +283,29 @@ def test_crash_while_storing_blobs_leaves_no_version(
     assert register(1).version == 2  # the next commit takes the next number: no gap, no half version
 
 
+def _writes_fail(
+    store: Storage, monkeypatch: pytest.MonkeyPatch, where: str, error: Exception
+) -> Callable[[str], None]:
+    """Make every write of a key containing `where` raise `error`; returns a `delete` that fails too."""
+    real_write = store.write_bytes
+
+    def failing_write(key: str, data: bytes, **kwargs: Any) -> str:
+        if where in key:
+            raise error
+        return real_write(key, data, **kwargs)
+
+    def failing_delete(_: str) -> None:
+        raise error
+
+    monkeypatch.setattr(store, "write_bytes", failing_write)
+    return failing_delete
+
+
 def test_crash_on_the_manifest_write_leaves_no_version(
     registry: Registry, register: Callable[..., ModelVersion], store: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register(0)
-    real_write = store.write_bytes
-
-    def crashing_write(key: str, data: bytes, **kwargs: Any) -> str:
-        if "/versions/" in key:
-            raise OSError("killed")
-        return real_write(key, data, **kwargs)
-
-    monkeypatch.setattr(store, "write_bytes", crashing_write)
+    _writes_fail(store, monkeypatch, "/versions/", OSError("killed"))
     with pytest.raises(OSError, match="killed"):
         register(1)
     monkeypatch.undo()
@@ -368,15 +379,8 @@ def test_this_process_retries_a_registration_whose_claim_it_could_not_release(
     """A task retry in the same process, after an outage that also kept it from deleting its claim."""
     store = LocalStorage(tmp_path / "store")
     registry = Registry(store, MODEL, claim_timeout_seconds=60)
-    real_write = store.write_bytes
-
-    def store_down(key: str, data: bytes, **kwargs: Any) -> str:
-        if "/objects/" in key:
-            raise StoreUnavailable("s3://x: cannot reach http://127.0.0.1:1")
-        return real_write(key, data, **kwargs)
-
-    monkeypatch.setattr(store, "write_bytes", store_down)
-    monkeypatch.setattr(store, "delete", lambda key: store_down(f"objects/{key}", b""))
+    down = StoreUnavailable("s3://x: cannot reach http://127.0.0.1:1")
+    monkeypatch.setattr(store, "delete", _writes_fail(store, monkeypatch, "/objects/", down))
     with pytest.raises(StoreUnavailable):
         register_to(0, registry)
     monkeypatch.undo()

@@ -22,7 +22,7 @@ from driftloop.storage import (
     open_storage,
 )
 from driftloop.storage.s3 import S3Storage, make_client
-from tests.servers import SeaweedEndpoint
+from tests.servers import SeaweedEndpoint, answering
 
 StoreFactory = Callable[[str], Storage]
 
@@ -252,39 +252,19 @@ def test_a_closed_port_is_one_store_unavailable_naming_the_endpoint() -> None:
 
 def test_a_failing_server_is_one_store_unavailable_naming_the_endpoint() -> None:
     """A gateway that answers 503 (its backend down) is an outage too, not an internal error."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Failing(BaseHTTPRequestHandler):
-        def _fail(self) -> None:
-            body = b"<Error><Code>ServiceUnavailable</Code><Message>backend down</Message></Error>"
-            self.send_response(503)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_PUT = do_HEAD = _fail
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    with ThreadingHTTPServer(("127.0.0.1", 0), Failing) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    body = b"<Error><Code>ServiceUnavailable</Code><Message>backend down</Message></Error>"
+    with answering(503, body) as endpoint:
         settings = S3Settings(endpoint_url=endpoint, access_key_id="k", secret_access_key="s", max_attempts=1)
         store = S3Storage("bucket", "p", make_client(settings))
-        try:
-            with pytest.raises(StoreUnavailable) as read:
-                store.read_bytes("a.json")
-            with pytest.raises(StoreUnavailable) as written:
-                store.write_bytes("a.json", b"{}", if_absent=True)
-        finally:
-            server.shutdown()
+        with pytest.raises(StoreUnavailable) as read:
+            store.read_bytes("a.json")
+        with pytest.raises(StoreUnavailable) as written:
+            store.write_bytes("a.json", b"{}", if_absent=True)
 
     for raised in (read, written):
-        assert str(raised.value).startswith(
-            f"s3://bucket/p: {endpoint} is failing (ServiceUnavailable, HTTP 503)"
-        )
-        assert "DRIFTLOOP_S3_ENDPOINT_URL" in str(raised.value)
+        message = str(raised.value)
+        assert message.startswith(f"s3://bucket/p: {endpoint} is failing (ServiceUnavailable, HTTP 503)")
+        assert "DRIFTLOOP_S3_ENDPOINT_URL" in message
 
 
 def test_a_presigned_link_opens_in_a_browser_and_only_with_its_signature(s3_root: S3Storage) -> None:
