@@ -65,7 +65,9 @@ def test_a_person_logs_in_sees_the_declarations_and_follows_a_run_to_its_verdict
 
     run = _finished_monitoring_run(stack)
     period = run["parameters"]["period"]
-    verdict_heading = _artifact(stack, run, f"monitoring-flights-{period}")["data"].splitlines()[0]
+    verdict = _artifact(stack, run, f"monitoring-flights-{period}")
+    report = _artifact(stack, run, f"drift-report-flights-{period}")
+    verdict_heading = verdict["data"].splitlines()[0]
     ui = stack.env["PREFECT_API_URL"].removesuffix("/api")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     names = ("login", "deployments", "automations", "run-artifacts", "verdict", "report")
@@ -105,16 +107,15 @@ def test_a_person_logs_in_sees_the_declarations_and_follows_a_run_to_its_verdict
             page.screenshot(path=shots["run-artifacts"], full_page=True)
             run_header = page.get_by_text(f"monitor {period}").first.inner_text()
 
-            page.get_by_text(f"monitoring-flights-{period}").click()
-            page.locator("a[href*='/artifacts/artifact/']").first.click()  # the latest version of the key
-            verdict = page.get_by_role("heading", name=verdict_heading.removeprefix("## "))
-            verdict.wait_for()
+            page.get_by_text(f"monitoring-flights-{period}").click()  # the key's page: its versions
+            page.locator(f"a[href*='/artifacts/artifact/{verdict['id']}']").click()  # this run's
+            page.get_by_role("heading", name=verdict_heading.removeprefix("## ")).wait_for()
             page.get_by_text("importance-weighted index").first.wait_for()
             page.screenshot(path=shots["verdict"], full_page=True)
 
             page.goto(run_page)
             page.get_by_text(f"drift-report-flights-{period}").click()
-            page.locator("a[href*='/artifacts/artifact/']").first.click()
+            page.locator(f"a[href*='/artifacts/artifact/{report['id']}']").click()
             page.get_by_role("link", name="Evidently HTML report").click()
             page.get_by_text("Drift in column").first.wait_for()
             page.screenshot(path=shots["report"])
