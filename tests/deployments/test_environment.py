@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.environment import _RunFailuresStayInTheUI, prefect_environment
+from deployments.environment import _RunFailuresStayInTheUI, _SaidOnce, prefect_environment
 from driftloop.settings import Settings
 
 PREFECT_VARIABLES = (
@@ -71,3 +71,18 @@ def test_run_failures_stay_in_the_ui_not_the_console(logger: str, level: int, sh
 def test_a_failed_run_is_said_once_by_the_cli_not_twice(message: str, shown: bool) -> None:
     record = logging.LogRecord("prefect.flow_runs", logging.INFO, __file__, 1, message, None, None)
     assert _RunFailuresStayInTheUI().filter(record) is shown
+
+
+def test_a_background_service_complains_once_not_once_per_item() -> None:
+    """The API down: the events worker fails on every event it holds; the console shows the first."""
+    said_once = _SaidOnce()
+
+    def shown(name: str, level: int, message: str) -> bool:
+        return said_once.filter(logging.LogRecord(name, level, __file__, 1, message, None, None))
+
+    internal, failed = "prefect._internal.concurrency", "Service 'EventsWorker' failed to process item"
+    failures = [shown(internal, logging.ERROR, f"{failed} Event(id={i})") for i in range(5)]
+    other = shown("prefect.events.clients", logging.WARNING, "Unable to connect to 'ws://127.0.0.1:1/api'")
+    progress = [shown(internal, logging.INFO, "tick") for _ in range(2)]
+
+    assert (failures, other, progress) == ([True, False, False, False, False], True, [True, True])
