@@ -44,6 +44,18 @@ def test_apply_declares_everything_and_a_second_apply_changes_nothing(stack: Sta
     assert len(by_name) == len(DEPLOYMENTS)
 
 
+def test_the_stack_s_logs_and_pids_are_readable_by_the_team_and_its_secrets_are_not(
+    stack: StackHandle,
+) -> None:
+    state, secrets = stack.state / "state", stack.state / "secrets"
+    shared = [state, state / "logs", state / "run", *state.glob("logs/*.log"), *state.glob("run/*.pid")]
+    private = [secrets, *secrets.rglob("*")]
+
+    assert len(shared) >= 3 + 4 + 4  # four services: a log and a pid each
+    assert {path.stat().st_mode & 0o777 for path in shared} <= {0o755, 0o644, 0o640}
+    assert {path.stat().st_mode & 0o077 for path in private} == {0}
+
+
 def _requests(stack: StackHandle) -> list[RetrainRequest]:
     storage = stack.storage()
     keys = [k for k in storage.list(f"registry/{MODEL}/retrains") if not k.endswith(".outcome.json")]
