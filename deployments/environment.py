@@ -71,22 +71,57 @@ def embedded_prefect() -> Iterator[None]:
 class _RunFailuresStayInTheUI(logging.Filter):
     """Drop flow and task run errors from the console; the CLI prints one line for them instead.
 
-    The records still reach Prefect's API handler, so the UI keeps every traceback.
+    That includes the run's closing "Finished in state Failed(...)", which would say the same thing a
+    second time. The records still reach Prefect's API handler, so the UI keeps every traceback.
     """
 
+    FAILED = ("Finished in state Failed(", "Finished in state Crashed(")
+
     def filter(self, record: logging.LogRecord) -> bool:
-        from_runs = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
-        return not (from_runs and record.levelno >= logging.ERROR)
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+            return True
+        return record.levelno < logging.ERROR and not record.getMessage().startswith(self.FAILED)
+
+
+class _SaidOnce(logging.Filter):
+    """One line per complaint of Prefect's background services (events, log shipping), not one per item.
+
+    With the API out of reach, the events worker warns and fails for every event it holds; the first of
+    each says what is wrong, and the CLI's last line names the API and what to do.
+    """
+
+    SERVICES = ("prefect.events", "prefect._internal")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.SERVICES):
+            return True
+        kind = (record.name, record.getMessage()[:40])
+        if kind in self.seen:
+            return False
+        self.seen.add(kind)
+        return True
 
 
 def quiet_console() -> None:
-    """Set up Prefect's logging now and install the filter on its console handler."""
+    """Set up Prefect's logging now and install the filters on its console handlers."""
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
     ensure_logging_setup()
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler) and not any(
-            isinstance(f, _RunFailuresStayInTheUI) for f in handler.filters
-        ):
-            handler.addFilter(_RunFailuresStayInTheUI())
+    # Prefect's API log handler writes "--- Error logging to API ---" to stderr for every batch it cannot
+    # send; the stdlib's switch for handler errors in production turns that off (not with --debug).
+    logging.raiseExceptions = False
+    consoles = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    # Prefect's internal services log to a stderr handler of their own (it does not propagate).
+    consoles += [
+        h for h in logging.getLogger("prefect._internal").handlers if isinstance(h, logging.StreamHandler)
+    ]
+    once = _SaidOnce()
+    for handler in consoles:
+        for wanted in (_RunFailuresStayInTheUI, _SaidOnce):
+            if not any(isinstance(f, wanted) for f in handler.filters):
+                handler.addFilter(once if wanted is _SaidOnce else wanted())

@@ -6,6 +6,7 @@ The codes are documented in the README; scripts can rely on them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum
 
 from pydantic import ValidationError
@@ -19,6 +20,14 @@ class ExitCode(IntEnum):
     MISSING_PREREQUISITE = 4  # no champion yet, no validated batch, nothing to replay, used registry
     INFRASTRUCTURE = 5  # the store or the Prefect server cannot be reached
     INTERNAL = 70  # a bug in driftloop: please report it with the --debug output
+
+
+class UsageError(ValueError):
+    """A file or setting the user wrote is wrong; the message names it (exit code 2, one line)."""
+
+
+class InfrastructureError(RuntimeError):
+    """A service cannot be reached, started or stopped; the message is the one line the user sees."""
 
 
 def _known() -> list[tuple[tuple[type[BaseException], ...], ExitCode]]:
@@ -35,18 +44,21 @@ def _known() -> list[tuple[tuple[type[BaseException], ...], ExitCode]]:
 
     return [
         ((ContractViolation, LeakageSuspected), ExitCode.CONTRACT_VIOLATION),
-        ((PeriodLabelError, InvalidContract, ValidationError), ExitCode.USAGE),
+        ((PeriodLabelError, InvalidContract, ValidationError, UsageError), ExitCode.USAGE),
         ((UnreadableInput, ObjectNotFound, IntegrityError), ExitCode.UNREADABLE_INPUT),
         (
             (NoDataForPeriod, NoChampion, UnknownVersion, NoValidatedBatch, NothingToReplay, UsedRegistry),
             ExitCode.MISSING_PREREQUISITE,
         ),
-        ((StoreUnavailable, ConnectionError, TimeoutError), ExitCode.INFRASTRUCTURE),
+        ((StoreUnavailable, ConnectionError, TimeoutError, InfrastructureError), ExitCode.INFRASTRUCTURE),
     ]
 
 
 def classify(error: BaseException) -> tuple[ExitCode, str]:
     """The exit code and the one message a user sees for `error`."""
+    api = prefect_api_problem(error)
+    if api is not None:
+        return ExitCode.INFRASTRUCTURE, api
     for types, code in _known():
         if isinstance(error, types):
             return code, _message(error)
@@ -54,6 +66,51 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
         ExitCode.INTERNAL,
         f"internal error ({type(error).__name__}): {error}. Rerun with --debug and report it.",
     )
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def prefect_api_problem(error: BaseException) -> str | None:
+    """One line when `error` (or what caused it) is the Prefect API out of reach or refusing us."""
+    import httpx  # only here: `driftloop --help` must not pay for it
+
+    for cause in _chain(error):
+        if isinstance(cause, httpx.TransportError):
+            return (
+                f"cannot reach the Prefect API at {_api_url(cause)} ({type(cause).__name__}): is the server "
+                "up? (PREFECT_API_URL; the local stack: `driftloop stack status`)"
+            )
+        if isinstance(cause, httpx.HTTPStatusError):
+            status = cause.response.status_code
+            if status in (401, 403):
+                return (
+                    f"the Prefect API at {_api_url(cause)} refused the credentials (HTTP {status}): check "
+                    "PREFECT_API_AUTH_STRING (a self-hosted server) or PREFECT_API_KEY (Prefect Cloud)"
+                )
+            if status >= 500:
+                return (
+                    f"the Prefect API at {_api_url(cause)} is failing (HTTP {status}): see the server's log "
+                    "(the local stack: `driftloop stack status`)"
+                )
+    return None
+
+
+def _api_url(error: BaseException) -> str:
+    """The API the user configured (PREFECT_API_URL), else the address the failed request went to."""
+    import os
+
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        return configured
+    request = getattr(error, "_request", None)  # httpx raises on `.request` when none was attached
+    return str(request.url) if request is not None else "(PREFECT_API_URL unset)"
 
 
 def _message(error: BaseException) -> str:

@@ -125,7 +125,7 @@ def evaluation(model: str, version: int) -> str:
 
 
 def retrain_request(model: str, event_id: str) -> str:
-    """Create-only record of a drift event a retrain run received: one training per event id."""
+    """A drift event: "pending" when monitoring emits it, then taken by one retrain run (accepted, stale)."""
     return registry(model, "retrains", f"{event_id}.json")
 
 

@@ -1,10 +1,16 @@
-"""Exactly one retraining per drift event: a deterministic event id, and a create-only record per id.
+"""Exactly one retraining per drift event: a deterministic event id, and one record per id in the store.
 
 Automations do not deduplicate events, and the same drift can be announced twice (a monitoring rerun,
 a retried emit). The event's id is made from what it is about — model, period, the champion it judged —
-so both announcements carry the same id; the first retrain run to record that id trains, every later
-one is skipped and says which run handled it. An event about a champion that has since been replaced
-is recorded and skipped too: its evidence judged a model that no longer serves.
+so both announcements carry the same id. Monitoring records the event as "pending" before it emits it;
+the first retrain run to take the record (create-only, or compare-and-swap from "pending") trains, every
+later one is skipped and says which run handled it. An event about a champion that has since been
+replaced is recorded as "stale" and skipped: its evidence judged a model that no longer serves.
+
+The retrain deployment runs one retrain at a time and cancels a newcomer, so an event that arrives while
+a retrain runs gets no run of its own; its "pending" record is still there, and every retrain run takes
+the model's pending events when it has handled its own (`pending_requests`). No event is left unhandled
+and none trains twice.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 # Fixed forever: changing it would give an already-handled drift a new id.
 _EVENT_NAMESPACE = uuid.UUID("6f1c2b1e-4d1a-5c8e-9a0b-2f3d4e5a6b7c")
 
-Status = Literal["accepted", "stale"]
+Status = Literal["pending", "accepted", "stale"]
 
 
 def drift_event_id(model: str, period: str, champion_version: int) -> str:
@@ -28,18 +34,28 @@ def drift_event_id(model: str, period: str, champion_version: int) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{model}/{period}/v{champion_version}"))
 
 
-class RetrainRequest(Record):
-    """What a retrain run was asked to do, and what it decided about the request itself."""
+class DriftEvent(Record):
+    """What a drift event is about: the model's champion in a period, and why monitoring asks to retrain."""
 
     event_id: str
     model: str
     period: str
-    champion_version: int | None  # the champion the drift was measured on
+    champion_version: int | None  # the champion the drift was measured on; None: "the current one"
     reason: str
+
+
+class RetrainRequest(DriftEvent):
+    """A drift event as recorded, with what the retrain run that took it decided about it."""
+
     status: Status
     detail: str
-    run_id: str | None  # the flow run that recorded it
+    run_id: str | None  # the retrain run that took it (None while pending)
     at: str
+    announced_by: str | None = None  # the monitoring run that emitted it
+
+    @property
+    def event(self) -> DriftEvent:
+        return DriftEvent.model_validate(self.model_dump(include=set(DriftEvent.model_fields)))
 
 
 class RequestOutcome(Record):
@@ -59,67 +75,113 @@ class Skip(Record):
     message: str
 
 
-def record_request(
-    storage: Storage,
-    model: str,
-    period: str,
-    reason: str,
-    event_id: str,
-    champion_version: int | None,
-    current_champion: int | None,
-    run_id: str | None,
-) -> tuple[RetrainRequest, Skip | None]:
-    """Record the request under its event id (create-only) and say whether this run trains.
+def announce(storage: Storage, event: DriftEvent, run_id: str | None) -> RetrainRequest:
+    """Record a drift event as pending before it is emitted (create-only: a re-announcement keeps the first).
 
     Args:
         storage: the store holding the registry.
-        model: the model's registry name.
-        period: the drifted period; training uses the window ending there.
-        reason: why monitoring asked for a retraining.
-        event_id: the drift event's id (`drift_event_id`).
-        champion_version: the champion the event is about; None means "the current one".
+        event: the drift, with its id (`drift_event_id`) and the champion it was measured on.
+        run_id: the monitoring flow run announcing it.
+
+    Returns:
+        The record on file: this one, or the one an earlier announcement (or a retrain run) left.
+    """
+    request = RetrainRequest(
+        **event.model_dump(),
+        status="pending",
+        detail="waiting for a retrain run",
+        run_id=None,
+        at=now_utc(),
+        announced_by=run_id,
+    )
+    key = layout.retrain_request(event.model, event.event_id)
+    try:
+        storage.write_bytes(key, request.to_json().encode(), if_absent=True)
+    except PreconditionFailed:
+        return RetrainRequest.from_json(storage.read_bytes(key))
+    return request
+
+
+def record_request(
+    storage: Storage, event: DriftEvent, current_champion: int | None, run_id: str | None
+) -> tuple[RetrainRequest, Skip | None]:
+    """Take the event for this run (create it, or move it on from "pending") and say whether it trains.
+
+    Args:
+        storage: the store holding the registry.
+        event: the event as the run received it; a pending record's own words (period, reason,
+            champion) win over it.
         current_champion: the champion now.
         run_id: this flow run's id: a retry of the same run carries on where it stopped.
 
     Returns:
         The request as recorded (by this run or an earlier one) and, when this run must not train, why.
     """
-    key = layout.retrain_request(model, event_id)
-    earlier = _read(storage, key)
-    if earlier is None:
-        stale = champion_version is not None and champion_version != current_champion
-        now = (
-            f"the champion is now v{current_champion}"
-            if current_champion is not None
-            else "there is no champion"
-        )
-        request = RetrainRequest(
-            event_id=event_id,
-            model=model,
-            period=period,
-            champion_version=champion_version,
-            reason=reason,
-            status="stale" if stale else "accepted",
-            detail=f"the event judged v{champion_version}; {now}" if stale else "retraining",
-            run_id=run_id,
-            at=now_utc(),
-        )
+    key = layout.retrain_request(event.model, event.event_id)
+    while True:
+        etag = storage.etag(key)
+        data = read_if_exists(storage, key) if etag is not None else None
+        earlier = RetrainRequest.from_json(data) if data is not None else None
+        if earlier is not None and earlier.status != "pending":
+            return earlier, _skip_for(earlier, run_id)
+        request = _decided(earlier.event if earlier else event, current_champion, run_id)
         try:
-            storage.write_bytes(key, request.to_json().encode(), if_absent=True)
-        except PreconditionFailed:  # another run recorded it between our read and our write
-            earlier = _read(storage, key)
-        else:
-            if stale:
-                return request, Skip(kind="stale", message=f"event {event_id} is stale: {request.detail}")
-            return request, None
-    assert earlier is not None
-    if earlier.run_id is not None and earlier.run_id == run_id:  # this run, retried: carry on
-        return earlier, None if earlier.status == "accepted" else Skip(kind="stale", message=earlier.detail)
-    return earlier, Skip(
-        kind="duplicate",
-        message=f"event {event_id} ({model} {earlier.period}) was already handled by flow run "
-        f"{earlier.run_id or '(not a flow run)'} at {earlier.at} ({earlier.status})",
+            if earlier is None:
+                storage.write_bytes(key, request.to_json().encode(), if_absent=True)
+            else:
+                request = request.model_copy(update={"announced_by": earlier.announced_by})
+                storage.write_bytes(key, request.to_json().encode(), if_match=etag)
+        except PreconditionFailed:
+            continue  # another run took it between our read and our write: read what it decided
+        if request.status == "stale":
+            return request, Skip(kind="stale", message=f"event {event.event_id} is stale: {request.detail}")
+        return request, None
+
+
+def _decided(event: DriftEvent, current_champion: int | None, run_id: str | None) -> RetrainRequest:
+    stale = event.champion_version is not None and event.champion_version != current_champion
+    now = (
+        f"the champion is now v{current_champion}" if current_champion is not None else "there is no champion"
     )
+    return RetrainRequest(
+        **event.model_dump(),
+        status="stale" if stale else "accepted",
+        detail=f"the event judged v{event.champion_version}; {now}" if stale else "retraining",
+        run_id=run_id,
+        at=now_utc(),
+    )
+
+
+def _skip_for(earlier: RetrainRequest, run_id: str | None) -> Skip | None:
+    """A request another run decided is a duplicate; this run's own (a retry) carries on."""
+    if earlier.run_id is not None and earlier.run_id == run_id:
+        return None if earlier.status == "accepted" else Skip(kind="stale", message=earlier.detail)
+    return Skip(
+        kind="duplicate",
+        message=f"event {earlier.event_id} ({earlier.model} {earlier.period}) was already handled by flow "
+        f"run {earlier.run_id or '(not a flow run)'} at {earlier.at} ({earlier.status})",
+    )
+
+
+def pending_requests(storage: Storage, model: str, run_id: str | None = None) -> list[RetrainRequest]:
+    """The model's drift events no retrain run has taken yet, oldest period first.
+
+    With `run_id`, also those that run took but did not finish (a retry of the run carries on with them).
+    """
+    outcome = ".outcome.json"
+    keys = storage.list(layout.registry(model, "retrains"))
+    finished = {key.rsplit("/", 1)[1].removesuffix(outcome) for key in keys if key.endswith(outcome)}
+    requests = [
+        RetrainRequest.from_json(storage.read_bytes(key)) for key in keys if not key.endswith(outcome)
+    ]
+
+    def waiting(request: RetrainRequest) -> bool:
+        if request.status == "pending":
+            return True
+        unfinished = request.status == "accepted" and request.event_id not in finished
+        return run_id is not None and request.run_id == run_id and unfinished
+
+    return sorted(filter(waiting, requests), key=lambda r: (r.period, r.at))
 
 
 def record_outcome(
@@ -136,8 +198,3 @@ def record_outcome(
     except PreconditionFailed:
         return RequestOutcome.from_json(storage.read_bytes(layout.retrain_outcome(model, event_id)))
     return outcome
-
-
-def _read(storage: Storage, key: str) -> RetrainRequest | None:
-    data = read_if_exists(storage, key)
-    return RetrainRequest.from_json(data) if data is not None else None

@@ -81,7 +81,17 @@ def monitor_flow(period: str | None = None, settings: Settings | None = None) ->
         decision.summary(),
         decision.policy.describe(),
     )
-    event_id = emit_drift_event(runtime, verdict, decision) if decision.retrain else None
+    # A decision on record judged the champion of its day; once a retraining has replaced that champion,
+    # asking again would be an event about a model that no longer serves.
+    current = decision.model_version == verdict.model_version
+    if decision.retrain and not current:
+        get_run_logger().info(
+            "%s: the decision on record judged v%s, which v%s has replaced since: no new retraining event",
+            verdict.period,
+            decision.model_version,
+            verdict.model_version,
+        )
+    event_id = emit_drift_event(runtime, verdict, decision) if decision.retrain and current else None
     report = runtime.storage.uri(verdict.report_key) if verdict.report_key else "-"
     return MonitorOutcome(verdict=verdict, decision=decision, report=report, event_id=event_id)
 

@@ -7,12 +7,13 @@ import uuid
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 
 from driftloop import layout, markdown
 from driftloop.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
 from driftloop.periods import period_range
 from driftloop.policy import RetrainDecision, configured_policy, decide_with_late_labels
-from driftloop.retrain_requests import drift_event_id
+from driftloop.retrain_requests import DriftEvent, announce, drift_event_id
 from driftloop.runtime import Runtime
 from driftloop.scoring import ScoredBatch
 from driftloop.storage import PreconditionFailed, read_if_exists
@@ -175,10 +176,22 @@ def decide_task(
     return decision
 
 
-@task(name="emit-drift-event", **IN_MEMORY)
+@task(name="emit-drift-event", task_run_name="emit drift event {verdict.period}", **IN_MEMORY)
 def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: RetrainDecision) -> str | None:
-    """Emit `driftloop.drift.detected` with its deterministic id; the automation starts one retrain on it."""
+    """Record the drift event as pending, then emit it; the automation starts one retrain on it.
+
+    The record comes first: an event whose retrain run is cancelled (one retrain at a time) or never
+    started is still in the store, and the next retrain run takes it.
+    """
     event_id = drift_event_id(verdict.model, verdict.period, verdict.model_version)
+    drift = DriftEvent(
+        event_id=event_id,
+        model=verdict.model,
+        period=verdict.period,
+        champion_version=verdict.model_version,
+        reason="; ".join(decision.reasons),
+    )
+    announce(runtime.storage, drift, flow_run.get_id())
     event = emit_event(
         id=uuid.UUID(event_id),
         event=DRIFT_EVENT,

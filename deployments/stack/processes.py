@@ -17,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from deployments.errors import InfrastructureError
 from deployments.stack.settings import LOOPBACK
 
 T = TypeVar("T")
 
 
-class StackError(RuntimeError):
-    """A service of the stack cannot start or stop; the message is the one line the user sees."""
+class StackError(InfrastructureError):
+    """A service of the stack cannot start or stop, or a declaration is wrong (exit code 5, one line)."""
 
 
 class Launch(NamedTuple):

@@ -49,8 +49,13 @@ class StackSettings(BaseSettings):
         return Path.home() / ".config" / "driftloop" / f"stack-{tag}"
 
     @property
+    def ui_url(self) -> str:
+        """The Prefect server: its UI at `/`, its API at `/api`."""
+        return f"http://{LOOPBACK}:{self.prefect_port}"
+
+    @property
     def prefect_api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.prefect_port}/api"
+        return f"{self.ui_url}/api"
 
     @property
     def s3_endpoint_url(self) -> str:

@@ -73,6 +73,11 @@ class Stack:
         for folder in (state, state / "run", state / "logs"):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o755)
+        # Every port first: a taken one fails `up` before anything is started.
+        for name, ports in self._listening_ports().items():
+            if recorded_pid(self.pid_file(name)) is None:
+                for port, setting in ports:
+                    require_free(port, name, setting)
         self._postgres()
         self._service(
             "seaweedfs",
@@ -84,33 +89,37 @@ class Stack:
                 self.log("seaweedfs"),
             ),
             lambda: seaweed.s3_answers(self.settings, self.secrets),
-            ports=[(self.settings.s3_port, "DRIFTLOOP_STACK_S3_PORT"), *self._internal_ports()],
         )
         self._service(
             "prefect-server",
             lambda: prefect_services.server_spec(self.settings, self.secrets, self.log("prefect-server")),
             lambda: prefect_services.server_answers(self.settings, self.secrets),
-            ports=[(self.settings.prefect_port, "DRIFTLOOP_STACK_PREFECT_PORT")],
         )
         self._service(
             "worker",
             lambda: prefect_services.worker_spec(self.settings, self.secrets, self.pool, self.log("worker")),
             lambda: prefect_services.worker_online(self.settings, self.secrets, self.pool),
-            ports=[],
         )
 
-    def _internal_ports(self) -> list[tuple[int, str]]:
-        where = (
-            f"(SeaweedFS internal; chosen on the first `up`, in {self.settings.state}/seaweedfs-ports.json)"
-        )
-        return [(port, where) for port in self._ports().values()]
+    def _listening_ports(self) -> dict[str, list[tuple[int, str]]]:
+        """Each service's listening ports and the setting (or file) that moves them."""
+        s = self.settings
+        internal = f"(SeaweedFS internal; chosen on the first `up`, in {s.state}/seaweedfs-ports.json)"
+        return {
+            "postgres": [(s.postgres_port, "DRIFTLOOP_STACK_POSTGRES_PORT")],
+            "seaweedfs": [
+                (s.s3_port, "DRIFTLOOP_STACK_S3_PORT"),
+                *((port, internal) for port in self._ports().values()),
+            ],
+            "prefect-server": [(s.prefect_port, "DRIFTLOOP_STACK_PREFECT_PORT")],
+            "worker": [],
+        }
 
     def _postgres(self) -> None:
         settings, log = self.settings, self.log("postgres")
         if recorded_pid(self.pid_file("postgres")) is not None:
             self.echo(f"postgres: already running ({postgres.data_dir(settings)})")
         else:
-            require_free(settings.postgres_port, "postgres", "DRIFTLOOP_STACK_POSTGRES_PORT")
             if postgres.initialise(settings, self.secrets, log):
                 self.echo(f"postgres: new cluster in {postgres.data_dir(settings)}")
             pid = postgres.start(settings, log, self.pid_file("postgres"))
@@ -123,19 +132,11 @@ class Stack:
             log,
         )
 
-    def _service(
-        self,
-        name: str,
-        spec: Callable[[], Launch],
-        healthy: Callable[[], bool | None],
-        ports: list[tuple[int, str]],
-    ) -> None:
+    def _service(self, name: str, spec: Callable[[], Launch], healthy: Callable[[], bool | None]) -> None:
         pid = recorded_pid(self.pid_file(name))
         if pid is not None:
             self.echo(f"{name}: already running (pid {pid})")
         else:
-            for port, setting in ports:
-                require_free(port, name, setting)
             launched = spec()
             pid = launch(launched, self.pid_file(name))
             self.echo(f"{name}: started (pid {pid}), log {launched.log}")
@@ -166,7 +167,7 @@ class Stack:
             ),
             "seaweedfs": (f"{s.s3_endpoint_url} (S3)", lambda: seaweed.s3_answers(s, secrets)),
             "prefect-server": (
-                f"http://{LOOPBACK}:{s.prefect_port} (UI), {s.prefect_api_url}",
+                f"{s.ui_url} (UI), {s.prefect_api_url}",
                 lambda: prefect_services.server_answers(s, secrets),
             ),
             "worker": (

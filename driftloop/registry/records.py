@@ -139,4 +139,8 @@ class Evaluation(Record):
 
 
 class RegistrationClaim(Record):
+    """Someone is registering a model's bytes: when, and which process (None in claims before v0.4)."""
+
     at: str
+    host: str | None = None
+    pid: int | None = None

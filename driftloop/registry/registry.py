@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,11 +20,11 @@ from driftloop import layout
 from driftloop.baseline import MonitoringBaseline
 from driftloop.contract import Contract
 from driftloop.features import FeatureSpec
-from driftloop.registry import records
+from driftloop.registry import claims, records
 from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import PromotionLog, now_utc, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
-from driftloop.storage import ObjectNotFound, PreconditionFailed, Storage, read_if_exists, sha256_hex
+from driftloop.storage import PreconditionFailed, Storage, read_if_exists, sha256_hex
 
 
 @dataclass(frozen=True)
@@ -108,9 +107,11 @@ class Registry:
             The committed version; the existing one if the same model bytes were registered before.
         """
         model_sha = sha256_hex(model_text.encode())
-        existing = self._claim(model_sha)
+        claim = layout.registration_claim(self.model, model_sha)
+        existing = claims.take(self.storage, claim, self.claim_timeout_seconds, lambda: self.find(model_sha))
         if existing is not None:
             return existing
+        failed = True
         try:
             buffer = io.BytesIO()
             reference.to_parquet(buffer, index=False)
@@ -135,46 +136,18 @@ class Registry:
                 )
                 return layout.registry_version(self.model, manifest.version), manifest
 
-            return write_next_slot(
+            committed = write_next_slot(
                 self.storage, next_version, self.max_retries, f"commit a version of {self.model}"
             )
-        except BaseException:
-            # Release the claim so a retry need not wait for it to go stale (a hard kill still leaves it).
-            self.storage.delete(layout.registration_claim(self.model, model_sha))
-            raise
+            failed = False
+            return committed
+        finally:
+            # A failed writer deletes its claim, so a retry need not wait for it to be found abandoned.
+            claims.release(self.storage, claim, delete=failed)
 
     def find(self, model_sha: str) -> ModelVersion | None:
         """The version whose model file has this SHA-256, if any."""
         return next((v for v in self.versions() if v.model_sha256 == model_sha), None)
-
-    def _claim(self, model_sha: str) -> ModelVersion | None:
-        """Claim the right to register these model bytes, or return the version that already holds them.
-
-        A create-only claim per model SHA-256 makes concurrent registrations of the same model (e.g. a
-        retried task racing its first attempt) commit one version. A claim older than
-        `claim_timeout_seconds` whose version never appeared belongs to a writer that crashed: ignore it.
-        """
-        key = layout.registration_claim(self.model, model_sha)
-        while True:
-            existing = self.find(model_sha)
-            if existing is not None:
-                return existing
-            try:
-                self.storage.write_bytes(
-                    key, records.RegistrationClaim(at=now_utc()).to_json().encode(), if_absent=True
-                )
-                return None
-            except PreconditionFailed:
-                pass
-            try:
-                claimed_at = pd.Timestamp(
-                    records.RegistrationClaim.from_json(self.storage.read_bytes(key)).at
-                )
-            except ObjectNotFound:
-                continue
-            if pd.Timestamp.now(tz="UTC") - claimed_at > pd.Timedelta(seconds=self.claim_timeout_seconds):
-                return self.find(model_sha)  # stale claim of a crashed writer: register anyway
-            time.sleep(0.05)
 
     # ---- a version's files ---------------------------------------------------------------------
     def load(self, version: int) -> LoadedModel:

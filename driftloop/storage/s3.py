@@ -1,4 +1,4 @@
-"""The S3 artifact store (AWS S3, SeaweedFS, any S3-compatible server); the only module that imports boto3.
+"""The S3 artifact store (AWS S3, SeaweedFS, any S3-compatible server); only it and `s3_errors` use boto3.
 
 A single `put_object` is atomic in S3, so writes need no temp objects. The registry's two conditional
 writes map onto S3's conditional writes: `if_absent` sends `If-None-Match: *`, `if_match` sends
@@ -7,18 +7,17 @@ writes map onto S3's conditional writes: `if_absent` sends `If-None-Match: *`, `
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+import mimetypes
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from driftloop.settings import S3Settings
-from driftloop.storage.base import ObjectNotFound, PreconditionFailed, StoreUnavailable, check_key
+from driftloop.storage.base import ObjectNotFound, PreconditionFailed, check_key
+from driftloop.storage.s3_errors import error_code, reachable, unreachable_as
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest
@@ -30,53 +29,10 @@ _PRECONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalReques
 # HEAD has no body, so a missing key there is the bare status "404".
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _BUCKET_EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
-# The server answered, but it will not let these credentials in: a setting to fix, not a bug.
-_CREDENTIAL_CODES = frozenset(
-    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken", "ExpiredToken"}
-)
 # What servers answer to a bucket feature they do not implement.
 _UNSUPPORTED_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
-_Result = TypeVar("_Result")
 # Bodies smaller than this are sent without `Expect: 100-continue` (see `_no_continue_for_small_bodies`).
 _CONTINUE_MIN_BYTES = 1024 * 1024
-
-
-@contextlib.contextmanager
-def unreachable_as(store_url: str, endpoint: str | None) -> Iterator[None]:
-    """Turn "cannot connect" and "credentials refused" into one `StoreUnavailable` naming the endpoint."""
-    where = endpoint or "AWS S3 (boto3's default endpoint)"
-    try:
-        yield
-    except NoCredentialsError as error:
-        raise StoreUnavailable(
-            f"{store_url}: no S3 credentials: "
-            "set DRIFTLOOP_S3_ACCESS_KEY_ID and DRIFTLOOP_S3_SECRET_ACCESS_KEY"
-        ) from error
-    except ClientError as error:
-        if _error_code(error) in _CREDENTIAL_CODES:
-            raise StoreUnavailable(
-                f"{store_url}: {where} refused the credentials ({_error_code(error)}): "
-                "check DRIFTLOOP_S3_ACCESS_KEY_ID and DRIFTLOOP_S3_SECRET_ACCESS_KEY"
-            ) from error
-        raise
-    except BotoCoreError as error:
-        raise StoreUnavailable(
-            f"{store_url}: cannot reach {where} ({type(error).__name__}): is the S3 server up? "
-            "(DRIFTLOOP_S3_ENDPOINT_URL)"
-        ) from error
-
-
-def _reachable(method: Callable[..., _Result]) -> Callable[..., _Result]:
-    @functools.wraps(method)
-    def wrapper(self: S3Storage, *args: Any, **kwargs: Any) -> _Result:
-        with unreachable_as(self.url, self.endpoint):
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _strip_etag(etag: str) -> str:
@@ -119,7 +75,7 @@ class S3Storage:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"not an S3 URL: {url!r} (expected s3://bucket/prefix)")
-        store = cls(parsed.netloc, parsed.path, _client(settings))
+        store = cls(parsed.netloc, parsed.path, make_client(settings))
         with unreachable_as(store.url, settings.endpoint_url):
             created = store._ensure_bucket(settings.region)
         return store, created
@@ -130,7 +86,7 @@ class S3Storage:
             self.client.head_bucket(Bucket=self.bucket)
             return False
         except ClientError as error:
-            if _error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
+            if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
                 raise
         create: dict[str, Any] = {"Bucket": self.bucket}
         if region != "us-east-1":  # us-east-1 rejects an explicit LocationConstraint
@@ -138,7 +94,7 @@ class S3Storage:
         try:
             self.client.create_bucket(**create)
         except ClientError as error:
-            if _error_code(error) not in _BUCKET_EXISTS_CODES:
+            if error_code(error) not in _BUCKET_EXISTS_CODES:
                 raise
             # Another process created it between our HEAD and CREATE; usable only if it is ours.
             self.client.head_bucket(Bucket=self.bucket)
@@ -146,32 +102,32 @@ class S3Storage:
         return True
 
     # ---- bucket configuration (`driftloop stack apply`) and links ----------------------------
-    @_reachable
+    @reachable
     def versioning(self) -> str | None:
         """ "Enabled", "Suspended", or None when versioning was never turned on."""
         return self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
 
-    @_reachable
+    @reachable
     def set_versioning(self, status: str) -> bool:
         """Turn versioning on or off; False when the endpoint does not support it."""
         try:
             self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": status})
         except ClientError as error:
-            if _error_code(error) in _UNSUPPORTED_CODES:
+            if error_code(error) in _UNSUPPORTED_CODES:
                 return False
             raise
         return True
 
-    @_reachable
+    @reachable
     def lifecycle_rules(self) -> list[dict[str, Any]]:
         try:
             return list(self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"])
         except ClientError as error:
-            if _error_code(error) in ("NoSuchLifecycleConfiguration", *_UNSUPPORTED_CODES):
+            if error_code(error) in ("NoSuchLifecycleConfiguration", *_UNSUPPORTED_CODES):
                 return []
             raise
 
-    @_reachable
+    @reachable
     def set_lifecycle_rules(self, rules: list[dict[str, Any]]) -> bool:
         """Replace the bucket's lifecycle rules; False when the endpoint does not support them."""
         try:
@@ -179,13 +135,13 @@ class S3Storage:
                 Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
             )
         except ClientError as error:
-            if _error_code(error) in _UNSUPPORTED_CODES:
+            if error_code(error) in _UNSUPPORTED_CODES:
                 return False
             raise
         return True
 
     def link(self, key: str, expires_seconds: int) -> str:
-        """A link a browser opens without credentials, valid for `expires_seconds`."""
+        """A link a browser opens without credentials, valid for `expires_seconds` (SigV4: 7 days at most)."""
         return str(
             self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_seconds
@@ -196,12 +152,12 @@ class S3Storage:
         key = check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    @_reachable
+    @reachable
     def read_bytes(self, key: str) -> bytes:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES:
+            if error_code(error) in _NOT_FOUND_CODES:
                 raise ObjectNotFound(self.uri(key)) from error
             raise
         body = response["Body"]
@@ -210,6 +166,7 @@ class S3Storage:
         finally:
             body.close()
 
+    @reachable
     def write_bytes(
         self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
     ) -> str:
@@ -217,8 +174,15 @@ class S3Storage:
 
         A conditional write whose success response is lost and then retried reports
         `PreconditionFailed` although it won: callers re-read the key before concluding they lost.
+        The object's Content-Type follows its key's extension, so a browser shows an HTML report
+        behind a presigned link instead of downloading it.
         """
-        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "Body": data,
+            "ContentType": mimetypes.guess_type(key)[0] or "application/octet-stream",
+        }
         if if_absent:
             request["IfNoneMatch"] = "*"
         if if_match is not None:
@@ -226,7 +190,7 @@ class S3Storage:
         try:
             response = self.client.put_object(**request)
         except ClientError as error:
-            code = _error_code(error)
+            code = error_code(error)
             if code in _PRECONDITION_CODES:
                 raise PreconditionFailed(f"{self.uri(key)}: conditional write lost ({code})") from error
             # AWS answers If-Match on a missing key with 404: the object we expected is not there.
@@ -237,12 +201,12 @@ class S3Storage:
             raise
         return _strip_etag(response["ETag"])
 
-    @_reachable
+    @reachable
     def etag(self, key: str) -> str | None:
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES:
+            if error_code(error) in _NOT_FOUND_CODES:
                 return None
             raise
         return _strip_etag(response["ETag"])
@@ -250,7 +214,7 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         return self.etag(key) is not None
 
-    @_reachable
+    @reachable
     def list(self, prefix: str) -> list[str]:
         """Keys under the folder `prefix` (all keys when empty), sorted, relative to the store."""
         prefix = prefix.strip("/")
@@ -267,7 +231,7 @@ class S3Storage:
         # Some servers list folder markers ("a/"): they are not objects a caller wrote.
         return sorted(key for key in keys if key and not key.endswith("/"))
 
-    @_reachable
+    @reachable
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
@@ -278,7 +242,7 @@ class S3Storage:
 def answers(settings: S3Settings) -> bool:
     """True when the endpoint accepts a signed request with these keys (a health check: one try)."""
     quick = settings.model_copy(update={"max_attempts": 1})
-    client = _client(quick, Config(connect_timeout=1, read_timeout=3))
+    client = make_client(quick, Config(connect_timeout=1, read_timeout=3))
     try:
         client.list_buckets()
     except (BotoCoreError, ClientError):
@@ -288,13 +252,15 @@ def answers(settings: S3Settings) -> bool:
     return True
 
 
-def _client(settings: S3Settings, timeouts: Config | None = None) -> BaseClient:
+def make_client(settings: S3Settings, timeouts: Config | None = None) -> BaseClient:
     """A boto3 S3 client; explicit keys win, else boto3's default chain (env, profile, instance role)."""
     options: dict[str, Any] = {
         "region_name": settings.region,
         "config": Config(
             retries={"max_attempts": settings.max_attempts, "mode": "standard"},
             s3={"addressing_style": "path"},
+            # Presigned links too: botocore would sign them with SigV2, which AWS S3 no longer accepts.
+            signature_version="s3v4",
         ),
     }
     if timeouts is not None:

@@ -16,6 +16,7 @@ from deployments.verbs_replay import _archive_local_store
 from driftloop.batches import cut_period
 from driftloop.contract import Contract
 from tests.conftest import FLIGHTS_CONTRACT, REPO
+from tests.servers import answering
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -153,6 +154,38 @@ def test_run_archives_an_earlier_local_store(tmp_path: Path, monkeypatch: pytest
     assert (moved / "registry" / "flights-delay" / "versions" / "0001.json").read_text() == "{}"
     assert not store.exists()
     assert _archive_local_store("s3://bucket/prefix") is None  # remote stores are never moved
+
+
+def test_a_prefect_api_out_of_reach_or_refusing_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    """Whether nothing listens at PREFECT_API_URL or it answers 401, the user gets one line saying which."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/api"
+    argv = [sys.executable, "-m", "deployments.cli", "monitor", "2013-04", "--store", str(tmp_path / "store")]
+    with answering(401, b'{"exception_message": "Unauthorized"}') as refusing:
+        runs = {
+            url: subprocess.run(
+                argv,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                env={**_plain_env(), "PREFECT_API_URL": url, "PREFECT_API_AUTH_STRING": "a:wrong"},
+            )
+            for url in (closed, f"{refusing}/api")
+        }
+
+    unreachable, refused = runs[closed], runs[f"{refusing}/api"]
+    assert (unreachable.returncode, refused.returncode) == (ExitCode.INFRASTRUCTURE, ExitCode.INFRASTRUCTURE)
+    assert unreachable.stderr.startswith(f"error: cannot reach the Prefect API at {closed} (")
+    assert "is the server up? (PREFECT_API_URL" in unreachable.stderr
+    assert refused.stderr.startswith(
+        f"error: the Prefect API at {refusing}/api refused the credentials (HTTP 401)"
+    )
+    assert "PREFECT_API_AUTH_STRING" in refused.stderr
+    for done in runs.values():
+        assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stdout + done.stderr
 
 
 def _plain_env() -> dict[str, str]:

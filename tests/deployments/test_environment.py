@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.environment import _RunFailuresStayInTheUI, prefect_environment
+from deployments.environment import _RunFailuresStayInTheUI, _SaidOnce, prefect_environment
 from driftloop.settings import Settings
 
 PREFECT_VARIABLES = (
@@ -57,3 +57,32 @@ def test_prefect_environment_leaves_results_alone_for_s3_stores(
 def test_run_failures_stay_in_the_ui_not_the_console(logger: str, level: int, shown: bool) -> None:
     record = logging.LogRecord(logger, level, __file__, 1, "message", None, None)
     assert _RunFailuresStayInTheUI().filter(record) is shown
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("Finished in state Failed('Flow run encountered an exception: StoreUnavailable: ...')", False),
+        ("Finished in state Crashed('Flow run process exited')", False),
+        ("Finished in state Completed()", True),
+        ("Finished in state Waiting for data('...')", True),
+    ],
+)
+def test_a_failed_run_is_said_once_by_the_cli_not_twice(message: str, shown: bool) -> None:
+    record = logging.LogRecord("prefect.flow_runs", logging.INFO, __file__, 1, message, None, None)
+    assert _RunFailuresStayInTheUI().filter(record) is shown
+
+
+def test_a_background_service_complains_once_not_once_per_item() -> None:
+    """The API down: the events worker fails on every event it holds; the console shows the first."""
+    said_once = _SaidOnce()
+
+    def shown(name: str, level: int, message: str) -> bool:
+        return said_once.filter(logging.LogRecord(name, level, __file__, 1, message, None, None))
+
+    internal, failed = "prefect._internal.concurrency", "Service 'EventsWorker' failed to process item"
+    failures = [shown(internal, logging.ERROR, f"{failed} Event(id={i})") for i in range(5)]
+    other = shown("prefect.events.clients", logging.WARNING, "Unable to connect to 'ws://127.0.0.1:1/api'")
+    progress = [shown(internal, logging.INFO, "tick") for _ in range(2)]
+
+    assert (failures, other, progress) == ([True, False, False, False, False], True, [True, True])

@@ -62,6 +62,19 @@ class StackHandle(NamedTuple):
             pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
 
+    def storage(self, max_attempts: int = 5) -> Any:
+        """The S3 store this environment's runs use (DRIFTLOOP_STORAGE_URL, DRIFTLOOP_S3_*)."""
+        from driftloop.settings import S3Settings
+        from driftloop.storage import open_storage
+
+        keys = S3Settings(
+            endpoint_url=self.env["DRIFTLOOP_S3_ENDPOINT_URL"],
+            access_key_id=self.env["DRIFTLOOP_S3_ACCESS_KEY_ID"],
+            secret_access_key=self.env["DRIFTLOOP_S3_SECRET_ACCESS_KEY"],
+            max_attempts=max_attempts,
+        )
+        return open_storage(self.env["DRIFTLOOP_STORAGE_URL"], keys)
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
         response = self.api.post(path, json=body)
         response.raise_for_status()
@@ -102,7 +115,8 @@ class StackHandle(NamedTuple):
         return self.wait_for(f"flow run {run_id}", done, timeout)
 
     def emit(self, event_id: str, period: str, champion_version: int, model: str = "flights-delay") -> None:
-        """`driftloop.drift.detected` as the monitor flow emits it, from a separate client process."""
+        """`driftloop.drift.detected` as the monitor flow emits it (recorded as pending first), from a
+        separate client process."""
         spec = {
             "id": event_id,
             "payload": {
@@ -120,8 +134,14 @@ class StackHandle(NamedTuple):
 EMIT = """
 import json, sys, uuid
 from prefect.events import emit_event
-from prefect.events.clients import get_events_client
+from driftloop.retrain_requests import DriftEvent, announce
+from driftloop.settings import S3Settings, StorageSettings
+from driftloop.storage import open_storage
 spec = json.loads(sys.argv[1])
+payload = spec["payload"]
+drift = DriftEvent(event_id=spec["id"], model=spec["model"], period=payload["period"],
+                   champion_version=payload["model_version"], reason="; ".join(payload["reasons"]))
+announce(open_storage(StorageSettings().url, S3Settings()), drift, None)
 event = emit_event(
     event="driftloop.drift.detected",
     id=uuid.UUID(spec["id"]),
@@ -132,7 +152,7 @@ assert event is not None, "not emitted"
 """
 
 
-def _running(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """Alive and not a zombie (an exited process its parent has not reaped yet)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -212,7 +232,7 @@ def stack(slice_contract: Any) -> Iterator[StackHandle]:
         down = subprocess.run(
             [DRIFTLOOP, "stack", "down"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
         )
-        alive = [pid for pid in (json.loads(p)["pid"] for p in pids) if _running(pid)]
+        alive = [pid for pid in (json.loads(p)["pid"] for p in pids) if is_running(pid)]
         shutil.rmtree(root, ignore_errors=True)
         assert down.returncode == 0, down.stdout + down.stderr
         assert alive == [], f"still running after `stack down`: {alive}"

@@ -1,15 +1,12 @@
-"""The stack as a user runs it: declarations applied, one retrain per drift, no listener open to anyone."""
+"""The stack as a user runs it: declarations applied, one retrain per drift, scheduled runs wait for data."""
 
 from __future__ import annotations
 
 import itertools
-import socket
-import ssl
-from pathlib import Path
 
-import httpx
 import pytest
 
+from driftloop.registry import Registry
 from driftloop.retrain_requests import RetrainRequest, drift_event_id
 from tests.integration.conftest import StackHandle
 
@@ -47,129 +44,26 @@ def test_apply_declares_everything_and_a_second_apply_changes_nothing(stack: Sta
     assert len(by_name) == len(DEPLOYMENTS)
 
 
-def _listeners(pids: list[int]) -> set[int]:
-    """Every TCP port in LISTEN state whose socket belongs to one of `pids` or their children."""
-    family = set(pids)
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-        except OSError:
-            continue
-        if int(fields.get("PPid", "0").strip()) in family:
-            family.add(int(status.parent.name))
-    inodes = set()
-    for pid in family:
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                target = fd.readlink().as_posix()
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if parts[3] == "0A" and parts[9] in inodes:  # 0A: LISTEN
-                address, port = parts[1].split(":")
-                assert address in ("0100007F", "00000000000000000000000001000000"), f"{parts[1]} not loopback"
-                ports.add(int(port, 16))
-    return ports
+def test_the_stack_s_logs_and_pids_are_readable_by_the_team_and_its_secrets_are_not(
+    stack: StackHandle,
+) -> None:
+    state, secrets = stack.state / "state", stack.state / "secrets"
+    shared = [state, state / "logs", state / "run", *state.glob("logs/*.log"), *state.glob("run/*.pid")]
+    private = [secrets, *secrets.rglob("*")]
 
-
-def _refuses_without_client_certificate(port: int) -> bool:
-    """A TLS handshake without a client certificate fails, or the server answers no 2xx."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=3) as raw,
-            context.wrap_socket(raw) as tls,
-        ):
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = tls.recv(64)
-    except (ssl.SSLError, OSError):
-        return True
-    return not answer.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2"))
-
-
-def test_no_listener_of_the_stack_reads_or_writes_without_credentials(stack: StackHandle) -> None:
-    import json
-
-    pids = [json.loads(p.read_text())["pid"] for p in (stack.state / "state" / "run").glob("*.pid")]
-    ports = _listeners(pids)
-    env = stack.env
-    prefect, s3 = int(env["DRIFTLOOP_STACK_PREFECT_PORT"]), int(env["DRIFTLOOP_STACK_S3_PORT"])
-    postgres = int(env["DRIFTLOOP_STACK_POSTGRES_PORT"])
-    assert {prefect, s3, postgres} <= ports
-    api = f"http://127.0.0.1:{prefect}/api"
-    # Prefect: reads and writes refused without the basic-auth string (and with a wrong one).
-    assert httpx.post(f"{api}/flows/filter", json={}).status_code == 401
-    assert httpx.post(f"{api}/flows/", json={"name": "intruder"}).status_code == 401
-    assert httpx.post(f"{api}/flows/filter", json={}, auth=("driftloop", "wrong")).status_code == 401
-    # S3: anonymous list, read and write refused.
-    bucket = env["DRIFTLOOP_STORAGE_URL"].removeprefix("s3://").split("/")[0]
-    assert httpx.get(f"http://127.0.0.1:{s3}/{bucket}").status_code == 403
-    assert httpx.get(f"http://127.0.0.1:{s3}/{bucket}/store/anything").status_code == 403
-    assert httpx.put(f"http://127.0.0.1:{s3}/{bucket}/intruder", content=b"x").status_code == 403
-    # PostgreSQL: no password, no way in.
-    import asyncio
-
-    import asyncpg
-
-    async def login(password: str | None) -> str:
-        try:
-            connection = await asyncpg.connect(
-                host="127.0.0.1", port=postgres, user="driftloop", password=password, database="prefect"
-            )
-        except (asyncpg.PostgresError, OSError) as refused:
-            return type(refused).__name__
-        await connection.close()
-        return "connected"
-
-    assert asyncio.run(login(None)) != "connected"
-    assert asyncio.run(login("wrong")) != "connected"
-    # Every other listener (SeaweedFS master, volume, filer gRPC, S3 gRPC): plain HTTP gets no 2xx, and
-    # TLS without the stack's client certificate is refused.
-    internal = ports - {prefect, s3, postgres}
-    assert len(internal) >= 5
-    for port in sorted(internal):
-        try:
-            status = httpx.get(f"http://127.0.0.1:{port}/", timeout=3).status_code
-        except httpx.HTTPError:
-            status = None
-        assert status is None or status >= 400, f"port {port} answered plain HTTP with {status}"
-        assert _refuses_without_client_certificate(port), f"port {port} accepted TLS without a certificate"
+    assert len(shared) >= 3 + 4 + 4  # four services: a log and a pid each
+    assert {path.stat().st_mode & 0o777 for path in shared} <= {0o755, 0o644, 0o640}
+    assert {path.stat().st_mode & 0o077 for path in private} == {0}
 
 
 def _requests(stack: StackHandle) -> list[RetrainRequest]:
-    from driftloop.settings import S3Settings
-    from driftloop.storage import open_storage
-
-    env = stack.env
-    s3 = S3Settings(
-        endpoint_url=env["DRIFTLOOP_S3_ENDPOINT_URL"],
-        access_key_id=env["DRIFTLOOP_S3_ACCESS_KEY_ID"],
-        secret_access_key=env["DRIFTLOOP_S3_SECRET_ACCESS_KEY"],
-    )
-    storage = open_storage(env["DRIFTLOOP_STORAGE_URL"], s3)
+    storage = stack.storage()
     keys = [k for k in storage.list(f"registry/{MODEL}/retrains") if not k.endswith(".outcome.json")]
     return [RetrainRequest.from_json(storage.read_bytes(key)) for key in keys]
 
 
-def _registry(stack: StackHandle):
-    from driftloop.registry import Registry
-    from driftloop.settings import S3Settings
-    from driftloop.storage import open_storage
-
-    env = stack.env
-    s3 = S3Settings(
-        endpoint_url=env["DRIFTLOOP_S3_ENDPOINT_URL"],
-        access_key_id=env["DRIFTLOOP_S3_ACCESS_KEY_ID"],
-        secret_access_key=env["DRIFTLOOP_S3_SECRET_ACCESS_KEY"],
-    )
-    return Registry(open_storage(env["DRIFTLOOP_STORAGE_URL"], s3), MODEL)
+def _registry(stack: StackHandle) -> Registry:
+    return Registry(stack.storage(), MODEL)
 
 
 def test_a_drifted_period_retrains_exactly_once_then_duplicates_and_stale_events_are_skipped(
@@ -221,17 +115,21 @@ def test_a_drifted_period_retrains_exactly_once_then_duplicates_and_stale_events
     skipped = sorted(a["description"] for a in artifacts if a["flow_run_id"] in (again["id"], stale["id"]))
     assert skipped == ["Retrain request 2013-06: skipped", "Retrain request 2013-07: skipped"]
     decisions = stack.post("/artifacts/filter", {"artifacts": {"key": {"like_": "decision-flights-delay"}}})
-    assert {a["flow_run_id"] for a in decisions} <= {trained["id"], retrain["id"]}
+    published = {a["flow_run_id"] for a in decisions}
+    assert {trained["id"], retrain["id"]} <= published and not published & {again["id"], stale["id"]}
 
 
-def test_two_different_events_at_once_never_retrain_concurrently(stack: StackHandle) -> None:
+def test_two_different_events_at_once_train_one_at_a_time_and_none_is_lost(stack: StackHandle) -> None:
+    """The second event's run is cancelled while the first retrains (CANCEL_NEW) or runs after it; either
+    way its pending record is taken by a run that ran, so both events end recorded, neither twice."""
     registry = _registry(stack)
     champion = registry.require_champion().version
     before = len(stack.runs("retrain/retrain"))
-    first, second = drift_event_id(MODEL, "2013-08", champion), drift_event_id(MODEL, "2013-09", champion)
+    # Periods whose windows hold June, which monitoring ingested (a real event's period always is).
+    first, second = drift_event_id(MODEL, "2013-06", champion), drift_event_id(MODEL, "2013-07", champion)
 
-    stack.emit(first, "2013-08", champion)
-    stack.emit(second, "2013-09", champion)
+    stack.emit(first, "2013-06", champion)
+    stack.emit(second, "2013-07", champion)
 
     def both() -> list[dict] | None:
         runs = stack.runs("retrain/retrain")[before:]
@@ -244,5 +142,49 @@ def test_two_different_events_at_once_never_retrain_concurrently(stack: StackHan
     assert states in (["CANCELLED", "COMPLETED"], ["COMPLETED", "COMPLETED"])
     ran = sorted((r["start_time"], r["end_time"]) for r in finished if r["start_time"] is not None)
     assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(ran))
-    trained = [r for r in _requests(stack) if r.event_id in (first, second) and r.status == "accepted"]
-    assert len(trained) <= 2 and len({r.run_id for r in trained}) == len(trained)
+    completed = {r["id"] for r in finished if r["state"]["type"] == "COMPLETED"}
+    requests = {r.event_id: r for r in _requests(stack)}
+    assert {requests[first].status, requests[second].status} <= {"accepted", "stale"}
+    assert {requests[first].run_id, requests[second].run_id} <= completed
+    trained = [event for event in (first, second) if requests[event].status == "accepted"]
+    outcomes = {k.rsplit("/", 1)[1] for k in stack.storage().list(f"registry/{MODEL}/retrains")}
+    assert {f"{event}.outcome.json" for event in trained} <= outcomes
+    assert [r for r in requests.values() if r.status == "pending"] == []
+
+
+def test_a_scheduled_monitoring_run_names_the_closed_period_and_waits_for_its_data(
+    stack: StackHandle,
+) -> None:
+    """The scheduler's own next run of monitor/monthly, started now: the 2013 source has no data for it."""
+    import pandas as pd
+
+    from driftloop.contract import load_contract
+    from driftloop.periods import last_closed_period
+
+    def scheduled() -> list[dict] | None:
+        runs = [
+            r
+            for r in stack.runs("monitor/monthly")
+            if r["auto_scheduled"] and r["state"]["type"] == "SCHEDULED"
+        ]
+        return runs or None
+
+    run = min(
+        stack.wait_for("the scheduler's runs", scheduled, timeout=120), key=lambda r: r["expected_start_time"]
+    )
+    now = {
+        "type": "SCHEDULED",
+        "name": "Scheduled",
+        "state_details": {"scheduled_time": pd.Timestamp.now(tz="UTC").isoformat()},
+    }
+    stack.post(f"/flow_runs/{run['id']}/set_state", {"state": now, "force": True})
+
+    done = stack.finished(run["id"])
+
+    time = load_contract(stack.env["DRIFTLOOP_DATA_CONTRACT"]).time
+    period = last_closed_period(pd.Timestamp(done["expected_start_time"]), time.period, time.timezone)
+    assert (done["state"]["type"], done["state"]["name"]) == ("COMPLETED", "Waiting for data")
+    assert (done["name"], done["parameters"]) == (f"monitor {period}", {})
+    assert "nothing ingested or quarantined" in done["state"]["message"]
+    store = stack.storage()
+    assert store.list(f"quarantine/flights/{period}") == store.list(f"data/flights/batches/{period}") == []

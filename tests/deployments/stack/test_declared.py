@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.stack.declared import INFRA_DIR, load_declarations
-from deployments.stack.processes import StackError
+from deployments.stack.declared import INFRA_DIR, InvalidDeclaration, load_declarations
 from deployments.stack.secrets import load_or_create
 
 
@@ -82,7 +81,7 @@ def test_a_typo_in_a_declaration_is_one_line_naming_file_and_field(tmp_path: Pat
         (tmp_path / name).write_text((INFRA_DIR / name).read_text())
     (tmp_path / "bucket.yaml").write_text("versioning: On\n")
 
-    with pytest.raises(StackError) as error:
+    with pytest.raises(InvalidDeclaration) as error:
         load_declarations(tmp_path)
 
     assert str(error.value).startswith(f"{tmp_path / 'bucket.yaml'}: versioning: Input should be")

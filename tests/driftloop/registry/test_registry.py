@@ -4,6 +4,9 @@ versions, integrity, crashes, concurrent writers, the promotion log and its poin
 from __future__ import annotations
 
 import itertools
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -40,9 +43,10 @@ from driftloop.registry import (
     UnknownVersion,
 )
 from driftloop.registry.blobs import BlobStore
-from driftloop.registry.champion import ChampionPointer, PromotionLog
+from driftloop.registry.champion import ChampionPointer, PromotionLog, now_utc
+from driftloop.registry.records import RegistrationClaim
 from driftloop.settings import S3Settings
-from driftloop.storage import LocalStorage, Storage, sha256_hex
+from driftloop.storage import LocalStorage, Storage, StoreUnavailable, sha256_hex
 from driftloop.storage.s3 import S3Storage
 from tests.servers import SeaweedEndpoint
 
@@ -123,17 +127,24 @@ def registry(store: Storage) -> Registry:
 
 
 @pytest.fixture()
-def register(
-    registry: Registry, data: pd.DataFrame, model_texts: list[str], records: Any, flights_contract: Contract
-) -> Callable[..., ModelVersion]:
-    def _register(index: int, reg: Registry | None = None) -> ModelVersion:
+def register_to(
+    data: pd.DataFrame, model_texts: list[str], records: Any, flights_contract: Contract
+) -> Callable[[int, Registry], ModelVersion]:
+    def _register(index: int, registry: Registry) -> ModelVersion:
         lineage, metrics = records(index)
-        return (reg or registry).register(
+        return registry.register(
             model_text=model_texts[index], spec=SPEC, card=f"# card {index}", reference=data.head(20),
             contract=flights_contract, lineage=lineage, metrics=metrics, monitoring=_baseline(index),
         )  # fmt: skip
 
     return _register
+
+
+@pytest.fixture()
+def register(
+    registry: Registry, register_to: Callable[[int, Registry], ModelVersion]
+) -> Callable[..., ModelVersion]:
+    return lambda index, reg=None: register_to(index, reg or registry)
 
 
 def _baseline(index: int) -> MonitoringBaseline:
@@ -272,18 +283,29 @@ def test_crash_while_storing_blobs_leaves_no_version(
     assert register(1).version == 2  # the next commit takes the next number: no gap, no half version
 
 
+def _writes_fail(
+    store: Storage, monkeypatch: pytest.MonkeyPatch, where: str, error: Exception
+) -> Callable[[str], None]:
+    """Make every write of a key containing `where` raise `error`; returns a `delete` that fails too."""
+    real_write = store.write_bytes
+
+    def failing_write(key: str, data: bytes, **kwargs: Any) -> str:
+        if where in key:
+            raise error
+        return real_write(key, data, **kwargs)
+
+    def failing_delete(_: str) -> None:
+        raise error
+
+    monkeypatch.setattr(store, "write_bytes", failing_write)
+    return failing_delete
+
+
 def test_crash_on_the_manifest_write_leaves_no_version(
     registry: Registry, register: Callable[..., ModelVersion], store: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register(0)
-    real_write = store.write_bytes
-
-    def crashing_write(key: str, data: bytes, **kwargs: Any) -> str:
-        if "/versions/" in key:
-            raise OSError("killed")
-        return real_write(key, data, **kwargs)
-
-    monkeypatch.setattr(store, "write_bytes", crashing_write)
+    _writes_fail(store, monkeypatch, "/versions/", OSError("killed"))
     with pytest.raises(OSError, match="killed"):
         register(1)
     monkeypatch.undo()
@@ -327,6 +349,57 @@ def test_concurrent_register_of_the_same_model_commits_it_once(
 
     assert [v.version for v in Registry(store, MODEL).versions()] == [1]
     assert {result.version for result in results} == {1}
+
+
+def _claim(store: Storage, index_text: str, **fields: Any) -> None:
+    claim = RegistrationClaim(at=now_utc(), **fields)
+    store.write_bytes(
+        layout.registration_claim(MODEL, sha256_hex(index_text.encode())), claim.to_json().encode()
+    )
+
+
+def test_a_claim_whose_process_is_gone_is_taken_over_at_once(
+    tmp_path: Path, register_to: Callable[[int, Registry], ModelVersion], model_texts: list[str]
+) -> None:
+    """The store went down mid-registration and the run exited: its rerun must not wait for the claim."""
+    store = LocalStorage(tmp_path / "store")
+    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    _claim(store, model_texts[0], host=socket.gethostname(), pid=int(exited.stdout))
+    started = time.monotonic()
+
+    version = register_to(0, Registry(store, MODEL, claim_timeout_seconds=60))
+
+    assert time.monotonic() - started < 10
+    assert [v.version for v in Registry(store, MODEL).versions()] == [version.version] == [1]
+
+
+def test_this_process_retries_a_registration_whose_claim_it_could_not_release(
+    tmp_path: Path, register_to: Callable[[int, Registry], ModelVersion], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task retry in the same process, after an outage that also kept it from deleting its claim."""
+    store = LocalStorage(tmp_path / "store")
+    registry = Registry(store, MODEL, claim_timeout_seconds=60)
+    down = StoreUnavailable("s3://x: cannot reach http://127.0.0.1:1")
+    monkeypatch.setattr(store, "delete", _writes_fail(store, monkeypatch, "/objects/", down))
+    with pytest.raises(StoreUnavailable):
+        register_to(0, registry)
+    monkeypatch.undo()
+    assert store.list(layout.registry(MODEL, "claims"))  # left behind: the delete failed too
+    started = time.monotonic()
+
+    assert register_to(0, registry).version == 1
+    assert time.monotonic() - started < 10
+
+
+def test_a_live_claim_from_another_host_is_waited_for_until_the_time_limit(
+    tmp_path: Path, register_to: Callable[[int, Registry], ModelVersion], model_texts: list[str]
+) -> None:
+    store = LocalStorage(tmp_path / "store")
+    _claim(store, model_texts[0], host="another-host", pid=1)
+    started = time.monotonic()
+
+    assert register_to(0, Registry(store, MODEL, claim_timeout_seconds=1.0)).version == 1
+    assert time.monotonic() - started >= 1.0
 
 
 # ---- champion and the promotion log -------------------------------------------------------------

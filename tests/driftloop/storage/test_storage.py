@@ -21,8 +21,8 @@ from driftloop.storage import (
     StoreUnavailable,
     open_storage,
 )
-from driftloop.storage.s3 import S3Storage
-from tests.servers import SeaweedEndpoint
+from driftloop.storage.s3 import S3Storage, make_client
+from tests.servers import SeaweedEndpoint, answering
 
 StoreFactory = Callable[[str], Storage]
 
@@ -248,6 +248,52 @@ def test_a_closed_port_is_one_store_unavailable_naming_the_endpoint() -> None:
     settings = S3Settings(endpoint_url=closed, access_key_id="k", secret_access_key="s", max_attempts=1)
     with pytest.raises(StoreUnavailable, match=f"cannot reach {closed}"):
         S3Storage.from_url("s3://anything/x", settings)
+
+
+def test_a_failing_server_is_one_store_unavailable_naming_the_endpoint() -> None:
+    """A gateway that answers 503 (its backend down) is an outage too, not an internal error."""
+    body = b"<Error><Code>ServiceUnavailable</Code><Message>backend down</Message></Error>"
+    with answering(503, body) as endpoint:
+        settings = S3Settings(endpoint_url=endpoint, access_key_id="k", secret_access_key="s", max_attempts=1)
+        store = S3Storage("bucket", "p", make_client(settings))
+        with pytest.raises(StoreUnavailable) as read:
+            store.read_bytes("a.json")
+        with pytest.raises(StoreUnavailable) as written:
+            store.write_bytes("a.json", b"{}", if_absent=True)
+
+    for raised in (read, written):
+        message = str(raised.value)
+        assert message.startswith(f"s3://bucket/p: {endpoint} is failing (ServiceUnavailable, HTTP 503)")
+        assert "DRIFTLOOP_S3_ENDPOINT_URL" in message
+
+
+def test_a_presigned_link_opens_in_a_browser_and_only_with_its_signature(s3_root: S3Storage) -> None:
+    import httpx
+
+    store = S3Storage(s3_root.bucket, f"{s3_root.prefix}/links", s3_root.client)
+    store.write_bytes("reports/drift.html", b"<html><body>drift</body></html>")
+
+    link = store.link("reports/drift.html", 3600)
+    opened = httpx.get(link)
+    unsigned = httpx.get(link.split("?")[0])
+
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link and "X-Amz-Expires=3600" in link
+    assert (opened.status_code, opened.headers["content-type"].split(";")[0]) == (200, "text/html")
+    assert opened.text == "<html><body>drift</body></html>"
+    assert unsigned.status_code == 403
+
+
+def test_local_files_are_readable_by_the_team(tmp_path: Path) -> None:
+    """A report opened from the store by a teammate: 0644, not the 0600 a temp file starts with."""
+    store = LocalStorage(tmp_path / "store")
+    store.write_bytes("reports/drift/flights/2013-06/flights-delay-v0001.html", b"<html></html>")
+    store.write_bytes("registry/flights-delay/log/00000001.json", b"{}", if_absent=True)
+
+    for key in (
+        "reports/drift/flights/2013-06/flights-delay-v0001.html",
+        "registry/flights-delay/log/00000001.json",
+    ):
+        assert (tmp_path / "store" / key).stat().st_mode & 0o777 == 0o644
 
 
 def test_observed_storage_counts_reads_per_key(tmp_path: Path) -> None:
