@@ -105,10 +105,11 @@ class PromotionLog:
 
         def next_entry() -> tuple[str, PromotionEntry]:
             latest = self.latest()
+            seq, previous = (latest.seq + 1, latest.version) if latest else (1, None)
             entry = PromotionEntry(
-                seq=(latest.seq if latest else 0) + 1,
+                seq=seq,
                 version=version,
-                previous_version=latest.version if latest else None,
+                previous_version=previous,
                 at=now_utc(),
                 data_period=data_period,
                 reason=reason,

@@ -124,17 +124,15 @@ class Registry:
                 ModelFiles.MONITORING: self.blobs.put(monitoring.to_json().encode()),
             }
 
+            draft = ModelVersion(
+                model=self.model, version=0, created_at="", files=files, lineage=lineage, metrics=metrics
+            )
+
             def next_version() -> tuple[str, ModelVersion]:
                 taken = [v.version for v in self.versions()]
-                manifest = ModelVersion(
-                    model=self.model,
-                    version=(max(taken) if taken else 0) + 1,
-                    created_at=now_utc(),
-                    files=files,
-                    lineage=lineage,
-                    metrics=metrics,
-                )
-                return layout.registry_version(self.model, manifest.version), manifest
+                number = (max(taken) if taken else 0) + 1
+                manifest = draft.model_copy(update={"version": number, "created_at": now_utc()})
+                return layout.registry_version(self.model, number), manifest
 
             committed = write_next_slot(
                 self.storage, next_version, self.max_retries, f"commit a version of {self.model}"
