@@ -78,6 +78,7 @@ def verdict_markdown(verdict: MonitoringVerdict) -> str:
             markdown.table(attribution),
             "",
             f"Fixed rule (for comparison): {'; '.join(verdict.decision.reasons)}",
+            "",
             f"Data version `{verdict.data_version[:16]}`",
         ]
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.conftest import StackHandle
+from tests.servers import short_temp_root
 
 pytestmark = pytest.mark.integration
 CHROMIUM_FLAGS = [
@@ -73,8 +75,17 @@ def test_a_person_logs_in_sees_the_declarations_and_follows_a_run_to_its_verdict
     names = ("login", "deployments", "automations", "run-artifacts", "verdict", "report")
     shots = {name: SCREENSHOTS / f"{name}.png" for name in names}
 
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
+    # Chromium puts its singleton socket under TMPDIR: a long one breaks the 107-byte socket path limit.
+    with (
+        tempfile.TemporaryDirectory(prefix="chromium-", dir=short_temp_root()) as browser_tmp,
+        sync_playwright() as driver,
+    ):
+        browser = driver.chromium.launch(
+            executable_path=chromium,
+            args=CHROMIUM_FLAGS,
+            headless=True,
+            env={**os.environ, "TMPDIR": browser_tmp},
+        )
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             context.set_default_timeout(60_000)
