@@ -11,11 +11,16 @@ The retrain deployment runs one retrain at a time and cancels a newcomer, so an 
 a retrain runs gets no run of its own; its "pending" record is still there, and every retrain run takes
 the model's pending events when it has handled its own (`pending_requests`). No event is left unhandled
 and none trains twice.
+
+A run can die after taking an event and before recording its outcome (its process killed, its machine
+gone). The caller says which runs are over (`RunEnded`: the orchestrator knows, this module does not); an
+event whose taker is over with no outcome is taken over by the next run, by the same compare-and-swap.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Literal
 
 from driftloop import layout
@@ -27,6 +32,11 @@ from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 _EVENT_NAMESPACE = uuid.UUID("6f1c2b1e-4d1a-5c8e-9a0b-2f3d4e5a6b7c")
 
 Status = Literal["pending", "accepted", "stale"]
+RunEnded = Callable[[str], bool]  # whether the flow run with this id is over (finished, failed, crashed)
+
+
+def _never_ended(run_id: str) -> bool:
+    return False
 
 
 def drift_event_id(model: str, period: str, champion_version: int) -> str:
@@ -103,7 +113,11 @@ def announce(storage: Storage, event: DriftEvent, run_id: str | None) -> Retrain
 
 
 def record_request(
-    storage: Storage, event: DriftEvent, current_champion: int | None, run_id: str | None
+    storage: Storage,
+    event: DriftEvent,
+    current_champion: int | None,
+    run_id: str | None,
+    run_ended: RunEnded = _never_ended,
 ) -> tuple[RetrainRequest, Skip | None]:
     """Take the event for this run (create it, or move it on from "pending") and say whether it trains.
 
@@ -113,6 +127,8 @@ def record_request(
             champion) win over it.
         current_champion: the champion now.
         run_id: this flow run's id: a retry of the same run carries on where it stopped.
+        run_ended: whether a run is over; an event another run took and left without an outcome when it
+            ended is taken over.
 
     Returns:
         The request as recorded (by this run or an earlier one) and, when this run must not train, why.
@@ -122,9 +138,13 @@ def record_request(
         etag = storage.etag(key)
         data = read_if_exists(storage, key) if etag is not None else None
         earlier = RetrainRequest.from_json(data) if data is not None else None
-        if earlier is not None and earlier.status != "pending":
+        orphan = earlier is not None and _orphaned(storage, earlier, run_id, run_ended)
+        if earlier is not None and earlier.status != "pending" and not orphan:
             return earlier, _skip_for(earlier, run_id)
         request = _decided(earlier.event if earlier else event, current_champion, run_id)
+        if orphan and earlier is not None and request.status == "accepted":
+            detail = f"retraining (run {earlier.run_id} took it and ended without an outcome)"
+            request = request.model_copy(update={"detail": detail})
         try:
             if earlier is None:
                 storage.write_bytes(key, request.to_json().encode(), if_absent=True)
@@ -136,6 +156,15 @@ def record_request(
         if request.status == "stale":
             return request, Skip(kind="stale", message=f"event {event.event_id} is stale: {request.detail}")
         return request, None
+
+
+def _orphaned(storage: Storage, request: RetrainRequest, run_id: str | None, run_ended: RunEnded) -> bool:
+    """Taken by another run that is over and left no outcome: nobody will finish it."""
+    if request.status != "accepted" or request.run_id is None or request.run_id == run_id:
+        return False
+    if storage.exists(layout.retrain_outcome(request.model, request.event_id)):
+        return False
+    return run_ended(request.run_id)
 
 
 def _decided(event: DriftEvent, current_champion: int | None, run_id: str | None) -> RetrainRequest:
@@ -163,10 +192,13 @@ def _skip_for(earlier: RetrainRequest, run_id: str | None) -> Skip | None:
     )
 
 
-def pending_requests(storage: Storage, model: str, run_id: str | None = None) -> list[RetrainRequest]:
+def pending_requests(
+    storage: Storage, model: str, run_id: str | None = None, run_ended: RunEnded = _never_ended
+) -> list[RetrainRequest]:
     """The model's drift events no retrain run has taken yet, oldest period first.
 
-    With `run_id`, also those that run took but did not finish (a retry of the run carries on with them).
+    With `run_id`, also those that run took but did not finish (a retry of the run carries on with them);
+    and those another run took and did not finish before it ended (`run_ended`).
     """
     outcome = ".outcome.json"
     keys = storage.list(layout.registry(model, "retrains"))
@@ -178,8 +210,9 @@ def pending_requests(storage: Storage, model: str, run_id: str | None = None) ->
     def waiting(request: RetrainRequest) -> bool:
         if request.status == "pending":
             return True
-        unfinished = request.status == "accepted" and request.event_id not in finished
-        return run_id is not None and request.run_id == run_id and unfinished
+        if request.status != "accepted" or request.event_id in finished or request.run_id is None:
+            return False
+        return request.run_id == run_id or run_ended(request.run_id)
 
     return sorted(filter(waiting, requests), key=lambda r: (r.period, r.at))
 

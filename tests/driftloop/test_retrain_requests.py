@@ -141,3 +141,40 @@ def test_a_retried_run_finds_the_events_it_took_but_did_not_finish(tmp_path: Pat
 
     assert ([r.event_id for r in mine], others) == ([event.event_id], [])
     assert pending_requests(store, MODEL, "retrain-a") == []
+
+
+def test_an_event_whose_run_ended_without_an_outcome_is_taken_over_once(tmp_path: Path) -> None:
+    """The run that took it was killed: the next run trains it, and a later one finds it handled."""
+    store = LocalStorage(tmp_path)
+    event = _drift("2013-08", 2)
+    announce(store, event, "monitor-08")
+    record_request(store, event, 2, "retrain-a")  # then retrain-a's process was killed
+    ended = {"retrain-a"}.__contains__
+
+    waiting_while_a_runs = pending_requests(store, MODEL, "retrain-b")
+    waiting_after_a_ended = pending_requests(store, MODEL, "retrain-b", ended)
+    taken, skip = record_request(store, event, 2, "retrain-b", ended)
+    # retrain-b trains, records its outcome, and ends: nobody trains the event again.
+    record_outcome(store, MODEL, event.event_id, 3, True, ("beats the champion",))
+    later, later_skip = record_request(store, event, 2, "retrain-c", {"retrain-a", "retrain-b"}.__contains__)
+
+    assert waiting_while_a_runs == []
+    assert [r.event_id for r in waiting_after_a_ended] == [event.event_id]
+    assert skip is None and (taken.status, taken.run_id, taken.announced_by) == (
+        "accepted",
+        "retrain-b",
+        "monitor-08",
+    )
+    assert "retrain-a" in taken.detail and "without an outcome" in taken.detail
+    assert later_skip is not None and later_skip.kind == "duplicate" and "retrain-b" in later_skip.message
+    assert later.run_id == "retrain-b"
+
+
+def test_a_live_taker_keeps_its_event(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    event = _drift("2013-08", 2)
+    record_request(store, event, 2, "retrain-a")
+
+    _, skip = record_request(store, event, 2, "retrain-b", {"retrain-z"}.__contains__)
+
+    assert skip is not None and skip.kind == "duplicate" and "retrain-a" in skip.message
