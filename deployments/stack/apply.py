@@ -231,20 +231,7 @@ def _comparable(automation: Any) -> dict[str, Any]:
 def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any]) -> Change:
     from prefect.events.schemas.automations import AutomationCore
 
-    actions = []
-    for action in spec.actions:
-        if action.deployment not in deployment_ids:
-            raise InvalidDeclaration(
-                f"automations.yaml: {spec.name}: deployment {action.deployment!r} is not in prefect.yaml"
-            )
-        actions.append(
-            {
-                "type": "run-deployment",
-                "source": "selected",
-                "deployment_id": str(deployment_ids[action.deployment]),
-                "parameters": action.parameters,
-            }
-        )
+    actions = [action.to_prefect(spec.name, deployment_ids) for action in spec.actions]
     desired = AutomationCore.model_validate(
         {
             "name": spec.name,
@@ -259,9 +246,8 @@ def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any
         client.create_automation(desired)
         return Change("automation", spec.name, "created")
     first, *extra = existing
-    for (
-        duplicate
-    ) in extra:  # left by an older tool that created instead of updating: one name, one automation
+    # Left by an older tool that created instead of updating: one name, one automation.
+    for duplicate in extra:
         client.delete_automation(duplicate.id)
     if _comparable(first) == _comparable(desired) and not extra:
         return Change("automation", spec.name, "unchanged")

@@ -7,7 +7,7 @@ server is touched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,13 +68,38 @@ class RunDeploymentAction(_Strict):
     deployment: str  # "flow/deployment"
     parameters: dict[str, Any] = Field(default_factory=dict)
 
+    def to_prefect(self, automation: str, deployment_ids: dict[str, Any]) -> dict[str, Any]:
+        """The action as Prefect's API takes it: the deployment by its id on the target server."""
+        if self.deployment not in deployment_ids:
+            raise InvalidDeclaration(
+                f"automations.yaml: {automation}: deployment {self.deployment!r} is not in prefect.yaml"
+            )
+        deployment_id = str(deployment_ids[self.deployment])
+        return {
+            "type": self.type,
+            "source": "selected",
+            "deployment_id": deployment_id,
+            "parameters": self.parameters,
+        }
+
+
+class ChangeFlowRunStateAction(_Strict):
+    """Set the triggering flow run's state (e.g. CRASHED for a run whose heartbeats stopped)."""
+
+    type: Literal["change-flow-run-state"]
+    state: Literal["CRASHED", "FAILED", "CANCELLED"]
+    message: str = ""
+
+    def to_prefect(self, automation: str, deployment_ids: dict[str, Any]) -> dict[str, Any]:
+        return self.model_dump()
+
 
 class AutomationSpec(_Strict):
     name: str
     description: str = ""
     enabled: bool = True
     trigger: dict[str, Any]
-    actions: list[RunDeploymentAction]
+    actions: list[Annotated[RunDeploymentAction | ChangeFlowRunStateAction, Field(discriminator="type")]]
 
 
 class AutomationsFile(_Strict):

@@ -29,6 +29,7 @@ def test_apply_declares_everything_and_a_second_apply_changes_nothing(stack: Sta
     created = {line.split(":")[0].removeprefix("deployment ") for line in first if "created" in line}
     assert created >= DEPLOYMENTS
     assert "automation retrain-on-drift: created" in first
+    assert "automation crash-unresponsive-runs: created" in first
     assert "nothing to change: everything matches infra/" in again.stdout
     assert [line for line in again.stdout.splitlines() if line.endswith((": created", ": updated"))] == []
     deployments = stack.post("/deployments/filter", {})
@@ -42,6 +43,11 @@ def test_apply_declares_everything_and_a_second_apply_changes_nothing(stack: Sta
     assert retrain["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     assert {d["work_pool_name"] for d in deployments} == {"driftloop"}
     assert len(by_name) == len(DEPLOYMENTS)
+    automations = {a["name"]: a for a in stack.post("/automations/filter", {})}
+    zombies = automations["crash-unresponsive-runs"]
+    assert (zombies["trigger"]["posture"], zombies["trigger"]["within"]) == ("Proactive", 600.0)
+    assert [(a["type"], a["state"]) for a in zombies["actions"]] == [("change-flow-run-state", "CRASHED")]
+    assert [a["type"] for a in automations["retrain-on-drift"]["actions"]] == ["run-deployment"]
 
 
 def test_the_stack_s_logs_and_pids_are_readable_by_the_team_and_its_secrets_are_not(
