@@ -45,7 +45,7 @@ def test_monthly_cron_fires_on_the_second_at_six_utc() -> None:
 def test_the_automation_renders_the_retrain_parameters_from_the_event() -> None:
     from prefect.server.utilities.user_templates import render_user_template_sync
 
-    (automation,) = load_declarations().automations
+    automation = next(a for a in load_declarations().automations if a.name == "retrain-on-drift")
     (action,) = automation.actions
     event = {
         "id": "ignored",
@@ -95,3 +95,21 @@ def test_secrets_are_made_once_and_readable_by_their_owner_only(tmp_path: Path) 
     assert first.prefect_auth_string.startswith("driftloop:") and len(first.prefect_auth_string) > 30
     assert stat.S_IMODE((tmp_path / "secrets" / "secrets.json").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+
+
+def test_a_run_whose_heartbeats_stop_for_ten_minutes_is_declared_crashed() -> None:
+    from prefect.events.schemas.automations import AutomationCore
+
+    spec = next(a for a in load_declarations().automations if a.name == "crash-unresponsive-runs")
+    core = AutomationCore.model_validate(
+        {
+            "name": spec.name,
+            "trigger": spec.trigger,
+            "actions": [action.to_prefect(spec.name, {}) for action in spec.actions],
+        }
+    )
+
+    assert (core.trigger.posture, core.trigger.within.total_seconds()) == ("Proactive", 600.0)
+    assert core.trigger.after == {"prefect.flow-run.heartbeat"}
+    assert "prefect.flow-run.Completed" in core.trigger.expect
+    assert [(a.type, a.state.value) for a in core.actions] == [("change-flow-run-state", "CRASHED")]
