@@ -262,24 +262,25 @@ def _bucket(declared: Declarations, storage_url: str, s3: S3Settings) -> list[Ch
     if not storage_url.startswith("s3://"):
         return [Change("bucket", storage_url, "not supported", "the store is a local folder, not S3")]
     from driftloop.storage.s3 import S3Storage
+    from driftloop.storage.s3_bucket import BucketConfiguration
 
     store, created = S3Storage.open_creating(storage_url, s3)
-    name = store.bucket
+    name, bucket = store.bucket, BucketConfiguration(store)
     changes = [Change("bucket", name, "created" if created else "unchanged", store.endpoint or "AWS S3")]
     wanted = declared.bucket
     if wanted.versioning is not None:
-        current = store.versioning()
+        current = bucket.versioning()
         if current == wanted.versioning:
             changes.append(Change("bucket versioning", name, "unchanged", current))
-        elif store.set_versioning(wanted.versioning):
+        elif bucket.set_versioning(wanted.versioning):
             changes.append(Change("bucket versioning", name, "updated", f"{current} -> {wanted.versioning}"))
         else:
             changes.append(Change("bucket versioning", name, "not supported", "by this endpoint"))
     if wanted.lifecycle_rules:
-        current_rules = store.lifecycle_rules()
+        current_rules = bucket.lifecycle_rules()
         if current_rules == wanted.lifecycle_rules:
             changes.append(Change("bucket lifecycle", name, "unchanged"))
-        elif store.set_lifecycle_rules(wanted.lifecycle_rules):
+        elif bucket.set_lifecycle_rules(wanted.lifecycle_rules):
             changes.append(
                 Change("bucket lifecycle", name, "updated", f"{len(wanted.lifecycle_rules)} rule(s)")
             )

@@ -2,7 +2,7 @@
 
 Everything driftloop persists (data versions, quarantine, predictions, reports, the registry) goes
 through `Storage`; where each object lives is decided in `driftloop.layout`. Nothing outside
-`driftloop/storage/s3.py` and `s3_errors.py` imports boto3.
+`driftloop/storage/s3.py`, `s3_errors.py` and `s3_bucket.py` imports boto3.
 """
 
 from __future__ import annotations

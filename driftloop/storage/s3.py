@@ -1,4 +1,4 @@
-"""The S3 artifact store (AWS S3, SeaweedFS, any S3-compatible server); only it and `s3_errors` use boto3.
+"""The S3 artifact store (AWS S3, SeaweedFS, any S3-compatible server); boto3 is used only here and in `s3_*`.
 
 A single `put_object` is atomic in S3, so writes need no temp objects. The registry's two conditional
 writes map onto S3's conditional writes: `if_absent` sends `If-None-Match: *`, `if_match` sends
@@ -29,8 +29,6 @@ _PRECONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalReques
 # HEAD has no body, so a missing key there is the bare status "404".
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _BUCKET_EXISTS_CODES = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
-# What servers answer to a bucket feature they do not implement.
-_UNSUPPORTED_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
 # Bodies smaller than this are sent without `Expect: 100-continue` (see `_no_continue_for_small_bodies`).
 _CONTINUE_MIN_BYTES = 1024 * 1024
 
@@ -101,45 +99,7 @@ class S3Storage:
             return False
         return True
 
-    # ---- bucket configuration (`driftloop stack apply`) and links ----------------------------
-    @reachable
-    def versioning(self) -> str | None:
-        """ "Enabled", "Suspended", or None when versioning was never turned on."""
-        return self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
-
-    @reachable
-    def set_versioning(self, status: str) -> bool:
-        """Turn versioning on or off; False when the endpoint does not support it."""
-        try:
-            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": status})
-        except ClientError as error:
-            if error_code(error) in _UNSUPPORTED_CODES:
-                return False
-            raise
-        return True
-
-    @reachable
-    def lifecycle_rules(self) -> list[dict[str, Any]]:
-        try:
-            return list(self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"])
-        except ClientError as error:
-            if error_code(error) in ("NoSuchLifecycleConfiguration", *_UNSUPPORTED_CODES):
-                return []
-            raise
-
-    @reachable
-    def set_lifecycle_rules(self, rules: list[dict[str, Any]]) -> bool:
-        """Replace the bucket's lifecycle rules; False when the endpoint does not support them."""
-        try:
-            self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
-            )
-        except ClientError as error:
-            if error_code(error) in _UNSUPPORTED_CODES:
-                return False
-            raise
-        return True
-
+    # ---- links ------------------------------------------------------------------------------
     def link(self, key: str, expires_seconds: int) -> str:
         """A link a browser opens without credentials, valid for `expires_seconds` (SigV4: 7 days at most)."""
         return str(
