@@ -138,11 +138,12 @@ def record_request(
         etag = storage.etag(key)
         data = read_if_exists(storage, key) if etag is not None else None
         earlier = RetrainRequest.from_json(data) if data is not None else None
-        orphan = earlier is not None and _orphaned(storage, earlier, run_id, run_ended)
-        if earlier is not None and earlier.status != "pending" and not orphan:
-            return earlier, _skip_for(earlier, run_id)
+        if earlier is not None and earlier.status != "pending":
+            outcome = layout.retrain_outcome(earlier.model, earlier.event_id)
+            if not _orphaned(earlier, run_id, run_ended) or storage.exists(outcome):
+                return earlier, _skip_for(earlier, run_id)
         request = _decided(earlier.event if earlier else event, current_champion, run_id)
-        if orphan and earlier is not None and request.status == "accepted":
+        if earlier is not None and earlier.status != "pending" and request.status == "accepted":
             detail = f"retraining (run {earlier.run_id} took it and ended without an outcome)"
             request = request.model_copy(update={"detail": detail})
         try:
@@ -158,11 +159,9 @@ def record_request(
         return request, None
 
 
-def _orphaned(storage: Storage, request: RetrainRequest, run_id: str | None, run_ended: RunEnded) -> bool:
-    """Taken by another run that is over and left no outcome: nobody will finish it."""
+def _orphaned(request: RetrainRequest, run_id: str | None, run_ended: RunEnded) -> bool:
+    """Accepted by another run that is over: unless its outcome is on file, nobody will finish it."""
     if request.status != "accepted" or request.run_id is None or request.run_id == run_id:
-        return False
-    if storage.exists(layout.retrain_outcome(request.model, request.event_id)):
         return False
     return run_ended(request.run_id)
 
@@ -210,9 +209,10 @@ def pending_requests(
     def waiting(request: RetrainRequest) -> bool:
         if request.status == "pending":
             return True
-        if request.status != "accepted" or request.event_id in finished or request.run_id is None:
+        if request.event_id in finished:
             return False
-        return request.run_id == run_id or run_ended(request.run_id)
+        retry = run_id is not None and request.status == "accepted" and request.run_id == run_id
+        return retry or _orphaned(request, run_id, run_ended)
 
     return sorted(filter(waiting, requests), key=lambda r: (r.period, r.at))
 
