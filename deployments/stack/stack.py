@@ -88,17 +88,14 @@ class Stack:
                 self._ports(),
                 self.log("seaweedfs"),
             ),
-            lambda: seaweed.s3_answers(self.settings, self.secrets),
         )
         self._service(
             "prefect-server",
             lambda: prefect_services.server_spec(self.settings, self.secrets, self.log("prefect-server")),
-            lambda: prefect_services.server_answers(self.settings, self.secrets),
         )
         self._service(
             "worker",
             lambda: prefect_services.worker_spec(self.settings, self.secrets, self.pool, self.log("worker")),
-            lambda: prefect_services.worker_online(self.settings, self.secrets, self.pool),
         )
 
     def _listening_ports(self) -> dict[str, list[tuple[int, str]]]:
@@ -124,15 +121,10 @@ class Stack:
                 self.echo(f"postgres: new cluster in {postgres.data_dir(settings)}")
             pid = postgres.start(settings, log, self.pid_file("postgres"))
             self.echo(f"postgres: started (pid {pid})")
-        wait_until(
-            "postgres",
-            lambda: postgres.ensure_database(settings, self.secrets) or None,
-            settings.start_timeout_seconds,
-            recorded_pid(self.pid_file("postgres")),
-            log,
-        )
+        pid = recorded_pid(self.pid_file("postgres"))
+        wait_until("postgres", self._health()["postgres"][1], settings.start_timeout_seconds, pid, log)
 
-    def _service(self, name: str, spec: Callable[[], Launch], healthy: Callable[[], bool | None]) -> None:
+    def _service(self, name: str, spec: Callable[[], Launch]) -> None:
         pid = recorded_pid(self.pid_file(name))
         if pid is not None:
             self.echo(f"{name}: already running (pid {pid})")
@@ -140,8 +132,28 @@ class Stack:
             launched = spec()
             pid = launch(launched, self.pid_file(name))
             self.echo(f"{name}: started (pid {pid}), log {launched.log}")
+        healthy = self._health()[name][1]
         wait_until(name, healthy, self.settings.start_timeout_seconds, pid, self.log(name))
         self.echo(f"{name}: healthy")
+
+    def _health(self) -> dict[str, tuple[str, Callable[[], bool | None]]]:
+        """Each service's address and its health probe: True when healthy, None while not (yet)."""
+        s, secrets = self.settings, self.secrets
+        return {
+            "postgres": (
+                f"postgresql://{LOOPBACK}:{s.postgres_port}/{postgres.DATABASE}",
+                lambda: postgres.ensure_database(s, secrets) or None,
+            ),
+            "seaweedfs": (f"{s.s3_endpoint_url} (S3)", lambda: seaweed.s3_answers(s, secrets)),
+            "prefect-server": (
+                f"{s.ui_url} (UI), {s.prefect_api_url}",
+                lambda: prefect_services.server_answers(s, secrets),
+            ),
+            "worker": (
+                f"work pool {self.pool!r}",
+                lambda: prefect_services.worker_online(s, secrets, self.pool),
+            ),
+        }
 
     # ---- down --------------------------------------------------------------------------------
     def down(self) -> None:
@@ -159,22 +171,7 @@ class Stack:
 
     # ---- status ------------------------------------------------------------------------------
     def status(self) -> list[ServiceStatus]:
-        s, secrets = self.settings, self.secrets
-        probes: dict[str, tuple[str, Callable[[], bool | None]]] = {
-            "postgres": (
-                f"postgresql://{LOOPBACK}:{s.postgres_port}/{postgres.DATABASE}",
-                lambda: postgres.ensure_database(s, secrets),
-            ),
-            "seaweedfs": (f"{s.s3_endpoint_url} (S3)", lambda: seaweed.s3_answers(s, secrets)),
-            "prefect-server": (
-                f"{s.ui_url} (UI), {s.prefect_api_url}",
-                lambda: prefect_services.server_answers(s, secrets),
-            ),
-            "worker": (
-                f"work pool {self.pool!r}",
-                lambda: prefect_services.worker_online(s, secrets, self.pool),
-            ),
-        }
+        probes = self._health()
         rows = []
         for name in SERVICES:
             url, probe = probes[name]
