@@ -19,6 +19,13 @@ from driftloop import layout
 from driftloop.settings import Settings
 from driftloop.storage import local_root
 
+# Prefect's, GX's and Evidently's telemetry off (Evidently's reports never send; keep it off anyway).
+NO_TELEMETRY = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+
 
 class PrefectRuntimeSettings(BaseSettings):
     """Where the embedded default keeps Prefect's state."""
@@ -34,14 +41,11 @@ def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | No
     runtime = runtime or PrefectRuntimeSettings()
     os.environ.setdefault("PREFECT_HOME", str(Path(runtime.home).resolve()))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    for name, value in NO_TELEMETRY.items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
     )
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault(
-        "DO_NOT_TRACK", "1"
-    )  # Evidently's telemetry switch; reports never send, keep it off
     # Per-task "Finished in state Completed()" lines would bury the per-period progress lines.
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     root = local_root(settings.storage.url)

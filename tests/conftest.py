@@ -14,16 +14,16 @@ from typing import NamedTuple
 
 import pytest
 
+from deployments.environment import NO_TELEMETRY  # imports no Prefect, GX or Evidently
+
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="driftloop-test-prefect-"))
 os.environ.update(
     {
+        **NO_TELEMETRY,
         "PREFECT_HOME": str(_PREFECT_HOME),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(_PREFECT_HOME / "results"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
-        "GX_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
         "MPLBACKEND": "Agg",
     }
 )

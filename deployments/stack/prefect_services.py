@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from deployments.environment import NO_TELEMETRY
 from deployments.stack import postgres
 from deployments.stack.processes import Launch
 from deployments.stack.secrets import StackSecrets
@@ -24,12 +25,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORKER_NAME = "driftloop-local"
 # Where "View at" links point: Prefect 3.8's default UI (v2), whose pages ask for the login themselves.
 UI_LINKS_PATH = "/v2"
-QUIET = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "MPLBACKEND": "Agg",
-}
+QUIET = {**NO_TELEMETRY, "MPLBACKEND": "Agg"}
 
 
 def _inherited() -> dict[str, str]:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 import httpx
 import pytest
 
+from deployments.environment import NO_TELEMETRY
 from tests.conftest import REPO, SLICE_FRACTION, write_contract
 
 T = TypeVar("T")
@@ -165,11 +166,9 @@ def _client_env(state: Path, ports: dict[str, int], contract: Path) -> dict[str,
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DRIFTLOOP_", "AWS_"))}
     env.update(
         {
+            **NO_TELEMETRY,
             "PREFECT_HOME": str(state / "client-home"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "DO_NOT_TRACK": "1",
-            "GX_ANALYTICS_ENABLED": "false",
             "MPLBACKEND": "Agg",
             "DRIFTLOOP_STACK_DIR": str(state / "state"),
             "DRIFTLOOP_STACK_SECRETS_DIR": str(state / "secrets"),
