@@ -56,7 +56,7 @@ def require_free(port: int, what: str, setting: str) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
@@ -86,7 +86,7 @@ def recorded_pid(pid_file: Path) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     pid, argv0 = int(entry["pid"]), str(entry["argv0"])
-    return pid if _alive(pid) and _executable(pid) == argv0 else None
+    return pid if alive(pid) and _executable(pid) == argv0 else None
 
 
 def launch(spec: Launch, pid_file: Path) -> int:
@@ -119,7 +119,7 @@ def stop(pid: int, timeout: float) -> None:
             os.kill(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 return
             time.sleep(0.2)
 
@@ -131,7 +131,7 @@ def wait_until(what: str, probe: Callable[[], T | None], timeout: float, pid: in
         answer = probe()
         if answer is not None:
             return answer
-        if pid is not None and not _alive(pid):
+        if pid is not None and not alive(pid):
             raise StackError(f"{what} exited during start-up: see {log}")
         if time.monotonic() > deadline:
             raise StackError(f"{what} did not become healthy within {timeout:.0f} s: see {log}")

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from deployments.environment import NO_TELEMETRY
+from deployments.stack.processes import alive
 from tests.conftest import REPO, SLICE_FRACTION, write_contract
 
 T = TypeVar("T")
@@ -153,15 +154,6 @@ assert event is not None, "not emitted"
 """
 
 
-def is_running(pid: int) -> bool:
-    """Alive and not a zombie (an exited process its parent has not reaped yet)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 def _client_env(state: Path, ports: dict[str, int], contract: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DRIFTLOOP_", "AWS_"))}
     env.update(
@@ -231,7 +223,7 @@ def stack(slice_contract: Any) -> Iterator[StackHandle]:
         down = subprocess.run(
             [DRIFTLOOP, "stack", "down"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
         )
-        alive = [pid for pid in (json.loads(p)["pid"] for p in pids) if is_running(pid)]
+        running = [pid for pid in (json.loads(p)["pid"] for p in pids) if alive(pid)]
         shutil.rmtree(root, ignore_errors=True)
         assert down.returncode == 0, down.stdout + down.stderr
-        assert alive == [], f"still running after `stack down`: {alive}"
+        assert running == [], f"still running after `stack down`: {running}"

@@ -18,12 +18,13 @@ import time
 
 import pytest
 
+from deployments.stack.processes import alive
 from driftloop.contract import load_contract
 from driftloop.gate import validated_versions
 from driftloop.registry import Registry
 from driftloop.storage import Storage
 from tests.conftest import REPO
-from tests.integration.conftest import DRIFTLOOP, StackHandle, is_running
+from tests.integration.conftest import DRIFTLOOP, StackHandle
 
 pytestmark = pytest.mark.integration
 MODEL = "flights-delay"
@@ -38,7 +39,7 @@ def _stop_seaweedfs_when(stack: StackHandle, store: Storage, prefix: str, run: s
         time.sleep(0.05)
     pid = json.loads((stack.state / "state" / "run" / "seaweedfs.pid").read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
-    while is_running(pid):
+    while alive(pid):
         time.sleep(0.1)
 
 
