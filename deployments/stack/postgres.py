@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from deployments.stack.processes import StackError, record
+from deployments.stack.processes import StackError, as_account, executable, record
 from deployments.stack.secrets import StackSecrets
 from deployments.stack.settings import LOOPBACK, StackSettings
 
@@ -58,10 +58,6 @@ def connection_url(settings: StackSettings, secrets: StackSecrets, driver: str =
         f"{driver}://{secrets.postgres_user}:{secrets.postgres_password}@{LOOPBACK}:"
         f"{settings.postgres_port}/{DATABASE}"
     )
-
-
-def _as(user: str | None) -> dict[str, object]:
-    return {"user": user, "group": user, "extra_groups": []} if user else {}
 
 
 def _reachable_by(user: str, folder: Path) -> None:
@@ -108,7 +104,9 @@ def initialise(settings: StackSettings, secrets: StackSecrets, log: Path) -> boo
             "--locale=C",
         ]
         with open(log.with_name("postgres-initdb.log"), "ab") as out:
-            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False, **_as(user))
+            done = subprocess.run(
+                command, stdout=out, stderr=subprocess.STDOUT, check=False, **as_account(user)
+            )
         if done.returncode != 0:
             raise StackError(
                 f"initdb failed (exit {done.returncode}): see {log.with_name('postgres-initdb.log')}"
@@ -129,13 +127,16 @@ def start(settings: StackSettings, log: Path, pid_file: Path) -> int:
     if user:  # the server, not this process, writes its log
         account = pwd.getpwnam(user)
         os.chown(log, account.pw_uid, account.pw_gid)
-    done = subprocess.run(command, capture_output=True, text=True, check=False, **_as(user))
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **as_account(user))
     if done.returncode != 0:
         raise StackError(f"PostgreSQL did not start (pg_ctl exit {done.returncode}): see {log}")
     pid = postmaster_pid(settings)
     if pid is None:
         raise StackError(f"PostgreSQL started but wrote no postmaster.pid: see {log}")
-    record(pid_file, pid, Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode())
+    program = executable(pid)
+    if program is None:
+        raise StackError(f"PostgreSQL exited right after it started: see {log}")
+    record(pid_file, pid, program)
     return pid
 
 
@@ -152,7 +153,7 @@ def stop(settings: StackSettings) -> None:
         [binary("pg_ctl"), "stop", f"--pgdata={data_dir(settings)}", "--mode=fast", "--wait", "--timeout=60"],
         capture_output=True,
         check=False,
-        **_as(os_user(settings)),
+        **as_account(os_user(settings)),
     )
 
 

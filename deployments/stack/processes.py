@@ -15,7 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from deployments.errors import InfrastructureError
 from deployments.stack.settings import LOOPBACK
@@ -67,7 +67,8 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _executable(pid: int) -> str | None:
+def executable(pid: int) -> str | None:
+    """The program a process runs (its argv[0]); None when it is gone."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -86,7 +87,12 @@ def recorded_pid(pid_file: Path) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     pid, argv0 = int(entry["pid"]), str(entry["argv0"])
-    return pid if alive(pid) and _executable(pid) == argv0 else None
+    return pid if alive(pid) and executable(pid) == argv0 else None
+
+
+def as_account(user: str | None) -> dict[str, Any]:
+    """`subprocess` options that run a child as `user` (its own group, no other); none for this account."""
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
 
 
 def launch(spec: Launch, pid_file: Path) -> int:
@@ -102,9 +108,7 @@ def launch(spec: Launch, pid_file: Path) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            user=spec.user,
-            group=spec.user,
-            extra_groups=[] if spec.user else None,
+            **as_account(spec.user),
         )
     record(pid_file, process.pid, spec.argv[0])
     return process.pid
