@@ -8,7 +8,6 @@ environment's scripts folder (`.venv/bin/weed`), not as a console-script entry p
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -28,7 +27,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployments.stack.seaweed import find_weed
+from deployments.stack.seaweed import find_weed, s3_identities
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
@@ -98,17 +97,6 @@ def _free_ports(count: int) -> list[int]:
             if neighbour < 65536 and neighbour not in ports and _bindable(neighbour):
                 return [*ports[:count], admin]
         raise RuntimeError("no free loopback port pair for the SeaweedFS admin server")
-
-
-def _write_s3_config(path: Path, access_key: str, secret_key: str) -> None:
-    # One identity with full rights: with any identity configured, anonymous and wrong-key requests fail.
-    identity = {
-        "name": "driftloop-test",
-        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
-    path.write_text(json.dumps({"identities": [identity]}, indent=2))
-    path.chmod(0o600)
 
 
 def _command(
@@ -194,7 +182,8 @@ def _start(
 ) -> tuple[subprocess.Popen[bytes], SeaweedEndpoint, list[int]]:
     access_key, secret_key = keys
     config = data_dir / "s3.json"
-    _write_s3_config(config, access_key, secret_key)
+    config.write_text(s3_identities("driftloop-test", access_key, secret_key))
+    config.chmod(0o600)
     ports = _free_ports(8)
     endpoint = SeaweedEndpoint(f"http://{LOOPBACK}:{ports[6]}", access_key, secret_key)
     # Drop AWS_* and S3_* so a developer's own credentials or defaults never reach the test server.

@@ -56,10 +56,12 @@ def security_toml(secrets: StackSecrets, tls: TlsFiles) -> str:
     )
 
 
-def s3_identities(secrets: StackSecrets) -> str:
+def s3_identities(name: str, access_key: str, secret_key: str) -> str:
+    """`-s3.config` with one identity of full rights: with any identity configured, anonymous and
+    wrong-key requests fail."""
     identity = {
-        "name": "driftloop",
-        "credentials": [{"accessKey": secrets.s3_access_key, "secretKey": secrets.s3_secret_key}],
+        "name": name,
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
     }
     return json.dumps({"identities": [identity]}, indent=2)
@@ -72,7 +74,8 @@ def launch_spec(
     config_dir = settings.secrets / "seaweedfs"
     config_dir.mkdir(mode=0o700, exist_ok=True)
     write_private(config_dir / "security.toml", security_toml(secrets, tls).encode())
-    write_private(config_dir / "s3.json", s3_identities(secrets).encode())
+    identities = s3_identities("driftloop", secrets.s3_access_key, secrets.s3_secret_key)
+    write_private(config_dir / "s3.json", identities.encode())
     data = settings.state / "seaweedfs"
     data.mkdir(parents=True, exist_ok=True)
     (settings.state / "logs" / "seaweedfs").mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,11 @@ import pytest
 from deployments.environment import NO_TELEMETRY
 from deployments.stack.processes import alive
 from tests.conftest import REPO, SLICE_FRACTION, write_contract
+from tests.servers import free_port
 
 T = TypeVar("T")
 DRIFTLOOP = str(Path(sys.executable).parent / "driftloop")
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def system_packages() -> str | None:
