@@ -221,26 +221,31 @@ def _deployment(client: Any, declared: Declarations, spec: DeploymentSpec) -> tu
 
 
 def _comparable(automation: Any) -> dict[str, Any]:
+    """The fields `infra/` declares. Python mode keeps the trigger's sets (`expect`, `after`, `for_each`)
+    as sets: JSON mode lists them in an order that depends on the process's string hashing."""
     dumped = automation.model_dump(
-        mode="json", include={"name", "description", "enabled", "trigger", "actions", "actions_on_trigger"}
+        mode="python", include={"name", "description", "enabled", "trigger", "actions", "actions_on_trigger"}
     )
     dumped["trigger"].pop("id", None)
     return dumped
 
 
-def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any]) -> Change:
+def _desired_automation(spec: AutomationSpec, deployment_ids: dict[str, Any]) -> Any:
     from prefect.events.schemas.automations import AutomationCore
 
-    actions = [action.to_prefect(spec.name, deployment_ids) for action in spec.actions]
-    desired = AutomationCore.model_validate(
+    return AutomationCore.model_validate(
         {
             "name": spec.name,
             "description": spec.description,
             "enabled": spec.enabled,
             "trigger": spec.trigger,
-            "actions": actions,
+            "actions": [action.to_prefect(spec.name, deployment_ids) for action in spec.actions],
         }
     )
+
+
+def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any]) -> Change:
+    desired = _desired_automation(spec, deployment_ids)
     existing = client.read_automations_by_name(spec.name)
     if not existing:
         client.create_automation(desired)
@@ -249,10 +254,23 @@ def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any
     # Left by an older tool that created instead of updating: one name, one automation.
     for duplicate in extra:
         client.delete_automation(duplicate.id)
-    if _comparable(first) == _comparable(desired) and not extra:
+    current, wanted = _comparable(first), _comparable(desired)
+    if current == wanted and not extra:
         return Change("automation", spec.name, "unchanged")
     client.update_automation(first.id, desired)
-    return Change("automation", spec.name, "updated")
+    return Change("automation", spec.name, "updated", ", ".join(_differing(current, wanted)))
+
+
+def _differing(current: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names of the fields that differ, so an update says what it changed."""
+    names: list[str] = []
+    for key in sorted(current.keys() | wanted.keys()):
+        here, there = current.get(key), wanted.get(key)
+        if isinstance(here, dict) and isinstance(there, dict):
+            names += _differing(here, there, f"{prefix}{key}.")
+        elif here != there:
+            names.append(f"{prefix}{key}")
+    return names
 
 
 # ---- the bucket --------------------------------------------------------------------------------
