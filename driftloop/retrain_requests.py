@@ -138,12 +138,14 @@ def record_request(
         etag = storage.etag(key)
         data = read_if_exists(storage, key) if etag is not None else None
         earlier = RetrainRequest.from_json(data) if data is not None else None
-        if earlier is not None and earlier.status != "pending":
+        taken = earlier is not None and earlier.status != "pending"
+        if taken:
             outcome = layout.retrain_outcome(earlier.model, earlier.event_id)
             if not _orphaned(earlier, run_id, run_ended) or storage.exists(outcome):
                 return earlier, _skip_for(earlier, run_id)
+        # Past here an event another run took is orphaned: this run takes it over.
         request = _decided(earlier.event if earlier else event, current_champion, run_id)
-        if earlier is not None and earlier.status != "pending" and request.status == "accepted":
+        if taken and request.status == "accepted":
             detail = f"retraining (run {earlier.run_id} took it and ended without an outcome)"
             request = request.model_copy(update={"detail": detail})
         try:

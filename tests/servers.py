@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deployments.stack.seaweed import find_weed, s3_identities
+from deployments.stack.secrets import write_private
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
@@ -182,8 +183,7 @@ def _start(
 ) -> tuple[subprocess.Popen[bytes], SeaweedEndpoint, list[int]]:
     access_key, secret_key = keys
     config = data_dir / "s3.json"
-    config.write_text(s3_identities("driftloop-test", access_key, secret_key))
-    config.chmod(0o600)
+    write_private(config, s3_identities("driftloop-test", access_key, secret_key).encode())
     ports = _free_ports(8)
     endpoint = SeaweedEndpoint(f"http://{LOOPBACK}:{ports[6]}", access_key, secret_key)
     # Drop AWS_* and S3_* so a developer's own credentials or defaults never reach the test server.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deployments.stack.apply import _desired_automation
 from deployments.stack.declared import INFRA_DIR, InvalidDeclaration, load_declarations
 from deployments.stack.secrets import load_or_create
 
@@ -98,16 +99,8 @@ def test_secrets_are_made_once_and_readable_by_their_owner_only(tmp_path: Path) 
 
 
 def test_a_run_whose_heartbeats_stop_for_ten_minutes_is_declared_crashed() -> None:
-    from prefect.events.schemas.automations import AutomationCore
-
     spec = next(a for a in load_declarations().automations if a.name == "crash-unresponsive-runs")
-    core = AutomationCore.model_validate(
-        {
-            "name": spec.name,
-            "trigger": spec.trigger,
-            "actions": [action.to_prefect(spec.name, {}) for action in spec.actions],
-        }
-    )
+    core = _desired_automation(spec, {})  # what `stack apply` sends: Prefect's own model, validated
 
     assert (core.trigger.posture, core.trigger.within.total_seconds()) == ("Proactive", 600.0)
     assert core.trigger.after == {"prefect.flow-run.heartbeat"}
