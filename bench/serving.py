@@ -36,16 +36,16 @@ import pandas as pd
 
 from bench.serving_floor import POOL, in_process
 from bench.serving_load import ensure, lua_script, run_wrk, running
-from driftloop.batches import cut_period, ingest_period
-from driftloop.challenger import SourceProvenance, train_challenger
-from driftloop.contract import load_contract
-from driftloop.enrichment import enrich
-from driftloop.features import FeatureEncoder
+from driftloop.core.contract import load_contract
+from driftloop.core.settings import DriftSettings, TrainingSettings
+from driftloop.core.storage import LocalStorage
+from driftloop.data.batches import cut_period, ingest_period
+from driftloop.data.enrichment import enrich
+from driftloop.data.sources import SourceTables
+from driftloop.data.windows import load_window, resolve_windows
+from driftloop.lifecycle.challenger import SourceProvenance, train_challenger
+from driftloop.modelling.features import FeatureEncoder
 from driftloop.registry import ModelVersion, Registry
-from driftloop.settings import DriftSettings, TrainingSettings
-from driftloop.sources import SourceTables
-from driftloop.storage import LocalStorage
-from driftloop.windows import load_window, resolve_windows
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO / "data_contracts" / "flights.yaml"

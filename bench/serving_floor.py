@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftloop.features import FeatureEncoder
+from driftloop.core.settings import Settings
+from driftloop.modelling.features import FeatureEncoder
 from driftloop.online import PredictionService
 from driftloop.online.schema import record_columns
 from driftloop.registry import Registry
-from driftloop.settings import Settings
 
 POOL = 1000
 

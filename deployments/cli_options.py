@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from driftloop.settings import Settings
+from driftloop.core.settings import Settings
 
 StoreOption = Annotated[
     str | None,
@@ -49,7 +49,7 @@ def settings_for(store: str | None = None, contract: str | None = None, flows: b
 
 def period_label(settings: Settings, label: str) -> str:
     """A period label checked against the contract's period before any flow (or server) starts."""
-    from driftloop.contract import load_contract
-    from driftloop.periods import check_period
+    from driftloop.core.contract import load_contract
+    from driftloop.core.periods import check_period
 
     return check_period(label, load_contract(settings.data.contract).time.period)

@@ -15,9 +15,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from driftloop import layout
-from driftloop.settings import Settings
-from driftloop.storage import local_root
+from driftloop.core import layout
+from driftloop.core.settings import Settings
+from driftloop.core.storage import local_root
 
 # Prefect's, GX's and Evidently's telemetry off (Evidently's reports never send; keep it off anyway).
 NO_TELEMETRY = {

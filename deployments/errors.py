@@ -32,15 +32,15 @@ class InfrastructureError(RuntimeError):
 
 def _known() -> list[tuple[tuple[type[BaseException], ...], ExitCode]]:
     # Imported here: `driftloop --help` must not pay for pandas and LightGBM.
-    from driftloop.batches import NoDataForPeriod
-    from driftloop.contract import InvalidContract
-    from driftloop.gate import ContractViolation, NoValidatedBatch
-    from driftloop.leakage import LeakageSuspected
-    from driftloop.periods import PeriodLabelError
+    from driftloop.core.contract import InvalidContract
+    from driftloop.core.periods import PeriodLabelError
+    from driftloop.core.storage import ObjectNotFound, StoreUnavailable
+    from driftloop.data.batches import NoDataForPeriod
+    from driftloop.data.gate import ContractViolation, NoValidatedBatch
+    from driftloop.data.sources import UnreadableInput
+    from driftloop.modelling.leakage import LeakageSuspected
     from driftloop.registry import IntegrityError, NoChampion, UnknownVersion
-    from driftloop.replay import NothingToReplay, UsedRegistry
-    from driftloop.sources import UnreadableInput
-    from driftloop.storage import ObjectNotFound, StoreUnavailable
+    from driftloop.replay.plan import NothingToReplay, UsedRegistry
 
     return [
         ((ContractViolation, LeakageSuspected), ExitCode.CONTRACT_VIOLATION),

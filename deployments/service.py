@@ -23,9 +23,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
+from driftloop.core.settings import ServingSecrets, Settings
 from driftloop.online import NoModel, PredictionService, RequestRefused, request_schema
 from driftloop.online.service import PredictResponse, request_id
-from driftloop.settings import ServingSecrets, Settings
 
 logger = logging.getLogger("driftloop.online")
 _STATUS = {"too_large": 413, "invalid": 422}

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli_options import ContractOption, StoreOption
-from driftloop.settings import Settings
+from driftloop.core.settings import Settings
 
 
 def _check_free(host: str, port: int) -> None:
@@ -41,7 +41,7 @@ def serve(
     """
     import uvicorn
 
-    from driftloop.runtime import open_runtime
+    from driftloop.lifecycle.runtime import open_runtime
 
     settings = Settings.load(store=store, contract=contract)
     overrides = {"port": port, "workers": workers}

@@ -23,10 +23,10 @@ def validate(
 ) -> None:
     """Check a batch against a contract: exit 0 if it passes, 1 naming every broken rule if not."""
     settings = settings_for(contract=contract, flows=False)
-    from driftloop.batches import cut_nonempty
-    from driftloop.contract import load_contract
-    from driftloop.sources import read_table_file
-    from driftloop.validation import validate_batch
+    from driftloop.core.contract import load_contract
+    from driftloop.data.batches import cut_nonempty
+    from driftloop.data.sources import read_table_file
+    from driftloop.data.validation import validate_batch
 
     rules = load_contract(settings.data.contract)
     batch = read_table_file(file)

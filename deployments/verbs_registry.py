@@ -21,7 +21,7 @@ def models(
 ) -> None:
     """The registry: versions, the champion, the promotion log (and model cards)."""
     from deployments.listing import registry_json, registry_text
-    from driftloop.runtime import open_runtime
+    from driftloop.lifecycle.runtime import open_runtime
 
     registry = open_runtime(settings_for(store, flows=False)).registry
     if card is not None:
@@ -39,8 +39,8 @@ def reproduce(
     contract: ContractOption = None,
 ) -> None:
     """Rebuild a registered model from its lineage; exit 0 if the SHA-256 matches, 1 naming what differs."""
-    from driftloop.reproduce import reproduce_version
-    from driftloop.runtime import open_runtime
+    from driftloop.lifecycle.reproduce import reproduce_version
+    from driftloop.lifecycle.runtime import open_runtime
 
     runtime = open_runtime(settings_for(store, contract, flows=False))
     outcome = reproduce_version(runtime.registry, version, runtime.contract)

@@ -15,7 +15,7 @@ from deployments.cli_options import ContractOption, StoreOption, period_label, s
 
 def _archive_local_store(url: str) -> Path | None:
     """Move a non-empty local store to .driftloop/archive/<UTC time>/ and return where it went."""
-    from driftloop.storage import local_root
+    from driftloop.core.storage import local_root
 
     root = local_root(url)
     if root is None or not (root / "registry").is_dir():
@@ -82,7 +82,7 @@ def backtest(
 ) -> None:
     """Replay the history under several retraining policies side by side: what each costs and buys."""
     settings = settings_for(store, contract)
-    from driftloop.backtest import plot_backtest, render_backtest
+    from driftloop.replay.backtest import plot_backtest, render_backtest
     from flows.backtest import backtest_flow
 
     result = backtest_flow(

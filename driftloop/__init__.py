@@ -10,13 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "ContractViolation": "driftloop.gate",
-    "DataVersion": "driftloop.batches",
-    "Contract": "driftloop.contract",
-    "load_contract": "driftloop.contract",
-    "FeatureSpec": "driftloop.features",
-    "build_features": "driftloop.features",
-    "fit_feature_spec": "driftloop.features",
+    "ContractViolation": "driftloop.data.gate",
+    "DataVersion": "driftloop.data.batches",
+    "Contract": "driftloop.core.contract",
+    "load_contract": "driftloop.core.contract",
+    "FeatureSpec": "driftloop.modelling.features",
+    "build_features": "driftloop.modelling.features",
+    "fit_feature_spec": "driftloop.modelling.features",
     "IntegrityError": "driftloop.registry",
     "ModelVersion": "driftloop.registry",
     "Lineage": "driftloop.registry",
@@ -26,21 +26,21 @@ _EXPORTS: dict[str, str] = {
     "PredictionService": "driftloop.online",
     "read_prediction_log": "driftloop.online",
     "read_logged_period": "driftloop.online",
-    "DataSettings": "driftloop.settings",
-    "DriftSettings": "driftloop.settings",
-    "PromotionSettings": "driftloop.settings",
-    "S3Settings": "driftloop.settings",
-    "ServingSettings": "driftloop.settings",
-    "Settings": "driftloop.settings",
-    "StorageSettings": "driftloop.settings",
-    "TrainingSettings": "driftloop.settings",
-    "LocalStorage": "driftloop.storage",
-    "PreconditionFailed": "driftloop.storage",
-    "Storage": "driftloop.storage",
-    "open_storage": "driftloop.storage",
-    "RuleFailure": "driftloop.validation",
-    "ValidationReport": "driftloop.validation",
-    "validate_batch": "driftloop.validation",
+    "DataSettings": "driftloop.core.settings",
+    "DriftSettings": "driftloop.core.settings",
+    "PromotionSettings": "driftloop.core.settings",
+    "S3Settings": "driftloop.core.settings",
+    "ServingSettings": "driftloop.core.settings",
+    "Settings": "driftloop.core.settings",
+    "StorageSettings": "driftloop.core.settings",
+    "TrainingSettings": "driftloop.core.settings",
+    "LocalStorage": "driftloop.core.storage",
+    "PreconditionFailed": "driftloop.core.storage",
+    "Storage": "driftloop.core.storage",
+    "open_storage": "driftloop.core.storage",
+    "RuleFailure": "driftloop.data.validation",
+    "ValidationReport": "driftloop.data.validation",
+    "validate_batch": "driftloop.data.validation",
 }
 
 __all__ = [
@@ -78,20 +78,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from driftloop.batches import DataVersion
-    from driftloop.contract import Contract, load_contract
-    from driftloop.features import FeatureSpec, build_features, fit_feature_spec
-    from driftloop.gate import ContractViolation
-    from driftloop.online import PredictionService, read_logged_period, read_prediction_log
-    from driftloop.registry import (
-        IntegrityError,
-        Lineage,
-        ModelMetrics,
-        ModelVersion,
-        PromotionEntry,
-        Registry,
-    )
-    from driftloop.settings import (
+    from driftloop.core.contract import Contract, load_contract
+    from driftloop.core.settings import (
         DataSettings,
         DriftSettings,
         PromotionSettings,
@@ -101,8 +89,20 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StorageSettings,
         TrainingSettings,
     )
-    from driftloop.storage import LocalStorage, PreconditionFailed, Storage, open_storage
-    from driftloop.validation import RuleFailure, ValidationReport, validate_batch
+    from driftloop.core.storage import LocalStorage, PreconditionFailed, Storage, open_storage
+    from driftloop.data.batches import DataVersion
+    from driftloop.data.gate import ContractViolation
+    from driftloop.data.validation import RuleFailure, ValidationReport, validate_batch
+    from driftloop.modelling.features import FeatureSpec, build_features, fit_feature_spec
+    from driftloop.online import PredictionService, read_logged_period, read_prediction_log
+    from driftloop.registry import (
+        IntegrityError,
+        Lineage,
+        ModelMetrics,
+        ModelVersion,
+        PromotionEntry,
+        Registry,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from driftloop import layout
-from driftloop.backtest import Backtest, BacktestResult, plot_backtest, render_backtest, run_backtest
-from driftloop.batches import periods_in
-from driftloop.gate import ContractViolation
-from driftloop.policy import backtest_policies
-from driftloop.replay import plan_replay
-from driftloop.runtime import open_runtime
-from driftloop.scoring import EnrichedBatch
-from driftloop.settings import Settings
+from driftloop.core import layout
+from driftloop.core.settings import Settings
+from driftloop.data.batches import periods_in
+from driftloop.data.gate import ContractViolation
+from driftloop.lifecycle.policy import backtest_policies
+from driftloop.lifecycle.runtime import open_runtime
+from driftloop.lifecycle.scoring import EnrichedBatch
+from driftloop.replay.backtest import Backtest, BacktestResult, plot_backtest, render_backtest, run_backtest
+from driftloop.replay.plan import plan_replay
 from flows.phases import ingest_and_gate
 from tasks.artifacts import artifact_key, as_link
 from tasks.score import enrich_task

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from driftloop.batches import DataVersion
-from driftloop.periods import check_period
-from driftloop.runtime import open_runtime
-from driftloop.settings import Settings
+from driftloop.core.periods import check_period
+from driftloop.core.settings import Settings
+from driftloop.data.batches import DataVersion
+from driftloop.lifecycle.runtime import open_runtime
 from flows.phases import ingest_and_gate
 
 

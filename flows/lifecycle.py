@@ -18,18 +18,18 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from driftloop import layout
-from driftloop.batches import periods_in
-from driftloop.gate import ContractViolation
-from driftloop.monitoring import MonitoringVerdict
-from driftloop.periods import shift_period
-from driftloop.records import Record
+from driftloop.core import layout
+from driftloop.core.periods import shift_period
+from driftloop.core.records import Record
+from driftloop.core.settings import Settings
+from driftloop.data.batches import periods_in
+from driftloop.data.gate import ContractViolation
+from driftloop.lifecycle.monitoring import MonitoringVerdict
+from driftloop.lifecycle.runtime import Runtime, open_runtime
+from driftloop.lifecycle.scoring import ScoredBatch
 from driftloop.registry import NoChampion
-from driftloop.replay import ReplayRow, plan_replay, refuse_used_registry, render_table, table_records
-from driftloop.runtime import Runtime, open_runtime
-from driftloop.scoring import ScoredBatch
-from driftloop.settings import Settings
-from driftloop.timeline import plot_timeline
+from driftloop.replay.plan import ReplayRow, plan_replay, refuse_used_registry, render_table, table_records
+from driftloop.replay.timeline import plot_timeline
 from flows.phases import ingest_and_gate, train_and_judge
 from tasks.artifacts import artifact_key
 from tasks.monitor import decide_task, monitor_task, realize_task

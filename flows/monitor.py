@@ -12,14 +12,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, State
 
-from driftloop.batches import periods_in
-from driftloop.contract import load_contract
-from driftloop.monitoring import MonitoringVerdict
-from driftloop.periods import check_period, last_closed_period
-from driftloop.policy import RetrainDecision
-from driftloop.records import Record
-from driftloop.runtime import open_runtime
-from driftloop.settings import Settings
+from driftloop.core.contract import load_contract
+from driftloop.core.periods import check_period, last_closed_period
+from driftloop.core.records import Record
+from driftloop.core.settings import Settings
+from driftloop.data.batches import periods_in
+from driftloop.lifecycle.monitoring import MonitoringVerdict
+from driftloop.lifecycle.policy import RetrainDecision
+from driftloop.lifecycle.runtime import open_runtime
 from flows.phases import ingest_and_gate
 from tasks.artifacts import artifact_key
 from tasks.monitor import decide_task, emit_drift_event, monitor_task

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
-from driftloop.gate import GateResult, is_missing, validated_versions
-from driftloop.records import Record
-from driftloop.runtime import Runtime
-from driftloop.windows import window_periods
+from driftloop.core.records import Record
+from driftloop.data.gate import GateResult, is_missing, validated_versions
+from driftloop.data.windows import window_periods
+from driftloop.lifecycle.runtime import Runtime
 from tasks.evaluate import evaluate_task
 from tasks.gate import gate_task
 from tasks.ingest import ingest_task

@@ -13,11 +13,11 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from driftloop.periods import check_period
-from driftloop.records import Record
-from driftloop.retrain_requests import DriftEvent, drift_event_id
-from driftloop.runtime import Runtime, open_runtime
-from driftloop.settings import Settings
+from driftloop.core.periods import check_period
+from driftloop.core.records import Record
+from driftloop.core.settings import Settings
+from driftloop.lifecycle.retrain_requests import DriftEvent, drift_event_id
+from driftloop.lifecycle.runtime import Runtime, open_runtime
 from flows.phases import TrainOutcome, train_and_judge
 from tasks.retrain import pending_requests_task, record_outcome_task, record_request_task
 

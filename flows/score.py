@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import flow
 
-from driftloop import layout
-from driftloop.periods import check_period
-from driftloop.records import Record
-from driftloop.runtime import open_runtime
-from driftloop.settings import Settings
+from driftloop.core import layout
+from driftloop.core.periods import check_period
+from driftloop.core.records import Record
+from driftloop.core.settings import Settings
+from driftloop.lifecycle.runtime import open_runtime
 from flows.phases import ingest_and_gate
 from tasks.score import enrich_task, score_task
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from driftloop.gate import ContractViolation
-from driftloop.periods import check_period
-from driftloop.runtime import open_runtime
-from driftloop.settings import Settings
-from driftloop.windows import window_periods
+from driftloop.core.periods import check_period
+from driftloop.core.settings import Settings
+from driftloop.data.gate import ContractViolation
+from driftloop.data.windows import window_periods
+from driftloop.lifecycle.runtime import open_runtime
 from flows.phases import TrainOutcome, ingest_and_gate, train_and_judge
 
 

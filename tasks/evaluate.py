@@ -5,13 +5,13 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from driftloop import markdown
-from driftloop.challenger import Challenger
-from driftloop.evaluation import evaluate_challenger, promote_if_better
-from driftloop.metrics import metric_rows
-from driftloop.promotion import PromotionDecision
+from driftloop.core import markdown
+from driftloop.lifecycle.challenger import Challenger
+from driftloop.lifecycle.evaluation import evaluate_challenger, promote_if_better
+from driftloop.lifecycle.runtime import Runtime
+from driftloop.modelling.metrics import metric_rows
+from driftloop.modelling.promotion import PromotionDecision
 from driftloop.registry import Evaluation
-from driftloop.runtime import Runtime
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 

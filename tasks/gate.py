@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from driftloop.batches import DataVersion
-from driftloop.gate import ContractViolation, GateResult, gate_batch
-from driftloop.runtime import Runtime
+from driftloop.data.batches import DataVersion
+from driftloop.data.gate import ContractViolation, GateResult, gate_batch
+from driftloop.lifecycle.runtime import Runtime
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 

@@ -8,11 +8,11 @@ from typing import Any
 from prefect import task
 from prefect.context import TaskRunContext
 
-from driftloop.batches import DataVersion, ingest_period
-from driftloop.gate import quarantine_unreadable
-from driftloop.provenance import CODE_VERSION
-from driftloop.runtime import Runtime
-from driftloop.sources import UnreadableInput, source_fingerprint
+from driftloop.core.provenance import CODE_VERSION
+from driftloop.data.batches import DataVersion, ingest_period
+from driftloop.data.gate import quarantine_unreadable
+from driftloop.data.sources import UnreadableInput, source_fingerprint
+from driftloop.lifecycle.runtime import Runtime
 from tasks.options import CACHED_AS_JSON
 
 

@@ -9,14 +9,14 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from driftloop import layout, markdown
-from driftloop.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
-from driftloop.periods import period_range
-from driftloop.policy import RetrainDecision, configured_policy, decide_with_late_labels
-from driftloop.retrain_requests import DriftEvent, announce, drift_event_id
-from driftloop.runtime import Runtime
-from driftloop.scoring import ScoredBatch
-from driftloop.storage import PreconditionFailed, read_if_exists
+from driftloop.core import layout, markdown
+from driftloop.core.periods import period_range
+from driftloop.core.storage import PreconditionFailed, read_if_exists
+from driftloop.lifecycle.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
+from driftloop.lifecycle.policy import RetrainDecision, configured_policy, decide_with_late_labels
+from driftloop.lifecycle.retrain_requests import DriftEvent, announce, drift_event_id
+from driftloop.lifecycle.runtime import Runtime
+from driftloop.lifecycle.scoring import ScoredBatch
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 

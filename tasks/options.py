@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from driftloop.storage import StoreUnavailable
+from driftloop.core.storage import StoreUnavailable
 
 TRANSIENT = (StoreUnavailable, ConnectionError, TimeoutError)
 

@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 
-from driftloop.retrain_requests import (
+from driftloop.lifecycle.retrain_requests import (
     DriftEvent,
     RetrainRequest,
     Skip,
@@ -17,7 +17,7 @@ from driftloop.retrain_requests import (
     record_outcome,
     record_request,
 )
-from driftloop.runtime import Runtime
+from driftloop.lifecycle.runtime import Runtime
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from driftloop.batches import read_batch
-from driftloop.gate import GateResult
-from driftloop.runtime import Runtime
-from driftloop.scoring import EnrichedBatch, ScoredBatch, enrich_batch, score_batch, write_predictions
+from driftloop.data.batches import read_batch
+from driftloop.data.gate import GateResult
+from driftloop.lifecycle.runtime import Runtime
+from driftloop.lifecycle.scoring import (
+    EnrichedBatch,
+    ScoredBatch,
+    enrich_batch,
+    score_batch,
+    write_predictions,
+)
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 

@@ -8,13 +8,13 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import TaskRunContext
 
-from driftloop.batches import DataVersion
-from driftloop.challenger import Challenger, train_challenger
-from driftloop.features import FEATURE_CODE_VERSION
-from driftloop.metrics import metric_rows
-from driftloop.provenance import CODE_VERSION
-from driftloop.runtime import Runtime
-from driftloop.sources import source_fingerprint
+from driftloop.core.provenance import CODE_VERSION
+from driftloop.data.batches import DataVersion
+from driftloop.data.sources import source_fingerprint
+from driftloop.lifecycle.challenger import Challenger, train_challenger
+from driftloop.lifecycle.runtime import Runtime
+from driftloop.modelling.features import FEATURE_CODE_VERSION
+from driftloop.modelling.metrics import metric_rows
 from tasks.artifacts import artifact_key
 from tasks.options import CACHED_AS_JSON
 

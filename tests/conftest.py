@@ -32,9 +32,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from driftloop.batches import period_of  # noqa: E402
-from driftloop.contract import Contract, RowSpec, SourceSpec, load_contract  # noqa: E402
-from driftloop.settings import (  # noqa: E402
+from driftloop.core.contract import Contract, RowSpec, SourceSpec, load_contract  # noqa: E402
+from driftloop.core.settings import (  # noqa: E402
     DataSettings,
     DriftSettings,
     PolicySettings,
@@ -43,6 +42,7 @@ from driftloop.settings import (  # noqa: E402
     StorageSettings,
     TrainingSettings,
 )
+from driftloop.data.batches import period_of  # noqa: E402
 from tests.servers import SeaweedEndpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,12 +168,12 @@ class TrainedStore(NamedTuple):
 
 def train_into(store: Path, contract: Contract, as_of: str) -> int:
     """Ingest the window ending at `as_of` (8% slices), train a small challenger, register it."""
-    from driftloop.batches import ingest_period
-    from driftloop.challenger import SourceProvenance, train_challenger
+    from driftloop.core.storage import LocalStorage
+    from driftloop.data.batches import ingest_period
+    from driftloop.data.sources import SourceTables
+    from driftloop.data.windows import load_window, resolve_windows, window_periods
+    from driftloop.lifecycle.challenger import SourceProvenance, train_challenger
     from driftloop.registry import Registry
-    from driftloop.sources import SourceTables
-    from driftloop.storage import LocalStorage
-    from driftloop.windows import load_window, resolve_windows, window_periods
 
     storage = LocalStorage(store)
     training = TrainingSettings(max_rounds=60, cv_folds=3, num_threads=2)

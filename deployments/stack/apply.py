@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from deployments.stack.declared import AutomationSpec, Declarations, DeploymentSpec, InvalidDeclaration
-from driftloop.settings import S3Settings
+from driftloop.core.settings import S3Settings
 
 Action = Literal["created", "updated", "unchanged", "not supported"]
 
@@ -279,8 +279,8 @@ def _differing(current: dict[str, Any], wanted: dict[str, Any], prefix: str = ""
 def _bucket(declared: Declarations, storage_url: str, s3: S3Settings) -> list[Change]:
     if not storage_url.startswith("s3://"):
         return [Change("bucket", storage_url, "not supported", "the store is a local folder, not S3")]
-    from driftloop.storage.s3 import S3Storage
-    from driftloop.storage.s3_bucket import BucketConfiguration
+    from driftloop.core.storage.s3 import S3Storage
+    from driftloop.core.storage.s3_bucket import BucketConfiguration
 
     store, created = S3Storage.open_creating(storage_url, s3)
     name, bucket = store.bucket, BucketConfiguration(store)

@@ -82,7 +82,7 @@ def apply() -> None:
         for name, value in stack.client_env().items():
             os.environ.setdefault(name, value)
     from deployments.stack.apply import apply_declarations
-    from driftloop.settings import S3Settings, StorageSettings
+    from driftloop.core.settings import S3Settings, StorageSettings
 
     changes = apply_declarations(
         declared, StorageSettings().url, S3Settings(), lambda change: typer.echo(change.line())

@@ -111,8 +111,8 @@ def launch_spec(
 
 def s3_answers(settings: StackSettings, secrets: StackSecrets) -> bool | None:
     """True when a signed request with the stack's keys lists the buckets (filer and volume are up)."""
-    from driftloop.settings import S3Settings
-    from driftloop.storage.s3 import answers
+    from driftloop.core.settings import S3Settings
+    from driftloop.core.storage.s3 import answers
 
     keys = S3Settings(
         endpoint_url=settings.s3_endpoint_url,

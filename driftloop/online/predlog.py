@@ -31,14 +31,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from driftloop import layout
-from driftloop.batches import from_parquet_bytes
-from driftloop.challenger import PREDICTION_COLUMN
-from driftloop.contract import Contract
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.periods import period_bounds
+from driftloop.core.settings import ServingSettings
+from driftloop.core.storage import PreconditionFailed, Storage
+from driftloop.data.batches import from_parquet_bytes
+from driftloop.lifecycle.challenger import PREDICTION_COLUMN
 from driftloop.online.schema import record_columns, request_schema
-from driftloop.periods import period_bounds
-from driftloop.settings import ServingSettings
-from driftloop.storage import PreconditionFailed, Storage
 
 logger = logging.getLogger("driftloop.online")
 

@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from driftloop.contract import ColumnSpec, Contract
+from driftloop.core.contract import ColumnSpec, Contract
+from driftloop.core.records import Record
+from driftloop.data.validation.suite import allowed_text, null_text, pattern_text, range_rule
 from driftloop.online.schema import ONLINE_TYPE_TEXT, RequestSchema
-from driftloop.records import Record
-from driftloop.validation.suite import allowed_text, null_text, pattern_text, range_rule
 
 MAX_PROBLEMS = 20  # problems listed in one response; the count says how many there were in all
 _TYPE_ERRORS = frozenset(

@@ -33,8 +33,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from driftloop.contract import ColumnSpec, Contract
-from driftloop.validation.suite import ISO_8601, allowed_text, pattern_text, range_rule
+from driftloop.core.contract import ColumnSpec, Contract
+from driftloop.data.validation.suite import ISO_8601, allowed_text, pattern_text, range_rule
 
 _TYPES: dict[str, Any] = {
     "int": StrictInt,

@@ -18,16 +18,16 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
-from driftloop.contract import Contract, load_contract
-from driftloop.enrichment import References
+from driftloop.core.contract import Contract, load_contract
+from driftloop.core.settings import S3Settings, ServingSettings, Settings
+from driftloop.core.storage import Storage, open_storage
+from driftloop.data.enrichment import References
+from driftloop.data.sources import SourceTables
 from driftloop.online.predictor import ModelRefused, ServedModel
 from driftloop.online.predlog import EXTRA_COLUMN, LOG_COLUMNS, LoggedRequest, PredictionLog
 from driftloop.online.problems import RequestRefused, too_large
 from driftloop.online.slot import ChampionWatcher, ModelSlot, SwapOutcome
 from driftloop.registry import Registry
-from driftloop.settings import S3Settings, ServingSettings, Settings
-from driftloop.sources import SourceTables
-from driftloop.storage import Storage, open_storage
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
-from driftloop import layout
-from driftloop.storage import PreconditionFailed, Storage, sha256_hex
+from driftloop.core import layout
+from driftloop.core.storage import PreconditionFailed, Storage, sha256_hex
 
 
 class IntegrityError(Exception):

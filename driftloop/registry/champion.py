@@ -11,10 +11,10 @@ from typing import TypeVar
 
 import pandas as pd
 
-from driftloop import layout
-from driftloop.records import Record
+from driftloop.core import layout
+from driftloop.core.records import Record
+from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.registry.records import ChampionPointer, PromotionEntry, PromotionEvidence
-from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 
 
 class RegistryConflict(Exception):

@@ -21,9 +21,9 @@ from typing import TypeVar
 
 import pandas as pd
 
+from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.registry.champion import now_utc
 from driftloop.registry.records import RegistrationClaim
-from driftloop.storage import PreconditionFailed, Storage, read_if_exists
 
 Committed = TypeVar("Committed")
 POLL_SECONDS = 0.05

@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 
-from driftloop.batches import DataVersion
-from driftloop.metrics import Headline, Metrics
-from driftloop.promotion import PromotionDecision
-from driftloop.records import Record
-from driftloop.training import FoldResult
+from driftloop.core.records import Record
+from driftloop.data.batches import DataVersion
+from driftloop.modelling.metrics import Headline, Metrics
+from driftloop.modelling.promotion import PromotionDecision
+from driftloop.modelling.training import FoldResult
 
 
 class ModelFiles:

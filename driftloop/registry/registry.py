@@ -3,7 +3,7 @@
 A version's blobs go first; its manifest is written last and create-only, so it is the commit point: a
 crash before it leaves only unreferenced blobs, never a half-registered version, and two writers racing
 for a number cannot both win. Models are LightGBM text plus JSON, never pickle; every blob's SHA-256 is
-checked when it is read back. The layout is in `driftloop.layout`.
+checked when it is read back. The layout is in `driftloop.core.layout`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from datetime import datetime
 import lightgbm as lgb
 import pandas as pd
 
-from driftloop import layout
-from driftloop.baseline import MonitoringBaseline
-from driftloop.contract import Contract
-from driftloop.features import FeatureSpec
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists, sha256_hex
+from driftloop.modelling.features import FeatureSpec
+from driftloop.modelling.yardsticks import MonitoringBaseline
 from driftloop.registry import claims, records
 from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import PromotionLog, now_utc, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
-from driftloop.storage import PreconditionFailed, Storage, read_if_exists, sha256_hex
 
 
 @dataclass(frozen=True)

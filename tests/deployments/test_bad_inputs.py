@@ -15,8 +15,8 @@ import yaml
 
 from deployments.cli import main
 from deployments.errors import ExitCode
-from driftloop.batches import cut_period
-from driftloop.contract import Contract
+from driftloop.core.contract import Contract
+from driftloop.data.batches import cut_period
 from tests.conftest import FLIGHTS_CONTRACT
 
 

@@ -13,8 +13,8 @@ import pytest
 from deployments.cli import main
 from deployments.errors import ExitCode
 from deployments.verbs_replay import _archive_local_store
-from driftloop.batches import cut_period
-from driftloop.contract import Contract
+from driftloop.core.contract import Contract
+from driftloop.data.batches import cut_period
 from tests.conftest import FLIGHTS_CONTRACT, REPO
 from tests.servers import answering
 

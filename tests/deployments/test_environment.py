@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deployments.environment import _RunFailuresStayInTheUI, _SaidOnce, prefect_environment
-from driftloop.settings import Settings
+from driftloop.core.settings import Settings
 
 PREFECT_VARIABLES = (
     "PREFECT_HOME",

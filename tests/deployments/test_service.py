@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.batches import DataVersion, cut_period
-from driftloop.contract import Contract
-from driftloop.enrichment import References
+from driftloop.core.contract import Contract
+from driftloop.core.storage import LocalStorage
+from driftloop.data.batches import DataVersion, cut_period
+from driftloop.data.enrichment import References
+from driftloop.data.sources import SourceTables
+from driftloop.lifecycle.scoring import enrich_batch, score_batch
 from driftloop.online import ServedModel, read_prediction_log
 from driftloop.registry import Registry
-from driftloop.scoring import enrich_batch, score_batch
-from driftloop.sources import SourceTables
-from driftloop.storage import LocalStorage
 from tests.conftest import TrainedStore
 from tests.driftloop.online.conftest import body_of, records_of, tamper
 from tests.servers import ServiceEndpoint, prediction_service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftloop.contract import Contract
+from driftloop.core.contract import Contract
 
 
 def tiny_contract(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from deployments.cli import main
-from driftloop import layout
-from driftloop.backtest import BacktestResult
-from driftloop.storage import LocalStorage
+from driftloop.core import layout
+from driftloop.core.storage import LocalStorage
+from driftloop.replay.backtest import BacktestResult
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
 
@@ -64,7 +64,7 @@ def test_the_png_and_the_stored_result_tell_the_same_story(backtest: tuple[int, 
 
 
 def test_the_table_marks_the_default_and_says_what_it_does(backtest: tuple[int, str, Path]) -> None:
-    from driftloop.backtest import render_backtest
+    from driftloop.replay.backtest import render_backtest
 
     _, _, root = backtest
     result = BacktestResult.from_json(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftloop.contract import load_contract
+from driftloop.core.contract import load_contract
+from driftloop.core.settings import DataSettings, DriftSettings, Settings, StorageSettings, TrainingSettings
+from driftloop.core.storage import LocalStorage
 from driftloop.registry import Registry
-from driftloop.settings import DataSettings, DriftSettings, Settings, StorageSettings, TrainingSettings
-from driftloop.storage import LocalStorage
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from driftloop.core.settings import Settings
+from driftloop.core.storage import LocalStorage
 from driftloop.registry import Registry
-from driftloop.settings import Settings
-from driftloop.storage import LocalStorage
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from driftloop.core.settings import Settings
+from driftloop.lifecycle.reproduce import reproduce_version
+from driftloop.lifecycle.runtime import open_runtime
 from driftloop.registry import Registry
-from driftloop.reproduce import reproduce_version
-from driftloop.runtime import open_runtime
-from driftloop.settings import Settings
 from tests.conftest import FLIGHTS_CONTRACT, REPO
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]

@@ -12,15 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftloop import layout
-from driftloop.contract import load_contract
-from driftloop.gate import ContractViolation
-from driftloop.monitoring import MonitoringVerdict
+from driftloop.core import layout
+from driftloop.core.contract import load_contract
+from driftloop.core.settings import DriftSettings, PolicySettings, Settings
+from driftloop.core.storage import LocalStorage
+from driftloop.data.gate import ContractViolation
+from driftloop.data.validation import ValidationReport
+from driftloop.lifecycle.monitoring import MonitoringVerdict
 from driftloop.registry import Registry
-from driftloop.replay import UsedRegistry
-from driftloop.settings import DriftSettings, PolicySettings, Settings
-from driftloop.storage import LocalStorage
-from driftloop.validation import ValidationReport
+from driftloop.replay.plan import UsedRegistry
 from tests.conftest import slice_settings, write_contract
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]

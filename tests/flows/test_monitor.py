@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftloop.periods import last_closed_period
+from driftloop.core.periods import last_closed_period
+from driftloop.core.settings import PolicySettings
+from driftloop.core.storage import LocalStorage
+from driftloop.lifecycle.retrain_requests import pending_requests
 from driftloop.registry import Registry
-from driftloop.retrain_requests import pending_requests
-from driftloop.settings import PolicySettings
-from driftloop.storage import LocalStorage
 from tests.conftest import slice_settings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from driftloop import layout
-from driftloop.registry import Registry
-from driftloop.retrain_requests import (
+from driftloop.core import layout
+from driftloop.core.settings import Settings
+from driftloop.core.storage import LocalStorage
+from driftloop.lifecycle.retrain_requests import (
     DriftEvent,
     RetrainRequest,
     announce,
@@ -16,8 +17,7 @@ from driftloop.retrain_requests import (
     pending_requests,
     record_request,
 )
-from driftloop.settings import Settings
-from driftloop.storage import LocalStorage
+from driftloop.registry import Registry
 from tests.conftest import slice_settings
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]

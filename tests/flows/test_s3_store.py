@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from driftloop.core.settings import S3Settings
+from driftloop.core.storage import open_storage
 from driftloop.registry import Registry
-from driftloop.settings import S3Settings
-from driftloop.storage import open_storage
 from tests.conftest import slice_settings
 from tests.servers import SeaweedEndpoint
 

@@ -60,8 +60,8 @@ class StackHandle(NamedTuple):
 
     def storage(self, max_attempts: int = 5) -> Any:
         """The S3 store this environment's runs use (DRIFTLOOP_STORAGE_URL, DRIFTLOOP_S3_*)."""
-        from driftloop.settings import S3Settings
-        from driftloop.storage import open_storage
+        from driftloop.core.settings import S3Settings
+        from driftloop.core.storage import open_storage
 
         keys = S3Settings(
             endpoint_url=self.env["DRIFTLOOP_S3_ENDPOINT_URL"],
@@ -130,9 +130,9 @@ class StackHandle(NamedTuple):
 EMIT = """
 import json, sys, uuid
 from prefect.events import emit_event
-from driftloop.retrain_requests import DriftEvent, announce
-from driftloop.settings import S3Settings, StorageSettings
-from driftloop.storage import open_storage
+from driftloop.lifecycle.retrain_requests import DriftEvent, announce
+from driftloop.core.settings import S3Settings, StorageSettings
+from driftloop.core.storage import open_storage
 spec = json.loads(sys.argv[1])
 payload = spec["payload"]
 drift = DriftEvent(event_id=spec["id"], model=spec["model"], period=payload["period"],

@@ -19,10 +19,10 @@ import time
 import pytest
 
 from deployments.stack.processes import alive
-from driftloop.contract import load_contract
-from driftloop.gate import validated_versions
+from driftloop.core.contract import load_contract
+from driftloop.core.storage import Storage
+from driftloop.data.gate import validated_versions
 from driftloop.registry import Registry
-from driftloop.storage import Storage
 from tests.conftest import REPO
 from tests.integration.conftest import DRIFTLOOP, StackHandle
 

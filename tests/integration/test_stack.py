@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
+from driftloop.lifecycle.retrain_requests import RetrainRequest, drift_event_id
 from driftloop.registry import Registry
-from driftloop.retrain_requests import RetrainRequest, drift_event_id
 from tests.integration.conftest import StackHandle
 
 pytestmark = pytest.mark.integration
@@ -166,8 +166,8 @@ def test_a_scheduled_monitoring_run_names_the_closed_period_and_waits_for_its_da
     """The scheduler's own next run of monitor/monthly, started now: the 2013 source has no data for it."""
     import pandas as pd
 
-    from driftloop.contract import load_contract
-    from driftloop.periods import last_closed_period
+    from driftloop.core.contract import load_contract
+    from driftloop.core.periods import last_closed_period
 
     def scheduled() -> list[dict] | None:
         runs = [

@@ -11,12 +11,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from driftloop import layout
-from driftloop.contract import Contract
-from driftloop.enrichment import References
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.storage import LocalStorage
+from driftloop.data.enrichment import References
+from driftloop.data.sources import SourceTables
 from driftloop.registry import ModelFiles, Registry
-from driftloop.sources import SourceTables
-from driftloop.storage import LocalStorage
 from tests.conftest import TrainedStore
 
 

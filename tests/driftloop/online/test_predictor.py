@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from pydantic import TypeAdapter
 
-from driftloop.batches import DataVersion, cut_period
-from driftloop.contract import Contract
-from driftloop.enrichment import References
-from driftloop.features import FeatureColumn
+from driftloop.core.contract import Contract
+from driftloop.data.batches import DataVersion, cut_period
+from driftloop.data.enrichment import References
+from driftloop.lifecycle.scoring import enrich_batch, score_batch
+from driftloop.modelling.features import FeatureColumn
 from driftloop.online import ModelRefused, ServedModel
 from driftloop.online.service import PredictResponse
 from driftloop.registry import LoadedModel, Registry
-from driftloop.scoring import enrich_batch, score_batch
 from tests.driftloop.online.conftest import body_of, records_of
 
 

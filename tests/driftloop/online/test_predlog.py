@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftloop import layout
-from driftloop.contract import Contract
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.settings import S3Settings, ServingSettings
+from driftloop.core.storage import LocalStorage, Storage
+from driftloop.core.storage.s3 import S3Storage
 from driftloop.online import PredictionLog, PredictionService, read_logged_period, read_prediction_log
 from driftloop.online.predlog import LoggedRequest
 from driftloop.registry import Registry
-from driftloop.settings import S3Settings, ServingSettings
-from driftloop.storage import LocalStorage, Storage
-from driftloop.storage.s3 import S3Storage
 from tests.driftloop.online.conftest import body_of, records_of
 from tests.servers import seaweedfs_server
 

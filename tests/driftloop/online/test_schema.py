@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from driftloop.contract import Contract, RowSpec, load_contract
+from driftloop.core.contract import Contract, RowSpec, load_contract
+from driftloop.data.sources import load_source_table
+from driftloop.data.validation import validate_batch
+from driftloop.data.validation.suite import range_rule
 from driftloop.online.problems import refused
 from driftloop.online.schema import optional, record_columns, request_schema
-from driftloop.sources import load_source_table
-from driftloop.validation import validate_batch
-from driftloop.validation.suite import range_rule
 from tests.conftest import REPO
 from tests.driftloop.conftest import tiny_contract
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop import layout
-from driftloop.contract import Contract
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.settings import ServingSettings
+from driftloop.core.storage import LocalStorage
 from driftloop.online import ChampionWatcher, ModelSlot, PredictionService, ServedModel
 from driftloop.registry import ModelFiles, Registry
-from driftloop.settings import ServingSettings
-from driftloop.storage import LocalStorage
 from tests.driftloop.online.conftest import body_of, records_of, tamper
 
 

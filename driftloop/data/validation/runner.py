@@ -1,0 +1,215 @@
+"""Run a compiled suite on one batch and read GX's result objects into a typed `ValidationReport`.
+
+The only code in driftloop that touches GX results. Its ephemeral context is built once per process, on
+first use, and kept in the named, one-entry cache `_batch_definition`; importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from driftloop.core.contract import Contract
+from driftloop.data.validation.report import RuleFailure, ValidationReport
+from driftloop.data.validation.suite import (
+    META_KEY,
+    TYPE_TEXT,
+    VALUE_RULES,
+    compile_suite,
+    format_number,
+    rule_id,
+)
+from driftloop.data.validation.time_rules import contract_rules
+
+if TYPE_CHECKING:
+    from great_expectations.core.batch_definition import BatchDefinition
+
+# GX result format: BASIC carries the counts and up to `partial_unexpected_count` example values, which is
+# all a report needs; SUMMARY/COMPLETE would also compute value counts and row indexes.
+_RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 20}
+_EXAMPLES = 3  # distinct example values quoted per broken rule
+_MAX_MESSAGE = 200  # characters kept of an exception message
+_GX_LOCK = threading.Lock()  # batches share one GX execution engine and batch id: validate one at a time
+
+
+def validate_batch(
+    df: pd.DataFrame, contract: Contract, period: str | None = None, now: pd.Timestamp | None = None
+) -> ValidationReport:
+    """Check one batch against its contract; never raises for bad data, only reports it.
+
+    Args:
+        df: the batch, as read from the source (no cleaning before the gate).
+        contract: the data contract the batch must meet.
+        period: the batch's period, when known: rows outside it are a broken rule.
+        now: what counts as the future (default: the current time).
+
+    Returns:
+        A report listing every broken rule with concrete observed numbers. A missing column is reported
+        once (rule `exists`); a column of the wrong type once (rule `type`), without its value checks.
+        An expectation that raised inside GX becomes a failure unless `exists`/`type` already explain it.
+    """
+    suite = compile_suite(contract)
+    with _GX_LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        result = batch.validate(suite, result_format=_RESULT_FORMAT)
+
+    order = {rule_id(expectation.meta): index for index, expectation in enumerate(suite.expectations)}
+    outcomes = [_Outcome.read(item) for item in result.results]
+    missing = {o.column for o in outcomes if o.rule == "exists" and not o.success}
+    mistyped = {o.column for o in outcomes if o.rule == "type" and not o.success and not o.error}
+    keys = set(contract.unique_key)
+    failures = [
+        outcome.failure()
+        for outcome in outcomes
+        if not outcome.success and not _explained(outcome, missing, mistyped, keys)
+    ]
+    failures.sort(key=lambda failure: order[(failure.column, failure.rule)])
+    extra_checked, extra_failures = contract_rules(
+        df, contract, period, now if now is not None else pd.Timestamp.now(tz="UTC")
+    )
+    return ValidationReport(
+        contract_name=contract.name,
+        contract_version=contract.version,
+        contract_fingerprint=contract.fingerprint,
+        rows=len(df),
+        rules_checked=len(order) + extra_checked,
+        failures=(*failures, *extra_failures),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_definition() -> BatchDefinition:
+    """The process's one ephemeral GX context, pandas source and whole-frame batch definition."""
+    return ephemeral_batch_definition("driftloop")
+
+
+def ephemeral_batch_definition(name: str) -> BatchDefinition:
+    """A GX context in memory (no files, no analytics, no progress bars) and a whole-dataframe batch."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    source = context.data_sources.add_pandas(name=name)
+    asset = source.add_dataframe_asset(name="batch")
+    return asset.add_batch_definition_whole_dataframe(name="whole")
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One GX expectation result, reduced to what the report needs."""
+
+    column: str | None
+    rule: str
+    expected: str
+    success: bool
+    result: dict[str, Any]
+    error: str | None
+
+    @classmethod
+    def read(cls, item: Any) -> _Outcome:
+        tag = item.expectation_config.meta[META_KEY]
+        return cls(
+            column=tag["column"],
+            rule=tag["rule"],
+            expected=tag["expected"],
+            success=bool(item.success),
+            result=dict(item.result or {}),
+            error=_exception_message(item.exception_info),
+        )
+
+    def failure(self) -> RuleFailure:
+        return RuleFailure(
+            column=self.column, rule=self.rule, expected=self.expected, observed=self._observed()
+        )
+
+    def _observed(self) -> str:
+        if self.error is not None:
+            return f"could not be checked: {self.error}"
+        result = self.result
+        if self.rule == "row_count":
+            return f"{_count(result.get('observed_value'))} rows"
+        if self.rule == "exists":
+            return "column missing"
+        if "observed_value" in result:  # dtype-level type check
+            return f"dtype {result['observed_value']}"
+        bad, total = result.get("unexpected_count"), result.get("element_count")
+        if self.rule == "max_null_fraction":
+            share = f"{bad / total:.1%}" if isinstance(bad, int) and total else "?"
+            return f"{share} nulls ({_count(bad)} of {_count(total)} rows)"
+        non_null = total - result.get("missing_count", 0) if isinstance(total, int) else None
+        if self.rule == "unique_keys":
+            shared = "rows share their key with another row"
+            return f"{_count(bad)} of {_count(total)} {shared}{_examples(result)}"
+        what = {"allowed": "not allowed", "pattern": "do not match"}.get(self.rule, "outside")
+        prefix = ""
+        if self.rule == "type" and self.expected == TYPE_TEXT["datetime"]:
+            what = "do not parse as ISO-8601"
+        elif self.rule == "type":  # GX checks values one by one only for object columns
+            prefix, what = "dtype object, ", "are of another type"
+        return f"{prefix}{_count(bad)} of {_count(non_null)} non-null values {what}{_examples(result)}"
+
+
+def _exception_message(info: Any) -> str | None:
+    """The first exception message in GX's `exception_info` (flat, or keyed by metric id)."""
+    if not info:
+        return None
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict):
+            raised, message = entry.get("raised_exception"), entry.get("exception_message")
+        else:  # an ExceptionInfo object, one per metric that failed to resolve
+            raised = getattr(entry, "raised_exception", True)
+            message = getattr(entry, "exception_message", "")
+        if raised:
+            text = str(message or "exception in Great Expectations").strip().splitlines()
+            return (text[0] if text else "exception")[:_MAX_MESSAGE]
+    return None
+
+
+def _explained(
+    outcome: _Outcome, missing: set[str | None], mistyped: set[str | None], keys: set[str]
+) -> bool:
+    """True when a failure only repeats what an `exists` or `type` failure already says."""
+    if outcome.rule == "exists":
+        return False
+    if outcome.rule == "unique_keys":  # e.g. 'yesterday' or NaN in a key column makes rows look duplicated
+        return bool(keys & (missing | mistyped))
+    if outcome.column in missing:
+        return True
+    return outcome.column in mistyped and (outcome.rule in VALUE_RULES or outcome.error is not None)
+
+
+def _examples(result: dict[str, Any]) -> str:
+    distinct: list[str] = []
+    for value in result.get("partial_unexpected_list") or []:
+        text = _show(value)
+        if text not in distinct:
+            distinct.append(text)
+        if len(distinct) == _EXAMPLES:
+            break
+    return f", e.g. {', '.join(distinct)}" if distinct else ""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):  # one row of a compound-key check
+        return "(" + ", ".join(_show(item) for item in value.values()) + ")"
+    if isinstance(value, str):
+        return repr(value)
+    return format_number(value) if isinstance(value, float) else str(value)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"

@@ -1,0 +1,166 @@
+"""A training window: the validated batches of consecutive periods, read and enriched once.
+
+Its last periods (or days) are the holdout. The challenger never trains on them, and champion,
+challenger and the naive baseline are all scored on exactly those rows, from this one object. How long
+the window and the holdout are comes from settings, else the contract, else the period kind's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from driftloop.core.contract import Contract
+from driftloop.core.periods import PeriodKind, period_labels, period_range, shift_period
+from driftloop.core.settings import TrainingSettings
+from driftloop.core.storage import Storage
+from driftloop.core.times import local_times
+from driftloop.data.batches import DataVersion, read_batch
+from driftloop.data.enrichment import enrich, labels
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How many periods a training uses, and its holdout: the last `holdout_periods` or `holdout_days`."""
+
+    kind: PeriodKind
+    train_periods: int
+    holdout_periods: int | None = None
+    holdout_days: int | None = None
+
+    def describe(self) -> str:
+        held = f"{self.holdout_days} days" if self.holdout_days else f"{self.holdout_periods} {self.kind}(s)"
+        return f"{self.train_periods} {self.kind}s of history, the last {held} held out"
+
+
+# Defaults that suit each period: enough rows to train, a holdout recent enough to judge on.
+DEFAULT_WINDOWS: dict[PeriodKind, WindowPlan] = {
+    "day": WindowPlan(kind="day", train_periods=56, holdout_periods=7),
+    "week": WindowPlan(kind="week", train_periods=26, holdout_periods=4),
+    "month": WindowPlan(kind="month", train_periods=3, holdout_days=14),
+    "quarter": WindowPlan(kind="quarter", train_periods=8, holdout_periods=1),
+    "year": WindowPlan(kind="year", train_periods=5, holdout_periods=1),
+}
+
+
+def resolve_windows(contract: Contract, settings: TrainingSettings) -> WindowPlan:
+    """Settings win over the contract, the contract over the period kind's default."""
+    default = DEFAULT_WINDOWS[contract.time.period]
+    declared = contract.windows
+    train = settings.window_periods or declared.train_periods or default.train_periods
+    for source in (settings, declared):
+        if source.holdout_days or source.holdout_periods:
+            return WindowPlan(
+                kind=default.kind,
+                train_periods=train,
+                holdout_periods=None if source.holdout_days else source.holdout_periods,
+                holdout_days=source.holdout_days,
+            )
+    return WindowPlan(
+        kind=default.kind,
+        train_periods=train,
+        holdout_periods=default.holdout_periods,
+        holdout_days=default.holdout_days,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """Enriched, labelled rows of a window of periods, split once into training rows and the holdout."""
+
+    frame: pd.DataFrame
+    label: pd.Series
+    times: pd.Series
+    versions: tuple[DataVersion, ...]
+    periods: tuple[str, ...]
+    missing_periods: tuple[str, ...]  # periods of the window with no validated batch (e.g. quarantined)
+    holdout: np.ndarray  # boolean mask of the holdout rows
+
+    @property
+    def train_frame(self) -> pd.DataFrame:
+        return self.frame.loc[~self.holdout].reset_index(drop=True)
+
+    @property
+    def train_label(self) -> pd.Series:
+        return self.label[~self.holdout].reset_index(drop=True)
+
+    @property
+    def train_times(self) -> pd.Series:
+        return self.times[~self.holdout].reset_index(drop=True)
+
+    @property
+    def holdout_frame(self) -> pd.DataFrame:
+        return self.frame.loc[self.holdout]
+
+    @property
+    def holdout_label(self) -> np.ndarray:
+        return self.label[self.holdout].to_numpy()
+
+    @property
+    def holdout_start(self) -> pd.Timestamp:
+        return self.times[self.holdout].min()
+
+
+def window_periods(as_of: str, count: int, kind: PeriodKind) -> list[str]:
+    """The `count` periods ending at `as_of`."""
+    return period_range(shift_period(as_of, -(count - 1), kind), as_of, kind)
+
+
+def load_window(
+    storage: Storage,
+    contract: Contract,
+    periods: list[str],
+    versions: list[DataVersion],
+    tables: dict[str, pd.DataFrame],
+    plan: WindowPlan,
+    enriched: Mapping[str, pd.DataFrame] | None = None,
+) -> TrainingWindow:
+    """Read `versions` once, enrich them once, keep labelled rows and cut the holdout.
+
+    Args:
+        storage: the store holding the data versions.
+        contract: label, time column and joins.
+        periods: the window's periods; those without a version are named in `missing_periods`.
+        versions: the validated data versions to train on.
+        tables: reference tables for the joins.
+        plan: how the holdout is cut (the last periods or days of the window).
+        enriched: batches already enriched in memory, by data version SHA-256: used instead of a read.
+
+    Returns:
+        The window with its holdout mask.
+    """
+    known = enriched or {}
+    frame = pd.concat(
+        [
+            known[v.sha256] if v.sha256 in known else enrich(read_batch(storage, v), contract, tables)
+            for v in versions
+        ],
+        ignore_index=True,
+    )
+    label = labels(frame, contract)
+    keep = label.notna().to_numpy()
+    frame = frame.loc[keep].reset_index(drop=True)
+    times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
+    if plan.holdout_days is not None:
+        cutoff = times.max().normalize() - pd.Timedelta(days=plan.holdout_days - 1)
+        holdout = (times >= cutoff).to_numpy()
+    else:
+        held = set(periods[-(plan.holdout_periods or 1) :])
+        holdout = period_labels(times, plan.kind).isin(held).to_numpy()
+    if holdout.all() or not holdout.any():
+        raise ValueError(
+            f"{plan.describe()} leaves no training rows or no holdout rows in {periods[0]}..{periods[-1]}"
+        )
+    covered = {version.period for version in versions}
+    return TrainingWindow(
+        frame=frame,
+        label=label[keep].reset_index(drop=True),
+        times=times,
+        versions=tuple(versions),
+        periods=tuple(periods),
+        missing_periods=tuple(period for period in periods if period not in covered),
+        holdout=holdout,
+    )

@@ -1,0 +1,114 @@
+"""Judge a challenger against the champion of the moment on the challenger's own holdout, and act on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from driftloop.core.settings import PromotionSettings
+from driftloop.data.windows import TrainingWindow
+from driftloop.lifecycle.challenger import Challenger
+from driftloop.modelling.features import build_features
+from driftloop.modelling.metrics import score_predictions
+from driftloop.modelling.promotion import PromotionDecision, decide_promotion
+from driftloop.modelling.training import predict_proba
+from driftloop.registry import Evaluation, LoadedModel, ModelVersion, PromotionEvidence, Registry
+from driftloop.registry.champion import now_utc
+
+WindowLoader = Callable[[], TrainingWindow]
+
+
+def evaluate_challenger(
+    registry: Registry,
+    challenger: Challenger,
+    window: WindowLoader,
+    champion: LoadedModel | None,
+    promotion: PromotionSettings,
+    calibration_bins: int,
+) -> Evaluation:
+    """Score the champion on the challenger's holdout, apply the promotion rule and record the evaluation.
+
+    An evaluation already recorded against the same champion is returned as it stands: a rerun decides
+    nothing new and needs no data (and a run that died before promoting promotes now). Against another
+    champion the decision is made afresh; the store keeps the first evaluation of each version.
+
+    Args:
+        registry: where the evaluation is recorded.
+        challenger: the registered challenger with its holdout metrics.
+        window: loads the window the challenger was trained on (its holdout rows); called only when
+            there is a champion other than the challenger and no earlier evaluation against it.
+        champion: the current champion, loaded, or None before the first promotion.
+        promotion: the primary metric and margins.
+        calibration_bins: bins of the champion's calibration table.
+
+    Returns:
+        The evaluation that holds now.
+    """
+    number = challenger.version.version
+    champion_number = champion.version.version if champion is not None else None
+    earlier = registry.evaluation(number)
+    if earlier is not None and earlier.champion_version == champion_number:
+        return earlier
+    champion_metrics = None
+    if champion is not None and champion_number != number:
+        holdout = window()
+        probabilities = predict_proba(champion.booster, build_features(holdout.holdout_frame, champion.spec))
+        champion_metrics = score_predictions(holdout.holdout_label, probabilities, calibration_bins)
+    elif champion is not None:
+        champion_metrics = challenger.holdout  # re-evaluating the champion itself: it cannot beat itself
+    decision = decide_promotion(challenger.holdout, champion_metrics, challenger.baseline, promotion)
+    veto = unfair_comparison(champion.version if champion else None, challenger)
+    if veto is not None:
+        decision = decision.refused(veto)
+    evaluation = Evaluation(
+        version=number,
+        at=now_utc(),
+        as_of=challenger.version.lineage.as_of,
+        champion_version=champion_number,
+        decision=decision,
+    )
+    registry.record_evaluation(evaluation)
+    return evaluation
+
+
+def unfair_comparison(champion: ModelVersion | None, challenger: Challenger) -> str | None:
+    """Why champion and challenger cannot be compared on this holdout, if they cannot."""
+    if champion is None:
+        return None
+    if champion.version == challenger.version.version:
+        return f"v{champion.version} is already the champion (identical model bytes)"
+    return trained_inside_holdout(
+        f"v{champion.version}", champion.lineage.train_period[1], challenger.version.lineage.holdout_start
+    )
+
+
+def trained_inside_holdout(champion: str, champion_train_end: str, holdout_start: str) -> str | None:
+    """Why a champion cannot be judged on a holdout it was trained on, if it was."""
+    end, start = pd.Timestamp(champion_train_end), pd.Timestamp(holdout_start)
+    if end >= start:
+        return (
+            f"the champion {champion} was trained on data up to {end:%Y-%m-%d}, inside "
+            f"this holdout (from {start:%Y-%m-%d}): a challenger must be trained on newer data"
+        )
+    return None
+
+
+def promote_if_better(
+    registry: Registry, challenger: Challenger, decision: PromotionDecision, data_period: str
+) -> bool:
+    """Apply a decision: append to the promotion log only when it says promote."""
+    if not decision.promote:
+        return False
+    registry.promote(
+        challenger.version.version,
+        reason="; ".join(decision.reasons),
+        evidence=PromotionEvidence(
+            metric=decision.metric,
+            challenger=decision.challenger.headline(),
+            champion=decision.champion.headline() if decision.champion else None,
+            baseline=decision.baseline.headline(),
+        ),
+        data_period=data_period,
+    )
+    return True

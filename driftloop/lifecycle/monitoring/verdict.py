@@ -1,0 +1,111 @@
+"""What monitoring concludes about one period: each detector's numbers, the alarms, and on which data."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from driftloop.core.records import Record
+from driftloop.modelling.drift import DriftDecision, DriftSummary
+from driftloop.modelling.drift.breakage import Breakage
+from driftloop.modelling.metrics import Headline
+from driftloop.modelling.performance import AucEstimate
+
+Detector = Literal["drift", "performance", "breakage", "fixed-drift"]
+
+
+class ColumnCheck(Record):
+    """One column's drift score against its calibrated threshold, and how much the model relies on it."""
+
+    column: str
+    method: str
+    score: float
+    threshold: float
+    weight: float
+    drifted: bool
+
+
+class DriftCheck(Record):
+    """Calibrated, attribution-weighted drift of one period.
+
+    `index` is the importance-weighted mean of score / threshold over the features: 1.0 means the inputs,
+    weighted by how much the model uses them, moved as far as they naturally moved within its training
+    window. One feature the model relies on that moved far raises it as much as many minor ones that moved
+    a little, which a plain share of drifted columns cannot express.
+    """
+
+    columns: tuple[ColumnCheck, ...]
+    prediction: ColumnCheck | None
+    weighted_share: float  # the summed weights of the drifted features (reported)
+    index: float  # sum of weight * score / threshold (the alarm)
+    index_threshold: float
+    calibrated: bool  # False for a model stored without a baseline: the fixed threshold stands in
+
+    @property
+    def drifted_columns(self) -> tuple[ColumnCheck, ...]:
+        return tuple(sorted((c for c in self.columns if c.drifted), key=lambda c: -c.weight))
+
+
+class AttributionChange(Record):
+    """How much one feature's mean |contribution| moved from training to this period."""
+
+    column: str
+    reference: float
+    current: float
+
+    @property
+    def change(self) -> float:
+        return self.current / self.reference - 1 if self.reference > 0 else 0.0
+
+
+class PerformanceCheck(Record):
+    """The period's AUC, realized or estimated, against the floor set by the holdout's interval."""
+
+    holdout_auc: float
+    floor: float  # holdout AUC minus the 95% noise of the holdout and of a period this size
+    estimated: AucEstimate | None
+    realized: float | None  # None until the labels are known
+
+    @property
+    def estimate_error(self) -> float | None:
+        """Estimated minus realized AUC, once both exist."""
+        if self.estimated is None or self.realized is None:
+            return None
+        return round(self.estimated.expected - self.realized, 6)
+
+
+class Alarm(Record):
+    """A detector that fired, with its reason in one sentence with the numbers."""
+
+    detector: Detector
+    reason: str
+    short: str  # a few words for a table cell: "AUC 0.660 < 0.690"
+
+
+class MonitoringVerdict(Record):
+    """What monitoring concluded about one period for one model version, and on which data."""
+
+    dataset: str
+    period: str
+    model: str
+    model_version: int
+    data_version: str  # SHA-256 of the batch that was monitored
+    rows: int
+    sampled_rows: int  # rows (fixed seed) the drift statistics were computed on
+    summary: DriftSummary  # Evidently's per-column scores at the fixed threshold
+    decision: DriftDecision  # the fixed rule's verdict ("fixed-drift")
+    drift: DriftCheck
+    attribution: tuple[AttributionChange, ...]
+    breakage: tuple[Breakage, ...]
+    performance: PerformanceCheck
+    alarms: tuple[Alarm, ...]
+    live: Headline | None  # performance on the period's labels, once they are known
+    reference_auc: float  # the model's holdout AUC at training
+    report_key: str | None  # Evidently's HTML report in the store
+
+    def fired(self, detector: Detector) -> bool:
+        return any(alarm.detector == detector for alarm in self.alarms)
+
+    @property
+    def drifted(self) -> bool:
+        """The calibrated drift detector fired."""
+        return self.fired("drift")

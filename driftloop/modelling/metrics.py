@@ -1,0 +1,128 @@
+"""Classification metrics for probabilities: discrimination (AUC), fit (log loss, Brier), calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+from driftloop.core.records import Record
+
+HIGHER_IS_BETTER = {"auc": True, "log_loss": False, "brier": False, "ece": False}
+
+
+class CalibrationBin(Record):
+    lower: float
+    upper: float
+    rows: int
+    mean_predicted: float
+    observed_rate: float
+
+
+class Headline(Record):
+    """The scalar metrics of one set of predictions, for tables, comparisons and promotion evidence."""
+
+    auc: float
+    log_loss: float
+    brier: float
+    ece: float
+
+
+class Metrics(Record):
+    """Scores of one set of predictions against labels."""
+
+    rows: int
+    positive_rate: float
+    auc: float
+    log_loss: float
+    brier: float
+    ece: float  # expected calibration error: row-weighted |observed - predicted| over bins
+    calibration: tuple[CalibrationBin, ...] = ()
+
+    def headline(self) -> Headline:
+        """The scalar metrics, for tables and comparisons."""
+        return Headline(auc=self.auc, log_loss=self.log_loss, brier=self.brier, ece=self.ece)
+
+    def value(self, metric: str) -> float:
+        """One scalar metric by name (`auc`, `log_loss`, `brier`, `ece`)."""
+        if metric not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(HIGHER_IS_BETTER)}")
+        return float(getattr(self, metric))
+
+
+def metric_rows(named: list[tuple[str, Metrics]]) -> list[dict[str, object]]:
+    """The one metrics table: a row per named set of predictions (CV folds, holdout, champion, baseline)."""
+    return [
+        {
+            "set": name,
+            "rows": metrics.rows,
+            "positive rate": round(metrics.positive_rate, 4),
+            "AUC": round(metrics.auc, 4),
+            "log loss": round(metrics.log_loss, 4),
+            "Brier": round(metrics.brier, 4),
+            "ECE": round(metrics.ece, 4),
+        }
+        for name, metrics in named
+    ]
+
+
+def calibration_table(y_true: np.ndarray, y_prob: np.ndarray, bins: int) -> tuple[CalibrationBin, ...]:
+    """Equal-width probability bins with the observed rate in each (empty bins left out)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(y_prob, edges[1:-1]), 0, bins - 1)
+    table = []
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            table.append(
+                CalibrationBin(
+                    lower=float(edges[b]),
+                    upper=float(edges[b + 1]),
+                    rows=int(mask.sum()),
+                    mean_predicted=float(y_prob[mask].mean()),
+                    observed_rate=float(y_true[mask].mean()),
+                )
+            )
+    return tuple(table)
+
+
+def score_predictions(y_true: np.ndarray, y_prob: np.ndarray, calibration_bins: int = 10) -> Metrics:
+    """All metrics for binary labels and predicted probabilities.
+
+    Args:
+        y_true: 0/1 labels (no NaN: drop unlabelled rows first).
+        y_prob: predicted probability of the positive class.
+        calibration_bins: number of equal-width bins for the calibration table and ECE.
+
+    Returns:
+        Metrics; AUC is NaN when only one class is present.
+    """
+    y_true = np.asarray(y_true, dtype=float)
+    y_prob = np.clip(np.asarray(y_prob, dtype=float), 1e-15, 1 - 1e-15)
+    if len(y_true) == 0 or np.isnan(y_true).any():
+        raise ValueError("score_predictions needs at least one row and no missing labels")
+    both_classes = 0 < y_true.sum() < len(y_true)
+    table = calibration_table(y_true, y_prob, calibration_bins)
+    ece = sum(b.rows * abs(b.observed_rate - b.mean_predicted) for b in table) / len(y_true)
+    return Metrics(
+        rows=len(y_true),
+        positive_rate=float(y_true.mean()),
+        auc=float(roc_auc_score(y_true, y_prob)) if both_classes else float("nan"),
+        log_loss=float(log_loss(y_true, y_prob, labels=[0, 1])),
+        brier=float(brier_score_loss(y_true, y_prob)),
+        ece=float(ece),
+        calibration=table,
+    )
+
+
+def is_better(metric: str, candidate: float, incumbent: float, margin: float) -> bool:
+    """Whether `candidate` beats `incumbent` on `metric` by at least `margin`, respecting its direction."""
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(HIGHER_IS_BETTER)}")
+    if np.isnan(candidate):
+        return False
+    if np.isnan(incumbent):
+        return True
+    tolerance = 1e-12  # 0.1 + 0.2 > 0.3 in floating point: a win by exactly the margin still counts
+    if HIGHER_IS_BETTER[metric]:
+        return candidate >= incumbent + margin - tolerance
+    return candidate <= incumbent - margin + tolerance

@@ -1,7 +1,0 @@
-"""The batch gate's checks: a contract compiled to Great Expectations, run on a batch, read into a report."""
-
-from driftloop.validation.report import RuleFailure, ValidationReport
-from driftloop.validation.runner import validate_batch
-from driftloop.validation.suite import compile_suite
-
-__all__ = ["RuleFailure", "ValidationReport", "compile_suite", "validate_batch"]

@@ -1,0 +1,95 @@
+"""Training windows: resolved from settings, contract and period defaults; read once; the holdout cut once."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from driftloop.core.contract import Contract, WindowSpec
+from driftloop.core.settings import TrainingSettings
+from driftloop.core.storage import LocalStorage, ObservedStorage
+from driftloop.data.batches import cut_period, sample_batch, store_batch
+from driftloop.data.sources import SourceTables
+from driftloop.data.windows import WindowPlan, load_window, resolve_windows, window_periods
+
+
+def test_settings_win_over_the_contract_which_wins_over_the_period_default(
+    flights_contract: Contract,
+) -> None:
+    default = resolve_windows(flights_contract, TrainingSettings())
+    assert default == WindowPlan(kind="month", train_periods=3, holdout_days=14)
+
+    declared = flights_contract.model_copy(update={"windows": WindowSpec(train_periods=6, holdout_periods=1)})
+    assert resolve_windows(declared, TrainingSettings()) == WindowPlan(
+        kind="month", train_periods=6, holdout_periods=1
+    )
+    overridden = resolve_windows(declared, TrainingSettings(window_periods=2, holdout_days=7))
+    assert overridden == WindowPlan(kind="month", train_periods=2, holdout_days=7)
+
+    weekly = flights_contract.model_copy(
+        update={"time": flights_contract.time.model_copy(update={"period": "week"})}
+    )
+    assert resolve_windows(weekly, TrainingSettings()) == WindowPlan(
+        kind="week", train_periods=26, holdout_periods=4
+    )
+
+
+def test_window_periods_count_back_from_as_of() -> None:
+    assert window_periods("2013-03", 3, "month") == ["2013-01", "2013-02", "2013-03"]
+    assert window_periods("2013-W02", 3, "week") == ["2012-W52", "2013-W01", "2013-W02"]
+
+
+@pytest.fixture(scope="module")
+def tables(slice_contract: Contract) -> dict[str, pd.DataFrame]:
+    return SourceTables(slice_contract).references()
+
+
+@pytest.fixture(scope="module")
+def stored(
+    flights_table: pd.DataFrame, slice_contract: Contract, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ObservedStorage, list]:
+    store = ObservedStorage(LocalStorage(tmp_path_factory.mktemp("store")))
+    versions = [
+        store_batch(
+            store, "flights", month, sample_batch(cut_period(flights_table, slice_contract, month), 0.08, 13)
+        )
+        for month in ("2013-01", "2013-03")
+    ]
+    return store, versions
+
+
+def test_a_window_reads_each_batch_once_and_names_the_missing_period(
+    stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
+) -> None:
+    store, versions = stored
+    before = store.reads_under("data/")
+    plan = WindowPlan(kind="month", train_periods=3, holdout_days=14)
+
+    window = load_window(store, slice_contract, ["2013-01", "2013-02", "2013-03"], versions, tables, plan)
+
+    assert store.reads_under("data/") - before == 2
+    assert window.missing_periods == ("2013-02",)
+    assert window.label.notna().all() and len(window.frame) == len(window.label) == len(window.times)
+    held = window.times[window.holdout]
+    assert held.min() >= pd.Timestamp("2013-03-18", tz="America/New_York")  # the last 14 days of March
+    assert window.times[~window.holdout].max() < held.min()
+    assert len(window.train_frame) + int(window.holdout.sum()) == len(window.frame)
+
+
+def test_a_holdout_in_periods_is_the_last_periods(
+    stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
+) -> None:
+    store, versions = stored
+    plan = WindowPlan(kind="month", train_periods=3, holdout_periods=1)
+    window = load_window(store, slice_contract, ["2013-01", "2013-02", "2013-03"], versions, tables, plan)
+    months = window.times.dt.month
+    assert set(months[window.holdout]) == {3} and set(months[~window.holdout]) == {1}
+
+
+def test_a_holdout_that_swallows_the_window_is_refused(
+    stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
+) -> None:
+    store, versions = stored
+    plan = WindowPlan(kind="month", train_periods=1, holdout_periods=1)
+    with pytest.raises(ValueError, match=r"leaves no training rows or no holdout rows in 2013-03\.\.2013-03"):
+        load_window(store, slice_contract, ["2013-03"], versions[1:], tables, plan)

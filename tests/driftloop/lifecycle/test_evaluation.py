@@ -1,0 +1,114 @@
+"""Judging a challenger: on its own holdout, against the champion of the moment, recorded, and idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from driftloop.core.contract import Contract
+from driftloop.core.settings import DriftSettings, PromotionSettings, TrainingSettings
+from driftloop.core.storage import LocalStorage
+from driftloop.data.batches import cut_period, sample_batch, store_batch
+from driftloop.data.sources import SourceTables
+from driftloop.data.windows import TrainingWindow, WindowPlan, load_window
+from driftloop.lifecycle.challenger import Challenger, SourceProvenance, train_challenger
+from driftloop.lifecycle.evaluation import evaluate_challenger, promote_if_better
+from driftloop.registry import Registry
+
+SETTINGS = TrainingSettings(max_rounds=40, cv_folds=2)
+PLAN = WindowPlan(kind="month", train_periods=2, holdout_days=14)
+SOURCE = SourceProvenance(source_fingerprint="test", reference_tables_sha256={})
+
+
+@pytest.fixture(scope="module")
+def setting(
+    flights_table: pd.DataFrame, slice_contract: Contract, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Registry, dict[str, TrainingWindow]]:
+    store = LocalStorage(tmp_path_factory.mktemp("store"))
+    tables = SourceTables(slice_contract).references()
+    months = ["2013-01", "2013-02", "2013-03"]
+    versions = {
+        m: store_batch(
+            store, "flights", m, sample_batch(cut_period(flights_table, slice_contract, m), 0.08, 13)
+        )
+        for m in months
+    }
+    windows = {
+        "2013-02": load_window(
+            store, slice_contract, months[:2], [versions[m] for m in months[:2]], tables, PLAN
+        ),
+        "2013-03": load_window(
+            store, slice_contract, months[1:], [versions[m] for m in months[1:]], tables, PLAN
+        ),
+    }
+    return Registry(store, "flights-delay"), windows
+
+
+def _train(setting: tuple[Registry, dict[str, TrainingWindow]], contract: Contract, as_of: str) -> Challenger:
+    registry, windows = setting
+    return train_challenger(
+        registry, contract, windows[as_of], as_of, SETTINGS, DriftSettings(sample_rows=500), SOURCE
+    )
+
+
+def _never() -> TrainingWindow:
+    raise AssertionError("the window was loaded although nothing needed it")
+
+
+def test_the_first_challenger_is_promoted_without_loading_anything(
+    setting: tuple[Registry, dict[str, TrainingWindow]], slice_contract: Contract
+) -> None:
+    registry, _ = setting
+    first = _train(setting, slice_contract, "2013-03")
+
+    evaluation = evaluate_challenger(registry, first, _never, None, PromotionSettings(), 10)
+
+    assert evaluation.decision.promote and evaluation.champion_version is None
+    assert evaluation.decision.reasons[1] == "no champion yet"
+    assert promote_if_better(registry, first, evaluation.decision, "2013-03")
+    entry = registry.promotion_log()[-1]
+    assert (entry.version, entry.data_period) == (first.version.version, "2013-03")
+    assert entry.evidence.challenger.auc == first.holdout.auc  # type: ignore[union-attr]
+    # the same evaluation again, against the same (absent) champion: as it stands, no data needed
+    again = evaluate_challenger(registry, first, _never, None, PromotionSettings(), 10)
+    assert again == evaluation
+
+
+def test_a_champion_trained_inside_the_holdout_cannot_be_compared(
+    setting: tuple[Registry, dict[str, TrainingWindow]], slice_contract: Contract
+) -> None:
+    registry, windows = setting
+    older = _train(setting, slice_contract, "2013-02")  # holdout: the last 14 days of February
+    champion = registry.load(registry.require_champion().version)  # trained on Feb to mid-March
+
+    evaluation = evaluate_challenger(
+        registry, older, lambda: windows["2013-02"], champion, PromotionSettings(), 10
+    )
+
+    assert not evaluation.decision.promote
+    assert evaluation.decision.reasons[0].startswith(
+        f"the champion v{champion.version.version} was trained on"
+    )
+    assert evaluation.decision.champion is not None  # still scored on the same holdout, for the record
+    assert registry.evaluation(older.version.version) == evaluation  # recorded
+    assert not promote_if_better(registry, older, evaluation.decision, "2013-02")
+    assert registry.require_champion().version == champion.version.version
+
+
+def test_a_challenger_cannot_beat_itself(
+    setting: tuple[Registry, dict[str, TrainingWindow]], slice_contract: Contract, tmp_path: Path
+) -> None:
+    registry, _ = setting
+    champion_version = registry.require_champion()
+    same = _train(setting, slice_contract, "2013-03")  # identical bytes: the same registered version
+    assert same.version == champion_version
+    evaluation = evaluate_challenger(
+        registry, same, _never, registry.load(champion_version.version), PromotionSettings(), 10
+    )
+    assert not evaluation.decision.promote
+    assert (
+        evaluation.decision.reasons[0]
+        == f"v{champion_version.version} is already the champion (identical model bytes)"
+    )

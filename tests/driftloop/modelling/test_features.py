@@ -1,0 +1,250 @@
+"""The feature function: fixed levels, unseen -> NaN, local calendar features, independent of the batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop.core.contract import Contract
+from driftloop.data.enrichment import enrich
+from driftloop.data.sources import SourceTables
+from driftloop.modelling.features import (
+    FEATURE_CODE_VERSION,
+    FeatureEncoder,
+    FeatureSpec,
+    build_features,
+    factorize,
+    fit_feature_spec,
+)
+from tests.driftloop.conftest import tiny_contract as build
+
+
+def tiny_contract(extra_features: list[dict] | None = None) -> Contract:
+    columns = {"carrier": {"type": "string"}, "distance": {"type": "int"}, "month": {"type": "int"}}
+    features = [
+        {"name": "carrier", "kind": "categorical"},
+        {"name": "distance", "kind": "numeric"},
+        {"name": "day_of_week", "kind": "categorical", "derive": "day_of_week"},
+        *(extra_features or []),
+    ]
+    return build(columns, features)
+
+
+@pytest.fixture()
+def training() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time_hour": [
+                "2013-01-07T03:00:00Z",  # Mon 03:00 UTC = Sun Jan 6 22:00 in New York -> "6"
+                "2013-01-07T15:00:00Z",  # Mon 10:00 local -> "0"
+                "2013-01-09T12:00:00Z",  # Wed -> "2"
+                "2013-01-09T13:00:00Z",
+            ],
+            "carrier": ["UA", "AA", "DL", "AA"],
+            "distance": [1400, 200, 733, 200],
+            "month": [1, 1, 2, 2],
+            "arr_delay": [20.0, -3.0, np.nan, 5.0],
+        }
+    )
+
+
+@pytest.fixture()
+def spec(training: pd.DataFrame) -> FeatureSpec:
+    return fit_feature_spec(training, tiny_contract())
+
+
+def test_spec_freezes_sorted_levels_and_contract_identity(spec: FeatureSpec) -> None:
+    contract = tiny_contract()
+
+    assert spec.names == ["carrier", "distance", "day_of_week"]
+    assert spec.numeric == ["distance"]
+    assert spec.categorical == ["carrier", "day_of_week"]
+    assert spec.columns[0].categories == ("AA", "DL", "UA")
+    assert spec.columns[2].categories == ("0", "2", "6")  # local Sunday, not UTC Monday twice
+    assert spec.columns[1].categories == ()
+    assert spec.timezone == "America/New_York"
+    assert spec.contract_fingerprint == contract.fingerprint
+    assert spec.code_version == FEATURE_CODE_VERSION
+
+
+def test_fit_ignores_missing_values_as_levels(training: pd.DataFrame) -> None:
+    training.loc[1, "carrier"] = None
+
+    spec = fit_feature_spec(training, tiny_contract())
+
+    assert spec.columns[0].categories == ("AA", "DL", "UA")  # no "None"/"nan" level
+
+
+def test_build_features_types_and_values(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    matrix = build_features(training.assign(extra=1), spec)
+
+    assert matrix.columns.tolist() == ["carrier", "distance", "day_of_week"]
+    assert matrix.index.tolist() == training.index.tolist()
+    assert matrix["distance"].dtype == np.float64
+    assert matrix["distance"].tolist() == [1400.0, 200.0, 733.0, 200.0]
+    assert isinstance(matrix["carrier"].dtype, pd.CategoricalDtype)
+    assert matrix["carrier"].cat.categories.tolist() == ["AA", "DL", "UA"]
+    assert matrix["carrier"].cat.codes.tolist() == [2, 0, 1, 0]
+    assert matrix["day_of_week"].tolist() == ["6", "0", "2", "2"]
+
+
+def test_unseen_category_becomes_nan_not_a_new_level(spec: FeatureSpec) -> None:
+    scoring = pd.DataFrame(
+        {"time_hour": ["2013-03-01T12:00:00Z", "2013-03-01T12:00:00Z", "2013-03-02T12:00:00Z"],
+         "carrier": ["ZZ", "UA", None], "distance": [10, 20, 30]}
+    )  # fmt: skip
+
+    matrix = build_features(scoring, spec)
+
+    assert matrix["carrier"].cat.categories.tolist() == ["AA", "DL", "UA"]
+    assert matrix["carrier"].isna().tolist() == [True, False, True]
+    assert matrix["carrier"].cat.codes.tolist() == [-1, 2, -1]
+    # Friday Mar 1 and Saturday Mar 2 were never seen in training: NaN, the levels stay 0/2/6
+    assert matrix["day_of_week"].cat.categories.tolist() == ["0", "2", "6"]
+    assert matrix["day_of_week"].isna().all()
+
+
+def test_numeric_garbage_becomes_nan(spec: FeatureSpec) -> None:
+    scoring = pd.DataFrame({"time_hour": ["2013-01-07T15:00:00Z"] * 2, "carrier": ["AA"] * 2,
+                            "distance": ["12", "far"]})  # fmt: skip
+
+    matrix = build_features(scoring, spec)
+
+    assert matrix["distance"].dtype == np.float64
+    np.testing.assert_array_equal(matrix["distance"].to_numpy(), [12.0, np.nan])
+
+
+def test_missing_feature_column_is_named(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    with pytest.raises(KeyError, match="distance"):
+        build_features(training.drop(columns="distance"), spec)
+
+
+def test_spec_json_round_trip(spec: FeatureSpec) -> None:
+    text = spec.to_json()
+    again = FeatureSpec.from_json(text)
+
+    assert again == spec
+    assert again.fingerprint == spec.fingerprint
+    assert again.to_json() == text
+
+
+def test_spec_fingerprint_changes_with_the_levels(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    other = fit_feature_spec(training.assign(carrier=["UA", "AA", "DL", "B6"]), tiny_contract())
+
+    assert other.fingerprint != spec.fingerprint
+
+
+def test_same_row_alone_or_in_a_larger_batch_gives_the_same_features(
+    training: pd.DataFrame, spec: FeatureSpec
+) -> None:
+    whole = build_features(training, spec)
+
+    for position in range(len(training)):
+        alone = build_features(training.iloc[[position]], spec)
+        pd.testing.assert_frame_equal(alone, whole.iloc[[position]])
+
+
+def test_a_row_with_a_missing_time_alone_gives_nan_calendar_features(spec: FeatureSpec) -> None:
+    """In a batch a missing time gives day_of_week NaN; the same row alone (an online request) must too."""
+    row = {"time_hour": None, "carrier": "AA", "distance": 200}
+    other = {"time_hour": "2013-01-07T15:00:00Z", "carrier": "UA", "distance": 100}
+    in_batch = build_features(pd.DataFrame([other, row], dtype=object), spec).iloc[[1]].reset_index(drop=True)
+
+    alone = build_features(pd.DataFrame([row], dtype=object), spec)
+
+    assert in_batch["day_of_week"].isna().all()
+    pd.testing.assert_frame_equal(alone, in_batch)
+
+
+def test_integer_categorical_keeps_its_level_when_the_batch_has_a_missing_value(
+    training: pd.DataFrame,
+) -> None:
+    """An int column is float64 in any batch with a missing value; its level must not depend on that."""
+    contract = tiny_contract([{"name": "month", "kind": "categorical"}])
+    spec = fit_feature_spec(training, contract)  # month is int64 here: levels "1", "2"
+    clean = training.iloc[[0]]
+    with_gap = pd.concat([training.iloc[[0]], training.iloc[[1]].assign(month=np.nan)])
+
+    alone = build_features(clean, spec)
+    in_batch = build_features(with_gap, spec).iloc[[0]]
+
+    assert spec.columns[-1].categories == ("1", "2")
+    assert alone["month"].tolist() == ["1"]
+    pd.testing.assert_frame_equal(in_batch, alone)
+
+
+def test_real_rows_same_features_in_any_batch_context(
+    flights_table: pd.DataFrame, flights_contract: Contract
+) -> None:
+    """On real enriched flights: the 50 rows of a batch of 50 equal the same rows inside a batch of 2,000."""
+    tables = SourceTables(flights_contract).references()
+    big = enrich(flights_table.iloc[:2000].reset_index(drop=True), flights_contract, tables)
+    spec = fit_feature_spec(big, flights_contract)
+    small = enrich(flights_table.iloc[1000:1050].reset_index(drop=True), flights_contract, tables)
+
+    whole = build_features(big, spec).iloc[1000:1050].reset_index(drop=True)
+    part = build_features(small, spec)
+
+    assert part.columns.tolist() == flights_contract.feature_names
+    assert part["temp"].notna().mean() > 0.9  # the join worked: real weather values
+    pd.testing.assert_frame_equal(part, whole)
+
+
+# ---- the encoder: one implementation for a batch and for one online request -------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array(["UA", None, "AA", "UA", np.nan, "AA"], dtype=object),
+        np.array([3.0, np.nan, -0.0, 0.0, 3.0]),
+        np.array([7, 1, 7, 7], dtype=np.int64),
+        np.array([True, False, True]),
+        np.array([1, 1.0, "1", None, pd.NA], dtype=object),
+        np.array([], dtype=object),
+    ],
+)
+def test_factorize_is_pandas_factorize_on_few_values(values: np.ndarray) -> None:
+    codes, uniques = factorize(values)
+    expected_codes, expected_uniques = pd.factorize(values)
+
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert list(uniques) == list(expected_uniques) and uniques.dtype == expected_uniques.dtype
+
+
+def test_the_matrix_is_what_lightgbm_makes_of_the_frame(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    """The online path predicts on `matrix`; LightGBM turns the batch's DataFrame into the same numbers."""
+    from lightgbm.basic import _data_from_pandas
+
+    scoring = pd.concat([training, training.assign(carrier=["ZZ", None, "AA", "UA"], distance=np.nan)])
+    frame = build_features(scoring, spec)
+    levels = [list(column.categories) for column in spec.columns if column.kind == "categorical"]
+    expected, *_ = _data_from_pandas(frame, "auto", "auto", levels)
+
+    matrix = FeatureEncoder(spec).matrix(scoring)
+
+    np.testing.assert_array_equal(matrix, expected)
+    assert matrix.dtype == np.float64 and np.isnan(matrix[4, 0])  # unseen carrier "ZZ" -> missing
+
+
+def test_the_encoder_remembers_times_and_forgets_beyond_its_limit(
+    training: pd.DataFrame, spec: FeatureSpec
+) -> None:
+    encoder = FeatureEncoder(spec, memo_limit=3)
+    expected = build_features(training, spec)
+
+    first = encoder.codes(training)  # four distinct times: more than the memo holds
+    again = encoder.codes(training.iloc[::-1])
+
+    assert first["day_of_week"].tolist() == expected["day_of_week"].cat.codes.tolist()
+    assert again["day_of_week"].tolist() == first["day_of_week"].tolist()[::-1]
+    assert len(encoder._memo) <= 4
+
+
+def test_one_record_as_arrays_gives_the_frame_features(training: pd.DataFrame, spec: FeatureSpec) -> None:
+    """The online service passes typed arrays, not a DataFrame: same numbers, row by row."""
+    whole = FeatureEncoder(spec).matrix(training)
+    for position in range(len(training)):
+        row = {name: training[name].to_numpy()[position : position + 1] for name in training.columns}
+        np.testing.assert_array_equal(FeatureEncoder(spec).matrix(row), whole[position : position + 1])

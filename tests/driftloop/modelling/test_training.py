@@ -1,0 +1,237 @@
+"""Training: time-ordered folds on tiny series, then LightGBM on a real slice of Jan-Feb 2013."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop.core.contract import Contract
+from driftloop.core.settings import TrainingSettings
+from driftloop.data.batches import sample_batch
+from driftloop.data.enrichment import enrich, labels
+from driftloop.data.sources import SourceTables
+from driftloop.modelling.features import FeatureSpec, build_features, fit_feature_spec
+from driftloop.modelling.training import (
+    TrainedModel,
+    contributions,
+    predict_proba,
+    time_ordered_folds,
+    train_model,
+)
+
+# ---- time_ordered_folds --------------------------------------------------------------------------
+
+
+def _check_folds(times: pd.Series, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    values = times.to_numpy()
+    previous_train: set[int] = set()
+    for train_idx, valid_idx in splits:
+        assert len(train_idx) > 0 and len(valid_idx) > 0
+        assert set(train_idx).isdisjoint(valid_idx)
+        assert values[train_idx].max() < values[valid_idx].min()  # strictly later, so ties never straddle
+        assert previous_train < set(train_idx)  # expanding window
+        previous_train = set(train_idx)
+
+
+def test_folds_on_shuffled_distinct_times() -> None:
+    rng = np.random.default_rng(0)
+    times = pd.Series(rng.permutation(12))
+
+    splits = time_ordered_folds(times, 3)
+
+    _check_folds(times, splits)
+    assert [sorted(times[t].tolist()) for t, _ in splits] == [[0, 1, 2], list(range(6)), list(range(9))]
+    assert [sorted(times[v].tolist()) for _, v in splits] == [[3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    for train_idx, valid_idx in splits:  # indices are sorted positions into the input
+        assert train_idx.tolist() == sorted(train_idx.tolist())
+        assert valid_idx.tolist() == sorted(valid_idx.tolist())
+
+
+def test_each_fold_trains_on_everything_before_its_validation_block() -> None:
+    times = pd.Series(np.arange(20))
+
+    splits = time_ordered_folds(times, 4)
+
+    for k in range(1, len(splits)):
+        previous_train, previous_valid = splits[k - 1]
+        assert splits[k][0].tolist() == sorted([*previous_train, *previous_valid])
+    assert splits[-1][1].max() == 19  # the last block reaches the newest row
+
+
+def test_ties_move_the_cut_to_the_first_row_of_the_timestamp() -> None:
+    # natural cuts at 4 and 8 fall inside the runs of 2s and 3s
+    times = pd.Series([1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4])
+
+    splits = time_ordered_folds(times, 2)
+
+    _check_folds(times, splits)
+    assert sorted(set(times[splits[0][0]])) == [1]
+    assert sorted(set(times[splits[0][1]])) == [2]
+    assert sorted(set(times[splits[1][1]])) == [3, 4]
+
+
+def test_ties_on_real_timestamps_never_straddle() -> None:
+    hours = pd.date_range("2013-01-01", periods=30, freq="h", tz="UTC")
+    rng = np.random.default_rng(1)
+    times = pd.Series(rng.choice(hours, size=500))
+
+    splits = time_ordered_folds(times, 4)
+
+    _check_folds(times, splits)
+    for train_idx, valid_idx in splits:
+        assert set(times.iloc[train_idx]).isdisjoint(set(times.iloc[valid_idx]))
+
+
+def test_too_few_distinct_times_is_an_error() -> None:
+    with pytest.raises(ValueError, match="too few distinct times for 3 time-ordered folds"):
+        time_ordered_folds(pd.Series([5] * 10), 3)
+    with pytest.raises(ValueError, match="too few distinct times"):
+        time_ordered_folds(pd.Series([1, 1, 1, 1, 1, 1, 2, 2]), 3)
+
+
+# ---- train_model on a real slice -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slice:
+    frame: pd.DataFrame
+    label: pd.Series
+    times: pd.Series
+    spec: FeatureSpec
+    features: pd.DataFrame
+
+
+def _settings(seed: int = 42) -> TrainingSettings:
+    with pytest.MonkeyPatch.context() as patch:  # module fixtures run before the autouse clean env
+        for name in [name for name in os.environ if name.startswith("DRIFTLOOP_")]:
+            patch.delenv(name)
+        return TrainingSettings(max_rounds=60, cv_folds=3, num_threads=1, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def real_slice(flights_table: pd.DataFrame, flights_contract: Contract) -> Slice:
+    """~6,000 labelled rows of Jan-Feb 2013, joined with weather and planes."""
+    months = flights_table[flights_table["month"].isin([1, 2])].reset_index(drop=True)
+    batch = sample_batch(months, 0.12, seed=5)
+    frame = enrich(batch, flights_contract, SourceTables(flights_contract).references())
+    y = labels(frame, flights_contract)
+    frame, y = frame.loc[y.notna()].reset_index(drop=True), y.loc[y.notna()].reset_index(drop=True)
+    spec = fit_feature_spec(frame, flights_contract)
+    times = pd.to_datetime(frame["time_hour"], utc=True)
+    return Slice(frame, y, times, spec, build_features(frame, spec))
+
+
+@pytest.fixture(scope="module")
+def trained(real_slice: Slice) -> TrainedModel:
+    return train_model(real_slice.features, real_slice.label, real_slice.times, real_slice.spec, _settings())
+
+
+@pytest.fixture(scope="module")
+def trained_again(real_slice: Slice) -> TrainedModel:
+    return train_model(real_slice.features, real_slice.label, real_slice.times, real_slice.spec, _settings())
+
+
+@pytest.fixture(scope="module")
+def trained_other_seed(real_slice: Slice) -> TrainedModel:
+    return train_model(
+        real_slice.features, real_slice.label, real_slice.times, real_slice.spec, _settings(seed=7)
+    )
+
+
+def _trees(model_text: str) -> str:
+    """The trees only: the parameters section at the end names the seed, so it differs trivially."""
+    return model_text.split("end of trees")[0]
+
+
+def test_real_slice_is_the_size_we_asked_for(real_slice: Slice) -> None:
+    assert 5000 < len(real_slice.frame) < 7000
+    assert 0.1 < real_slice.label.mean() < 0.4
+
+
+def test_same_rows_settings_and_seed_give_a_byte_identical_model(
+    trained: TrainedModel, trained_again: TrainedModel
+) -> None:
+    assert trained.model_text == trained_again.model_text
+    assert trained.cv_metrics == trained_again.cv_metrics
+    assert trained.gain_importance == trained_again.gain_importance
+
+
+def test_a_different_seed_gives_a_different_model(
+    trained: TrainedModel, trained_other_seed: TrainedModel, real_slice: Slice
+) -> None:
+    assert _trees(trained.model_text) != _trees(trained_other_seed.model_text)
+    ours = predict_proba(trained.booster(), real_slice.features)
+    theirs = predict_proba(trained_other_seed.booster(), real_slice.features)
+    assert np.abs(ours - theirs).max() > 1e-6
+
+
+def test_model_text_is_lightgbm_text_with_the_chosen_rounds(trained: TrainedModel, real_slice: Slice) -> None:
+    booster = trained.booster()
+
+    assert trained.model_text.startswith("tree\n")
+    assert booster.num_trees() == trained.num_rounds
+    assert 1 <= trained.num_rounds <= 60
+    assert booster.feature_name() == real_slice.spec.names
+    assert trained.params["deterministic"] is True
+    assert trained.params["seed"] == 42
+
+
+def test_pooled_out_of_fold_auc_shows_real_signal(trained: TrainedModel) -> None:
+    assert trained.cv_metrics.auc > 0.55
+    assert trained.cv_metrics.rows == sum(fold.valid_rows for fold in trained.folds)
+
+
+def test_folds_are_time_ordered_and_expanding(trained: TrainedModel, real_slice: Slice) -> None:
+    folds = trained.folds
+
+    assert [fold.fold for fold in folds] == [1, 2, 3]
+    train_rows = [fold.train_rows for fold in folds]
+    assert train_rows == sorted(set(train_rows))  # strictly grows
+    for earlier, later in itertools.pairwise(folds):
+        assert later.train_rows == earlier.train_rows + earlier.valid_rows
+        assert pd.Timestamp(earlier.valid_end) < pd.Timestamp(later.valid_start)
+    assert folds[-1].train_rows + folds[-1].valid_rows == len(real_slice.frame) == trained.train_rows
+    assert pd.Timestamp(folds[-1].valid_end) == pd.Timestamp(trained.train_end) == real_slice.times.max()
+    assert pd.Timestamp(trained.train_start) == real_slice.times.min()
+
+
+def test_contributions_sum_to_the_raw_score(trained: TrainedModel, real_slice: Slice) -> None:
+    booster = trained.booster()
+    rows = real_slice.features.iloc[:300]
+
+    table = contributions(booster, rows)
+    raw = booster.predict(rows, raw_score=True)
+
+    assert table.columns.tolist() == [*real_slice.spec.names, "bias"]
+    np.testing.assert_allclose(table.sum(axis=1).to_numpy(), raw, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(predict_proba(booster, rows), 1 / (1 + np.exp(-raw)), rtol=0, atol=1e-12)
+    assert table.drop(columns="bias").abs().to_numpy().max() > 0  # the features do explain something
+
+
+def test_gain_importance_is_a_share_per_feature(trained: TrainedModel, real_slice: Slice) -> None:
+    gain = trained.gain_importance
+
+    assert list(gain) == real_slice.spec.names
+    assert sum(gain.values()) == pytest.approx(1.0)
+    assert min(gain.values()) >= 0
+    assert max(gain.values()) < 1  # more than one feature is used
+
+
+def test_mean_contributions_cover_every_feature(trained: TrainedModel, real_slice: Slice) -> None:
+    assert list(trained.mean_contributions) == real_slice.spec.names
+    assert min(trained.mean_contributions.values()) >= 0
+    assert sum(trained.mean_contributions.values()) > 0
+
+
+def test_train_model_refuses_unlabelled_rows(real_slice: Slice) -> None:
+    frame = real_slice.features.iloc[:200]
+    label = real_slice.label.iloc[:200].copy()
+    label.iloc[3] = np.nan
+
+    with pytest.raises(ValueError, match="labelled rows only"):
+        train_model(frame, label, real_slice.times.iloc[:200], real_slice.spec, _settings())

@@ -1,0 +1,130 @@
+"""The replay table is made from the rows it is given; the plan walks only the periods that hold data."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from driftloop.replay.plan import ReplayRow, headers, plan_replay, render_table, table_records
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def row(month: str, **changes: object) -> ReplayRow:
+    values: dict[str, object] = {
+        "period": month,
+        "status": "ok",
+        "champion_version": 1,
+        "champion_auc": 0.7123,
+        "original_auc": 0.7123,
+        "drift_index": 0.1,
+        "drifted": False,
+        "retrained": False,
+        "promoted": False,
+    }
+    if "drift_share" in changes:  # a row as stored before v0.3
+        del values["drift_index"]
+    values.update(changes)
+    return ReplayRow.model_validate(values)
+
+
+def year() -> list[ReplayRow]:
+    return [
+        row("2013-04"),
+        row("2013-05", drift_index=1.61, drifted=True, retrained=True, promoted=True, new_champion=2,
+            alarms=("drift",), why="drift 1.61: carrier"),
+        row("2013-06", champion_version=2, champion_auc=0.6991, original_auc=0.6512),
+        row("2013-07", status="blocked", champion_version=2, champion_auc=None, original_auc=None,
+            drift_index=None),
+        row("2013-08", champion_version=2, champion_auc=0.6804, original_auc=0.6301, drift_share=0.72,
+            retrained=True, alarms=("performance",), why="AUC 0.680 < 0.688"),
+        row("2013-09", champion_version=2, champion_auc=math.nan, original_auc=0.62),
+        row("2013-10", champion_version=3, champion_auc=0.7011, original_auc=0.6107),
+        row("2013-11", champion_version=3, champion_auc=0.7055, original_auc=0.6002, drift_index=0.3),
+    ]  # fmt: skip
+
+
+def _line(table: str, month: str) -> str:
+    [line] = [line for line in table.splitlines() if line.startswith(month)]
+    return line
+
+
+def test_render_table_has_every_month_and_the_champion() -> None:
+    rows = year()
+
+    table = render_table(rows)
+    lines = table.splitlines()
+
+    assert lines[0].split()[:2] == ["month", "champion"]
+    assert set(lines[1]) <= {"-", " "}
+    assert len(lines) == 2 + len(rows)
+    for one in rows:
+        assert _line(table, one.period).split()[1] == f"v{one.champion_version}"
+    assert _line(table, "2013-04").split()[:4] == ["2013-04", "v1", "0.7123", "0.7123"]
+    assert _line(table, "2013-06").split()[:4] == ["2013-06", "v2", "0.6991", "0.6512"]
+
+
+def test_a_blocked_month_shows_blocked_and_no_auc() -> None:
+    table = render_table(year())
+
+    blocked = _line(table, "2013-07").split()
+    assert blocked == ["2013-07", "v2", "-", "-", "blocked", "no", "-"]
+    assert "blocked" not in _line(table, "2013-06")
+
+
+def test_drift_retrain_and_promotion_cells() -> None:
+    table = render_table(year())
+
+    promoted = ["1.61", "DRIFT", "yes", "yes", "->", "v2", "drift", "1.61:", "carrier"]
+    assert _line(table, "2013-05").split()[4:] == promoted
+    # retrained on a performance alarm (no drift), not promoted; the row still loads from `drift_share`
+    assert _line(table, "2013-08").split()[4:] == ["0.72", "yes", "no", "AUC", "0.680", "<", "0.688"]
+    assert _line(table, "2013-04").split()[4:] == ["0.10", "no", "-"]
+    assert _line(table, "2013-09").split()[2] == "-"  # NaN AUC is shown as missing, not "nan"
+
+
+def test_columns_are_aligned() -> None:
+    lines = render_table(year()).splitlines()
+    start = lines[0].index("drift index")
+
+    for line in lines[2:]:
+        assert line[start - 2 : start] == "  "
+        assert line[start] != " "
+
+
+def test_render_table_without_rows_is_just_the_header() -> None:
+    assert render_table([]).splitlines()[0].split("  ")[0] == "month"
+    assert len(render_table([]).splitlines()) == 2
+
+
+def test_table_records_match_the_table() -> None:
+    records = table_records(year())
+
+    assert list(records[0]) == headers("month")
+    assert records[3]["drift index"] == "blocked"
+    assert records[4]["why"] == "AUC 0.680 < 0.688"
+    assert records[1]["promoted?"] == "yes -> v2"
+    assert [r["month"] for r in records] == [r.period for r in year()]
+
+
+def test_the_plan_trains_on_the_first_window_and_replays_the_rest() -> None:
+    available = ["2013-01", "2013-02", "2013-03", "2013-04", "2013-06", "2013-07"]
+    plan = plan_replay(available, "month", window=3)
+    assert plan.initial == ("2013-01", "2013-02", "2013-03")
+    assert plan.replay == ("2013-04", "2013-06", "2013-07")
+    assert plan.gaps == ("2013-05",)  # named once, never ingested
+
+
+def test_the_plan_counts_in_the_contracts_period() -> None:
+    weeks = [f"2013-W{week:02d}" for week in range(1, 11)]
+    plan = plan_replay(weeks, "week", window=4, replay_to="2013-W06")
+    assert plan.initial == ("2013-W01", "2013-W02", "2013-W03", "2013-W04")
+    assert plan.replay == ("2013-W05", "2013-W06") and plan.gaps == ()
+
+
+def test_nothing_to_replay_says_where_the_data_ends() -> None:
+    from driftloop.replay.plan import NothingToReplay
+
+    with pytest.raises(NothingToReplay, match="the data ends at 2013-03"):
+        plan_replay(["2013-01", "2013-02", "2013-03"], "month", window=3)
