@@ -104,7 +104,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from driftloop.core.clock import PhaseClock  # noqa: E402
 from driftloop.data.validation.runner import ephemeral_batch_definition  # noqa: E402
-from driftloop.modelling.performance import weighted_auc  # noqa: E402  (numpy only: the same AUC formula)
+from driftloop.modelling.metrics import weighted_auc  # noqa: E402  (numpy only: the same AUC formula)
 
 
 class PhaseCpu:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from driftloop.core import markdown
+from driftloop.core.tables import markdown_table
 from driftloop.lifecycle.challenger import Challenger
 from driftloop.lifecycle.evaluation import evaluate_challenger, promote_if_better
 from driftloop.lifecycle.runtime import Runtime
@@ -27,7 +27,7 @@ def decision_markdown(version: int, decision: PromotionDecision) -> str:
             "",
             *[f"- {reason}" for reason in decision.reasons],
             "",
-            markdown.table(metric_rows(named)),
+            markdown_table(metric_rows(named)),
         ]
     )
 

@@ -9,9 +9,10 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from driftloop.core import layout, markdown
+from driftloop.core import layout
 from driftloop.core.periods import period_range
 from driftloop.core.storage import PreconditionFailed, read_if_exists
+from driftloop.core.tables import markdown_table
 from driftloop.lifecycle.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
 from driftloop.lifecycle.policy import RetrainDecision, configured_policy, decide_with_late_labels
 from driftloop.lifecycle.retrain_requests import DriftEvent, announce, drift_event_id
@@ -69,13 +70,13 @@ def verdict_markdown(verdict: MonitoringVerdict) -> str:
             f"attribution. Statistics on {verdict.sampled_rows:,} of "
             f"{verdict.rows:,} rows (fixed-seed sample).",
             "",
-            markdown.table(drift_rows),
+            markdown_table(drift_rows),
             "",
             "**Breakage**: " + ("; ".join(b.detail for b in verdict.breakage) or "none"),
             "",
             "**Attribution** (mean |contribution|, largest changes):",
             "",
-            markdown.table(attribution),
+            markdown_table(attribution),
             "",
             f"Fixed rule (for comparison): {'; '.join(verdict.decision.reasons)}",
             "",

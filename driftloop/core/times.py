@@ -9,9 +9,15 @@ change) and anything that does not parse become NaT, which the gate reports.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from driftloop.core.periods import period_labels
+
+if TYPE_CHECKING:
+    from driftloop.core.contract import TimeSpec
 
 # An offset after a clock time: "…10:00Z", "…10:00:00+01:00"; a bare date such as 2013-04-07 has none.
 _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
@@ -46,3 +52,11 @@ def local_times(frame: pd.DataFrame, column: str, timezone: str, fmt: str | None
 
 def _localize(wall: pd.Series, timezone: str) -> pd.Series:
     return wall.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+
+
+def period_of(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
+    """Each row's period label under the contract's time spec, cut in its timezone (NA where unreadable).
+
+    The one way a row gets its period: ingest cuts batches with it, the gate checks rows against it.
+    """
+    return period_labels(local_times(frame, time.column, time.timezone, time.format), time.period)

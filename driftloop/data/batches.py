@@ -14,10 +14,11 @@ from pydantic import AliasChoices, Field
 
 from driftloop.core import layout
 from driftloop.core.contract import Contract
-from driftloop.core.periods import check_period, period_labels
+from driftloop.core.hashing import sha256_hex
+from driftloop.core.periods import check_period
 from driftloop.core.records import Record
-from driftloop.core.storage import Storage, sha256_hex
-from driftloop.core.times import local_times
+from driftloop.core.storage import Storage
+from driftloop.core.times import period_of
 
 
 class DataVersion(Record):
@@ -49,12 +50,6 @@ def from_parquet_bytes(data: bytes) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(data))
 
 
-def period_of(frame: pd.DataFrame, contract: Contract) -> pd.Series:
-    """Each row's period label, cut in the contract's timezone (NA where the time is missing)."""
-    times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
-    return period_labels(times, contract.time.period)
-
-
 def periods_in(labels: pd.Series) -> list[str]:
     """The periods that hold at least one row, oldest first, from the rows' labels (`period_of`)."""
     return sorted(str(label) for label in labels.dropna().unique())
@@ -68,7 +63,7 @@ def cut_period(
     `labels` are the rows' periods (`period_of`) when the caller computed them already: a replay cuts
     twelve periods from one table and labels it once.
     """
-    labels = period_of(table, contract) if labels is None else labels
+    labels = period_of(table, contract.time) if labels is None else labels
     mask = (labels == check_period(period, contract.time.period)).to_numpy(dtype=bool)
     return table.loc[mask].reset_index(drop=True)
 
@@ -117,7 +112,7 @@ def cut_nonempty(
     table: pd.DataFrame, contract: Contract, period: str, labels: pd.Series | None = None
 ) -> pd.DataFrame:
     """`cut_period`, or `NoDataForPeriod` naming the periods the table does hold."""
-    labels = period_of(table, contract) if labels is None else labels
+    labels = period_of(table, contract.time) if labels is None else labels
     batch = cut_period(table, contract, period, labels)
     if batch.empty:
         raise NoDataForPeriod(_no_data(labels, contract, period))

@@ -6,7 +6,6 @@ online service all look rows up through that index, so a request joins exactly a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,12 +13,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core.contract import Contract, JoinSpec
-
-
-def _missing(value: Any) -> bool:
-    return (
-        value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
-    )
+from driftloop.core.missing import is_missing
 
 
 def _values(series: pd.Series) -> Any:
@@ -36,7 +30,7 @@ class ReferenceLookup:
     def __init__(self, join: JoinSpec, table: pd.DataFrame) -> None:
         self.join = join
         keys = zip(*(table[key].tolist() for key in join.using), strict=True)
-        self._rows = {key: row for row, key in enumerate(keys) if not any(map(_missing, key))}
+        self._rows = {key: row for row, key in enumerate(keys) if not any(map(is_missing, key))}
         self._names = list(join.columns.values())
         # Columns of one numpy dtype are stacked into one 2-D block: one `take` gathers them all.
         self._blocks: list[tuple[list[str], Any]] = []

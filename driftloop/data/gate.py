@@ -15,9 +15,11 @@ import pandas as pd
 from pydantic import model_validator
 
 from driftloop.core import layout
+from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
+from driftloop.core.hashing import sha256_hex
 from driftloop.core.records import Record
-from driftloop.core.storage import Storage, read_if_exists, sha256_hex
+from driftloop.core.storage import Storage, read_if_exists
 from driftloop.data.batches import DataVersion, read_batch
 from driftloop.data.validation import ValidationReport, validate_batch
 
@@ -70,10 +72,6 @@ class GateResult:
     version: DataVersion
     report: ValidationReport
     frame: pd.DataFrame | None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _quarantine_entry(storage: Storage, contract: Contract, version: DataVersion) -> str | None:
@@ -147,7 +145,7 @@ def quarantine_unreadable(storage: Storage, contract: Contract, path: Path, reas
     arrival = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     entry = layout.quarantine(contract.name, "unreadable", f"{arrival}-{sha256_hex(data)[:16]}")
     storage.write_bytes(f"{entry}/{path.name}", data)
-    report = UnreadableReport(path=str(path), reason=reason, sha256=sha256_hex(data), arrived_at=_now())
+    report = UnreadableReport(path=str(path), reason=reason, sha256=sha256_hex(data), arrived_at=now_utc())
     storage.write_bytes(f"{entry}/{layout.QUARANTINE_REPORT}", report.to_json().encode())
     return storage.uri(entry)
 
@@ -157,7 +155,7 @@ def _record_validated(
 ) -> None:
     replaced = previous.version.sha256 if previous and previous.version.sha256 != version.sha256 else None
     record = ValidatedBatch(
-        version=version, contract_fingerprint=contract.fingerprint, validated_at=_now(), replaced=replaced
+        version=version, contract_fingerprint=contract.fingerprint, validated_at=now_utc(), replaced=replaced
     )
     # History first: if we die between the two writes, the period still points at the old version.
     storage.write_bytes(

@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from driftloop.core.contract import Contract
-from driftloop.core.periods import period_labels
-from driftloop.core.times import local_times
+from driftloop.core.times import period_of
 
 
 class UnreadableInput(Exception):
@@ -136,9 +135,7 @@ class SourceTables:
     def labels(self) -> pd.Series:
         """Each row's period label, computed once: a replay cuts every period from the same labels."""
         if self._labels is None:
-            time = self.contract.time
-            times = local_times(self.main(), time.column, time.timezone, time.format)
-            self._labels = period_labels(times, time.period)
+            self._labels = period_of(self.main(), self.contract.time)
         return self._labels
 
     def references(self) -> dict[str, pd.DataFrame]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from driftloop.core.clock import now_utc
 from driftloop.core.settings import PromotionSettings
 from driftloop.data.windows import TrainingWindow
 from driftloop.lifecycle.challenger import Challenger
@@ -14,7 +15,6 @@ from driftloop.modelling.metrics import score_predictions
 from driftloop.modelling.promotion import PromotionDecision, decide_promotion
 from driftloop.modelling.training import predict_proba
 from driftloop.registry import Evaluation, LoadedModel, ModelVersion, PromotionEvidence, Registry
-from driftloop.registry.champion import now_utc
 
 WindowLoader = Callable[[], TrainingWindow]
 

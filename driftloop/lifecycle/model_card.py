@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from driftloop.core import markdown
 from driftloop.core.contract import Contract
+from driftloop.core.tables import markdown_table
 from driftloop.modelling.metrics import Metrics, metric_rows
 from driftloop.modelling.training import TrainedModel
 from driftloop.registry import Lineage
@@ -115,16 +115,16 @@ a causal model. Columns the contract marks as leakage are never inputs
 {versions}
 
 ## Metrics
-{markdown.table(metric_rows(named))}
+{markdown_table(metric_rows(named))}
 
 ## Calibration on the holdout
-{markdown.table(calibration)}
+{markdown_table(calibration)}
 
 ## Explanations
 Global: LightGBM gain importance (share of total gain) and the mean |contribution| in log-odds from
 `pred_contrib` on a fixed sample. Per prediction: `driftloop.modelling.training.contributions`.
 
-{markdown.table(importance)}
+{markdown_table(importance)}
 
 Per prediction, the holdout rows with the highest, median and lowest probability, with their largest
 contributions (log-odds; positive raises the probability):

@@ -8,10 +8,11 @@ a reviewer can check, not a promise.
 from __future__ import annotations
 
 from driftloop.core.contract import Contract
+from driftloop.core.hashing import sha256_hex
 from driftloop.core.provenance import CODE_VERSION, library_versions
 from driftloop.core.records import Record
 from driftloop.core.settings import TrainingSettings
-from driftloop.core.storage import ObjectNotFound, sha256_hex
+from driftloop.core.storage import ObjectNotFound
 from driftloop.data.batches import CorruptBatch, to_parquet_bytes
 from driftloop.data.sources import SourceTables, source_fingerprint
 from driftloop.data.windows import load_window, resolve_windows

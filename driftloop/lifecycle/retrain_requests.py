@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Literal
 
 from driftloop.core import layout
+from driftloop.core.clock import now_utc
 from driftloop.core.records import Record
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
-from driftloop.registry.champion import now_utc
 
 # Fixed forever: changing it would give an already-handled drift a new id.
 _EVENT_NAMESPACE = uuid.UUID("6f1c2b1e-4d1a-5c8e-9a0b-2f3d4e5a6b7c")

@@ -15,8 +15,9 @@ import pandas as pd
 
 from driftloop.core.clock import PhaseClock
 from driftloop.core.contract import Contract, load_contract
+from driftloop.core.hashing import sha256_hex
 from driftloop.core.settings import S3Settings, Settings
-from driftloop.core.storage import ObservedStorage, open_storage, sha256_hex
+from driftloop.core.storage import ObservedStorage, open_storage
 from driftloop.data.batches import DataVersion, to_parquet_bytes
 from driftloop.data.sources import SourceTables, source_fingerprint
 from driftloop.data.windows import TrainingWindow, WindowPlan, load_window, resolve_windows

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core.contract import Contract
+from driftloop.core.missing import is_missing
 from driftloop.core.times import local_times
 
 FEATURE_CODE_VERSION = "features-v1"  # bump when build_features changes meaning; part of cache keys
@@ -108,10 +109,6 @@ def _unique_texts(uniques: Any) -> list[str]:
     return values.astype("string").astype(object).tolist()
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
-
-
 def factorize(values: Any) -> tuple[np.ndarray, Any]:
     """`pd.factorize`: codes of the distinct values in order of appearance, -1 where missing.
 
@@ -123,7 +120,7 @@ def factorize(values: Any) -> tuple[np.ndarray, Any]:
         return pd.factorize(values)
     seen: dict[Any, int] = {}
     codes = np.fromiter(
-        (-1 if _is_missing(value) else seen.setdefault(value, len(seen)) for value in values.tolist()),
+        (-1 if is_missing(value) else seen.setdefault(value, len(seen)) for value in values.tolist()),
         dtype=np.intp,
         count=len(values),
     )

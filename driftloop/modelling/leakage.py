@@ -18,6 +18,7 @@ import pandas as pd
 
 from driftloop.core.contract import Contract
 from driftloop.core.records import Record
+from driftloop.modelling.metrics import weighted_auc
 
 _BINS = 20
 _FIT_SHARE = 0.8
@@ -47,20 +48,12 @@ def _bins(values: pd.Series, fit: np.ndarray) -> np.ndarray:
 
 
 def _binned_auc(bins: np.ndarray, y: np.ndarray, rate: np.ndarray) -> float:
-    """AUC of scoring each row by its bin's rate, counted per bin (a few bins, so no sort of the rows).
-
-    Equal to sklearn's `roc_auc_score(y, rate[bins])`, ties counted half.
-    """
+    """AUC of scoring each row by its bin's rate, counted per bin (a few bins, so no sort of the rows)."""
     size = len(rate)
     positives = np.bincount(bins, weights=y, minlength=size)
     negatives = np.bincount(bins, weights=1.0 - y, minlength=size)
-    # bins with the same rate are one tied score
-    scores, group = np.unique(rate, return_inverse=True)
-    pos = np.bincount(group, weights=positives, minlength=len(scores))
-    neg = np.bincount(group, weights=negatives, minlength=len(scores))
-    below = np.cumsum(neg) - neg  # negatives scored strictly lower
-    total = pos.sum() * neg.sum()
-    return float((pos * below + 0.5 * pos * neg).sum() / total) if total else 0.5
+    auc = float(weighted_auc(rate, positives, negatives))
+    return 0.5 if np.isnan(auc) else auc
 
 
 def single_feature_power(features: pd.DataFrame, label: pd.Series, times: pd.Series) -> list[FeaturePower]:

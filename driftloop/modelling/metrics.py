@@ -1,9 +1,14 @@
-"""Classification metrics for probabilities: discrimination (AUC), fit (log loss, Brier), calibration."""
+"""Classification metrics for probabilities: discrimination (AUC), fit (log loss, Brier), calibration.
+
+`weighted_auc` is driftloop's one AUC: the metrics of a model, the bootstrap of its holdout AUC, the AUC
+estimated from calibrated probabilities and the leakage guard's single-feature AUC all count it the same
+way (ties half).
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import brier_score_loss, log_loss
 
 from driftloop.core.records import Record
 
@@ -47,6 +52,30 @@ class Metrics(Record):
         if metric not in HIGHER_IS_BETTER:
             raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(HIGHER_IS_BETTER)}")
         return float(getattr(self, metric))
+
+
+def weighted_auc(score: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """AUC of one score vector under many weightings of its rows, ties counted half, in one pass.
+
+    With 0/1 labels `y` as the weights (`positive=y`, `negative=1 - y`) it is the usual AUC.
+
+    Args:
+        score: the model's score per row.
+        positive: weights of each row as a positive, shape (rows,) or (draws, rows).
+        negative: weights of each row as a negative, same shape.
+
+    Returns:
+        One AUC per weighting (a 0-d array for 1-d weights); NaN where a weighting has no pair.
+    """
+    order = np.argsort(score, kind="stable")
+    sorted_score = score[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    pos = np.add.reduceat(np.take(positive, order, axis=-1), starts, axis=-1)
+    neg = np.add.reduceat(np.take(negative, order, axis=-1), starts, axis=-1)
+    below = np.cumsum(neg, axis=-1) - neg
+    pairs = pos.sum(axis=-1) * neg.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(axis=-1) / pairs
 
 
 def metric_rows(named: list[tuple[str, Metrics]]) -> list[dict[str, object]]:
@@ -106,7 +135,7 @@ def score_predictions(y_true: np.ndarray, y_prob: np.ndarray, calibration_bins: 
     return Metrics(
         rows=len(y_true),
         positive_rate=float(y_true.mean()),
-        auc=float(roc_auc_score(y_true, y_prob)) if both_classes else float("nan"),
+        auc=float(weighted_auc(y_prob, y_true, 1.0 - y_true)) if both_classes else float("nan"),
         log_loss=float(log_loss(y_true, y_prob, labels=[0, 1])),
         brier=float(brier_score_loss(y_true, y_prob)),
         ece=float(ece),

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from driftloop.core.records import Record
+from driftloop.modelling.metrics import weighted_auc
 
 _CONFIDENCE = 0.95
 _MAX_ROWS = 50_000  # rows an estimate draws labels for: enough for AUC to ±0.002, bounded cost
@@ -60,28 +61,6 @@ class AucEstimate(Record):
     low: float
     high: float
     rows: int
-
-
-def weighted_auc(score: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """AUC of one score vector under many weightings of its rows, ties counted half, in one pass.
-
-    Args:
-        score: the model's score per row.
-        positive: weights of each row as a positive, shape (rows,) or (draws, rows).
-        negative: weights of each row as a negative, same shape.
-
-    Returns:
-        One AUC per weighting (a 0-d array for 1-d weights).
-    """
-    order = np.argsort(score, kind="stable")
-    sorted_score = score[order]
-    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-    pos = np.add.reduceat(np.take(positive, order, axis=-1), starts, axis=-1)
-    neg = np.add.reduceat(np.take(negative, order, axis=-1), starts, axis=-1)
-    below = np.cumsum(neg, axis=-1) - neg
-    pairs = pos.sum(axis=-1) * neg.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos * (below + 0.5 * neg)).sum(axis=-1) / pairs
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:

@@ -15,13 +15,13 @@ import lightgbm as lgb
 import numpy as np
 from pydantic import ValidationError
 
+from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
 from driftloop.data.enrichment import References
 from driftloop.modelling.features import FeatureEncoder, FeatureSpec
 from driftloop.online.problems import refused
 from driftloop.online.schema import RequestSchema, record_columns, request_schema
 from driftloop.registry import LoadedModel, ModelVersion
-from driftloop.registry.champion import now_utc
 
 
 class ModelRefused(Exception):

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
+from driftloop.core.clock import now_utc
 from driftloop.core.records import Record
 from driftloop.core.storage import ObjectNotFound, StoreUnavailable
 from driftloop.online.predictor import ServedModel
 from driftloop.registry import Registry
-from driftloop.registry.champion import now_utc
 
 logger = logging.getLogger("driftloop.online")
 

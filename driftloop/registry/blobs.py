@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 
 from driftloop.core import layout
-from driftloop.core.storage import PreconditionFailed, Storage, sha256_hex
+from driftloop.core.hashing import sha256_hex
+from driftloop.core.storage import PreconditionFailed, Storage
 
 
 class IntegrityError(Exception):

@@ -6,12 +6,13 @@ If a writer died between appending to the log and moving the pointer, readers ro
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 import pandas as pd
 
 from driftloop.core import layout
+from driftloop.core.clock import now_utc
 from driftloop.core.records import Record
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.registry.records import ChampionPointer, PromotionEntry, PromotionEvidence
@@ -40,10 +41,6 @@ def write_next_slot(
             continue
         return record
     raise RegistryConflict(f"could not {what}: too many concurrent writers")
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class PromotionLog:

@@ -21,8 +21,8 @@ from typing import TypeVar
 
 import pandas as pd
 
+from driftloop.core.clock import now_utc
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
-from driftloop.registry.champion import now_utc
 from driftloop.registry.records import RegistrationClaim
 
 Committed = TypeVar("Committed")

@@ -17,13 +17,15 @@ import lightgbm as lgb
 import pandas as pd
 
 from driftloop.core import layout
+from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
-from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists, sha256_hex
+from driftloop.core.hashing import sha256_hex
+from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.yardsticks import MonitoringBaseline
 from driftloop.registry import claims, records
 from driftloop.registry.blobs import BlobStore
-from driftloop.registry.champion import PromotionLog, now_utc, write_next_slot
+from driftloop.registry.champion import PromotionLog, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
 
 

@@ -17,7 +17,6 @@ from driftloop.core.storage.base import (
     StoreUnavailable,
     check_key,
     read_if_exists,
-    sha256_hex,
 )
 from driftloop.core.storage.local import LocalStorage, local_root
 from driftloop.core.storage.observed import ObservedStorage
@@ -33,7 +32,6 @@ __all__ = [
     "local_root",
     "open_storage",
     "read_if_exists",
-    "sha256_hex",
 ]
 
 

@@ -7,7 +7,6 @@ only) and `if_match=etag` (compare-and-swap).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Protocol, runtime_checkable
 
 
@@ -64,10 +63,6 @@ def read_if_exists(storage: Storage, key: str) -> bytes | None:
         return storage.read_bytes(key)
     except ObjectNotFound:
         return None
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def check_key(key: str) -> str:

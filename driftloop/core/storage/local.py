@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from driftloop.core.storage.base import ObjectNotFound, PreconditionFailed, check_key, sha256_hex
+from driftloop.core.hashing import sha256_hex
+from driftloop.core.storage.base import ObjectNotFound, PreconditionFailed, check_key
 
 _FILE_MODE = 0o644
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from driftloop.modelling.performance import estimate_auc, fit_performance_baseline, weighted_auc
+from driftloop.modelling.metrics import weighted_auc
+from driftloop.modelling.performance import estimate_auc, fit_performance_baseline
 
 
 def _calibrated(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,9 +22,11 @@ import pandas as pd
 import pytest
 
 from driftloop.core import layout
+from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
+from driftloop.core.hashing import sha256_hex
 from driftloop.core.settings import S3Settings
-from driftloop.core.storage import LocalStorage, Storage, StoreUnavailable, sha256_hex
+from driftloop.core.storage import LocalStorage, Storage, StoreUnavailable
 from driftloop.core.storage.s3 import S3Storage
 from driftloop.data.batches import DataVersion
 from driftloop.modelling.drift.calibration import DriftCalibration
@@ -46,7 +48,7 @@ from driftloop.registry import (
     UnknownVersion,
 )
 from driftloop.registry.blobs import BlobStore
-from driftloop.registry.champion import ChampionPointer, PromotionLog, now_utc
+from driftloop.registry.champion import ChampionPointer, PromotionLog
 from driftloop.registry.records import RegistrationClaim
 from tests.servers import SeaweedEndpoint
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.driftloop.replay.test_replay import row, year
 
 from driftloop.replay.timeline import plot_timeline
+from tests.driftloop.replay.test_replay import row, year
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
