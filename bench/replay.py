@@ -379,12 +379,12 @@ class Bare:
         reference["prediction"] = final.predict(reference)
         scored = x.assign(prediction=final.predict(x))
         self.calibrate(scored.iloc[np.argsort(times.to_numpy(), kind="stable")])
-        calibration = self.performance_baseline(
+        calibration = self.holdout_performance(
             held["label"].to_numpy(), final.predict(self.matrix(held, levels))
         )
         return Model(final, levels, reference.reset_index(drop=True), calibration), holdout_auc
 
-    # monitoring baseline, part 1: each time-ordered chunk of the training rows against the rest, by the
+    # monitoring yardsticks, part 1: each time-ordered chunk of the training rows against the rest, by the
     # Evidently statistics the monitor uses, on samples sized like the monitor's
     def calibrate(self, scored: pd.DataFrame) -> None:
         from evidently.legacy.calculations.stattests import jensenshannon_stat_test, wasserstein_stat_test
@@ -405,8 +405,8 @@ class Bare:
                 if len(ref) and len(cur):
                     jensenshannon_stat_test(ref, cur, ColumnType.Categorical, 1.0)
 
-    # monitoring baseline, part 2: the holdout AUC's Poisson bootstrap and the probabilities' calibration
-    def performance_baseline(self, label: np.ndarray, probability: np.ndarray) -> Any:
+    # monitoring yardsticks, part 2: the holdout AUC's Poisson bootstrap and the probabilities' calibration
+    def holdout_performance(self, label: np.ndarray, probability: np.ndarray) -> Any:
         from sklearn.isotonic import IsotonicRegression
 
         weights = np.random.default_rng(self.drift.sample_seed).poisson(

@@ -25,7 +25,14 @@ from pydantic import TypeAdapter
 
 from driftloop.core.settings import ServingSecrets, Settings
 from driftloop.online import NoModel, PredictionService, RequestRefused, request_schema
-from driftloop.online.service import PredictResponse, request_id
+from driftloop.online.responses import (
+    HealthResponse,
+    ModelResponse,
+    PredictResponse,
+    StatsResponse,
+    Unavailable,
+)
+from driftloop.online.service import request_id
 
 logger = logging.getLogger("driftloop.online")
 _STATUS = {"too_large": 413, "invalid": 422}
@@ -61,6 +68,7 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
     """
     token = service_secrets.reload_token if service_secrets else None
     encode = TypeAdapter(PredictResponse).dump_json
+    described = TypeAdapter(ModelResponse).dump_python  # its version and last check are records
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -100,21 +108,29 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
         headers = {"X-Model-Version": result["model_version"], "X-Request-ID": identifier}
         return Response(encode(result), media_type="application/json", headers=headers)
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        response_model=HealthResponse,
+        responses={503: {"model": HealthResponse, "description": "no verified model serves yet, and why"}},
+    )
     def health() -> JSONResponse:
         """200 once a verified model serves; 503 (and why) before."""
-        ready, body = service.health()
-        return _json(body, 200 if ready else 503)
+        body = service.health()
+        return _json(body, 200 if body["status"] == "ok" else 503)
 
-    @app.get("/model")
+    @app.get(
+        "/model",
+        response_model=ModelResponse,
+        responses={503: {"model": Unavailable, "description": "no verified model loaded yet"}},
+    )
     def model() -> JSONResponse:
         """The serving version: lineage, metrics, the contract it enforces, the last look at the alias."""
         try:
-            return _json(service.describe())
+            return _json(described(service.describe(), mode="json"))
         except NoModel as missing:
             return _json({"detail": str(missing)}, 503)
 
-    @app.get("/stats")
+    @app.get("/stats", response_model=StatsResponse)
     def stats() -> JSONResponse:
         """This worker's counters: requests, refusals, lookup misses, swaps, the prediction log."""
         return _json(service.stats())

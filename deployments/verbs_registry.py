@@ -18,12 +18,13 @@ def models(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     store: StoreOption = None,
+    contract: ContractOption = None,
 ) -> None:
     """The registry: versions, the champion, the promotion log (and model cards)."""
     from deployments.listing import registry_json, registry_text
     from driftloop.lifecycle.runtime import open_runtime
 
-    registry = open_runtime(settings_for(store, flows=False)).registry
+    registry = open_runtime(settings_for(store, contract, flows=False)).registry
     if card is not None:
         typer.echo(registry.card(card))
     elif champion_at is not None:

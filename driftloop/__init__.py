@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "ServingSettings": "driftloop.core.settings",
     "Settings": "driftloop.core.settings",
     "StorageSettings": "driftloop.core.settings",
+    "TrainingParameters": "driftloop.core.settings",
     "TrainingSettings": "driftloop.core.settings",
     "LocalStorage": "driftloop.core.storage",
     "PreconditionFailed": "driftloop.core.storage",
@@ -66,6 +67,7 @@ __all__ = [
     "Settings",
     "Storage",
     "StorageSettings",
+    "TrainingParameters",
     "TrainingSettings",
     "ValidationReport",
     "build_features",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ServingSettings,
         Settings,
         StorageSettings,
+        TrainingParameters,
         TrainingSettings,
     )
     from driftloop.core.storage import LocalStorage, PreconditionFailed, Storage, open_storage

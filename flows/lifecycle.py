@@ -19,20 +19,18 @@ from prefect.artifacts import (
 )
 
 from driftloop.core import layout
-from driftloop.core.periods import shift_period
 from driftloop.core.records import Record
 from driftloop.core.settings import Settings
 from driftloop.data.batches import periods_in
 from driftloop.data.gate import ContractViolation
-from driftloop.lifecycle.monitoring import MonitoringVerdict
 from driftloop.lifecycle.runtime import Runtime, open_runtime
-from driftloop.lifecycle.scoring import ScoredBatch
+from driftloop.lifecycle.step import LoopState, PeriodOutcome, StepResult, run_period
 from driftloop.registry import NoChampion
-from driftloop.replay.plan import ReplayRow, plan_replay, refuse_used_registry, render_table, table_records
+from driftloop.replay.plan import plan_replay, refuse_used_registry
+from driftloop.replay.table import render_table, table_records
 from driftloop.replay.timeline import plot_timeline
-from flows.phases import ingest_and_gate, train_and_judge
+from flows.phases import TaskSteps, ingest_and_gate, train_and_judge
 from tasks.artifacts import artifact_key
-from tasks.monitor import decide_task, monitor_task, realize_task
 from tasks.score import enrich_task, score_task
 
 
@@ -40,7 +38,7 @@ class ReplayResult(Record):
     """The replay's table, where its picture is, and where the time went."""
 
     period_kind: str
-    rows: tuple[ReplayRow, ...]
+    rows: tuple[PeriodOutcome, ...]
     gaps: tuple[str, ...]
     timeline: str  # where the PNG is in the store
     batch_reads: dict[str, int]  # per replayed period: reads of its batch before any retraining
@@ -92,10 +90,10 @@ def lifecycle_flow(
             enrich_task(runtime, ingest_and_gate(runtime, period))
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
             logger.warning("%s blocked at the gate; training without it.\n%s", period, violation)
-    first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1])
-    if runtime.registry.champion() is None:
+    first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1], champion=None)
+    if first.champion_version is None:
         raise NoChampion(f"the first model v{first.version} was not promoted: {'; '.join(first.reasons)}")
-    original = runtime.registry.require_champion().version
+    original = first.champion_version
     logger.info("Champion after initial training: v%s (holdout AUC %.4f)", original, first.holdout_auc)
 
     progress = create_progress_artifact(
@@ -103,12 +101,19 @@ def lifecycle_flow(
         key=artifact_key("replay-progress", runtime.registry.model),
         description="Periods replayed",
     )
-    rows: list[ReplayRow] = []
+    steps = TaskSteps(runtime)
+    state: LoopState[int] = LoopState(champion=original, last_training=plan.initial[-1])
+    rows: list[PeriodOutcome] = []
     reads: dict[str, int] = {}
-    awaiting: dict[str, tuple[MonitoringVerdict, ScoredBatch]] = {}  # periods whose labels are not known yet
+    delay = contract.target.label_delay
     for done, period in enumerate(plan.replay, 1):
-        rows.append(_replay_period(runtime, period, original, retrain, reads, awaiting))
-        logger.info("[%d/%d] %s", done, len(plan.replay), _progress_line(rows[-1]))
+        step = run_period(steps, state, period, kind=kind, label_delay=delay, retrain=retrain)
+        row = _with_original(runtime, step, original)
+        if step.scored is not None:
+            reads[period] = runtime.storage.reads_under(layout.batches(contract.name, period))
+        rows.append(row)
+        state = step.state
+        logger.info("[%d/%d] %s", done, len(plan.replay), _progress_line(row))
         update_progress_artifact(progress, progress=100.0 * done / len(plan.replay))
 
     result = _report(runtime, rows, plan.gaps, reads, plot_path, started)
@@ -116,102 +121,35 @@ def lifecycle_flow(
     return result
 
 
-def _replay_period(
-    runtime: Runtime,
-    period: str,
-    original: int,
-    retrain: bool,
-    reads: dict[str, int],
-    awaiting: dict[str, tuple[MonitoringVerdict, ScoredBatch]],
-) -> ReplayRow:
-    serving = runtime.registry.require_champion().version
-    try:
-        gate = ingest_and_gate(runtime, period)
-    except ContractViolation as violation:
-        get_run_logger().warning("%s blocked at the gate; champion unchanged.\n%s", period, violation)
-        return ReplayRow(
-            period=period,
-            status="blocked",
-            champion_version=serving,
-            champion_auc=None,
-            original_auc=None,
-            drift_index=None,
-            drifted=False,
-            retrained=False,
-            promoted=False,
-            why="quarantined by the gate",
-        )
-    batch = enrich_task(runtime, gate)
-    scored = score_task(runtime, batch, serving)
-    verdict = monitor_task(runtime, scored)
-    live = scored.metrics  # the table is hindsight: it shows the AUC even before monitoring may use it
-    if original == serving:
-        original_metrics = live
+def _with_original(runtime: Runtime, step: StepResult[int], original: int) -> PeriodOutcome:
+    """The period's row with what the first model would have scored: the replay's comparison in hindsight."""
+    scored = step.scored
+    if scored is None:
+        return step.outcome
+    if scored.model_version == original:
+        metrics = scored.metrics
     else:
-        original_metrics = score_task(runtime, batch, original, store=False).metrics
-    reads[period] = runtime.storage.reads_under(layout.batches(runtime.contract.name, period))
-    late = _labels_arriving(runtime, period, awaiting, verdict, scored)
-    decision = decide_task(runtime, verdict, late)
-    promoted = False
-    new_champion = None
-    retrained = decision.retrain and retrain
-    if retrained:
-        outcome = train_and_judge(runtime, as_of=period, data_period=period)
-        promoted = outcome.promoted
-        new_champion = outcome.version if outcome.promoted else None
-    return ReplayRow(
-        period=period,
-        status="ok",
-        champion_version=serving,
-        champion_auc=live.auc if live else None,
-        original_auc=original_metrics.auc if original_metrics else None,
-        drift_index=verdict.drift.index,
-        drifted=verdict.drifted,
-        retrained=retrained,
-        promoted=promoted,
-        new_champion=new_champion,
-        alarms=decision.alarms,
-        why=decision.short() if decision.alarms else None,
-    )
+        metrics = score_task(runtime, scored.batch, original, store=False).metrics
+    return step.outcome.model_copy(update={"original_auc": metrics.auc if metrics else None})
 
 
-def _labels_arriving(
-    runtime: Runtime,
-    period: str,
-    awaiting: dict[str, tuple[MonitoringVerdict, ScoredBatch]],
-    verdict: MonitoringVerdict,
-    scored: ScoredBatch,
-) -> MonitoringVerdict | None:
-    """With a label delay, park this period and realize the one whose labels arrive now (same champion)."""
-    delay = runtime.contract.target.label_delay
-    if delay == 0:
-        return None
-    awaiting[period] = (verdict, scored)
-    arriving = shift_period(period, -delay, runtime.contract.time.period)
-    if arriving not in awaiting:
-        return None
-    earlier, earlier_scored = awaiting.pop(arriving)
-    realized = realize_task(runtime, earlier, earlier_scored)
-    return realized if realized.model_version == verdict.model_version else None
-
-
-def _progress_line(row: ReplayRow) -> str:
+def _progress_line(row: PeriodOutcome) -> str:
     if row.status == "blocked":
-        return f"{row.period}: blocked at the gate, champion v{row.champion_version} unchanged"
+        return f"{row.period}: blocked at the gate, champion {row.champion} unchanged"
     auc = f"{row.champion_auc:.4f}" if row.champion_auc is not None else "-"
     original = f"{row.original_auc:.4f}" if row.original_auc is not None else "-"
     decided = f"no retrain ({row.why})" if row.why else "no retrain"
     if row.retrained:
-        outcome = f"PROMOTED v{row.new_champion}" if row.promoted else "kept champion"
+        outcome = f"PROMOTED {row.new_champion}" if row.promoted else "kept champion"
         decided = f"retrained ({row.why}) -> {outcome}"
     drift = f"{row.drift_index:.2f}{' DRIFT' if row.drifted else ''}"
-    champion = f"champion v{row.champion_version} AUC {auc}"
+    champion = f"champion {row.champion} AUC {auc}"
     return f"{row.period}: {champion} | original {original} | drift {drift} | {decided}"
 
 
 def _report(
     runtime: Runtime,
-    rows: list[ReplayRow],
+    rows: list[PeriodOutcome],
     gaps: tuple[str, ...],
     reads: dict[str, int],
     plot_path: str | None,

@@ -20,10 +20,10 @@ from driftloop.data.batches import periods_in
 from driftloop.lifecycle.monitoring import MonitoringVerdict
 from driftloop.lifecycle.policy import RetrainDecision
 from driftloop.lifecycle.runtime import open_runtime
-from flows.phases import ingest_and_gate
+from driftloop.lifecycle.step import LoopState, run_period
+from flows.phases import TaskSteps
 from tasks.artifacts import artifact_key
-from tasks.monitor import decide_task, emit_drift_event, monitor_task
-from tasks.score import enrich_task, score_task
+from tasks.monitor import emit_drift_event
 
 WAITING_FOR_DATA = "Waiting for data"
 
@@ -68,11 +68,21 @@ def monitor_flow(period: str | None = None, settings: Settings | None = None) ->
         held = periods_in(runtime.sources.labels())
         if period not in held:
             return _waiting_for_data(runtime.contract.name, period, held)
-    champion = runtime.registry.require_champion()
-    gate = ingest_and_gate(runtime, period)
-    scored = score_task(runtime, enrich_task(runtime, gate), champion.version)
-    verdict = monitor_task(runtime, scored)
-    decision = decide_task(runtime, verdict)
+    champion = runtime.registry.require_champion().version
+    state = LoopState(champion=champion, last_training=runtime.registry.newest_training())
+    # Retraining is the `retrain` deployment's: this run emits the event its automation listens to.
+    step = run_period(
+        TaskSteps(runtime),
+        state,
+        period,
+        kind=runtime.contract.time.period,
+        label_delay=runtime.contract.target.label_delay,
+        retrain=False,
+    )
+    if step.blocked is not None and step.blocked.cause is not None:
+        raise step.blocked.cause  # the contract violation, with its report and quarantine
+    assert step.verdict is not None and step.decision is not None  # observed, hence assessed and decided
+    verdict, decision = step.verdict, step.decision
     get_run_logger().info(
         "%s, model v%s: %s. %s under %s",
         verdict.period,

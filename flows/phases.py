@@ -1,7 +1,8 @@
-"""Steps that more than one flow takes, written once: ingest + gate a period, train + judge a challenger.
+"""Steps that more than one flow takes, written once: ingest + gate a period, train + judge a challenger, and
+the period step (`driftloop.lifecycle.step`) done through tasks.
 
-Plain functions that call tasks inside whichever flow is running; they are not flows themselves, so a
-replay of twelve periods is one flow run, not fifty.
+Plain functions and a plain class that call tasks inside whichever flow is running; they are not flows
+themselves, so a replay of twelve periods is one flow run, not fifty.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 from prefect import get_run_logger
 
 from driftloop.core.records import Record
-from driftloop.data.gate import GateResult, is_missing, validated_versions
+from driftloop.data.gate import ContractViolation, GateResult, is_missing, validated_versions
 from driftloop.data.windows import window_periods
+from driftloop.lifecycle.monitoring import MonitoringVerdict
+from driftloop.lifecycle.policy import RetrainDecision
 from driftloop.lifecycle.runtime import Runtime
+from driftloop.lifecycle.scoring import ScoredBatch
+from driftloop.lifecycle.step import Blocked, Retrained, Served
 from tasks.evaluate import evaluate_task
 from tasks.gate import gate_task
 from tasks.ingest import ingest_task
+from tasks.monitor import decide_task, monitor_task, realize_task
+from tasks.score import enrich_task, score_task
 from tasks.train import train_task
 
 
@@ -25,7 +32,7 @@ class TrainOutcome(Record):
     promoted: bool
     reasons: tuple[str, ...]
     holdout_auc: float
-    champion_version: int | None
+    champion_version: int | None  # the champion after the judgement
     missing_periods: tuple[str, ...]
 
 
@@ -40,8 +47,12 @@ def ingest_and_gate(runtime: Runtime, period: str) -> GateResult:
     return gate_task(runtime, version)
 
 
-def train_and_judge(runtime: Runtime, as_of: str, data_period: str) -> TrainOutcome:
-    """Train on the validated periods of the window ending at `as_of`, then evaluate and maybe promote."""
+def train_and_judge(runtime: Runtime, as_of: str, data_period: str, champion: int | None) -> TrainOutcome:
+    """Train on the validated periods of the window ending at `as_of`, then judge it against `champion`.
+
+    The promotion happens only while `champion` is still the champion; if another promotion came first,
+    the challenger is judged again against the new one (see `driftloop.lifecycle.evaluation`).
+    """
     contract = runtime.contract
     periods = window_periods(as_of, runtime.plan.train_periods, contract.time.period)
     versions, missing = validated_versions(runtime.storage, contract, periods)
@@ -51,13 +62,51 @@ def train_and_judge(runtime: Runtime, as_of: str, data_period: str) -> TrainOutc
             "the cached model v%s is gone from the registry; training again", challenger.version.version
         )
         challenger = train_task.with_options(refresh_cache=True)(runtime, as_of, periods, versions)
-    evaluation = evaluate_task(runtime, challenger, data_period)
-    champion = runtime.registry.champion()
+    judgement = evaluate_task(runtime, challenger, data_period, champion)
     return TrainOutcome(
         version=challenger.version.version,
-        promoted=evaluation.decision.promote,
-        reasons=evaluation.decision.reasons,
+        promoted=judgement.promoted,
+        reasons=judgement.evaluation.decision.reasons,
         holdout_auc=challenger.holdout.auc,
-        champion_version=champion.version if champion else None,
+        champion_version=judgement.champion,
         missing_periods=tuple(missing),
     )
+
+
+class TaskSteps:
+    """The period step through Prefect tasks: every part stored and published; models named by version."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def name(self, model: int) -> str:
+        return f"v{model}"
+
+    def observe(self, period: str, champion: int) -> ScoredBatch | Blocked:
+        runtime = self.runtime
+        try:
+            gate = ingest_and_gate(runtime, period)
+        except ContractViolation as violation:
+            get_run_logger().warning("%s blocked at the gate; champion unchanged.\n%s", period, violation)
+            return Blocked("quarantined by the gate", violation)
+        return score_task(runtime, enrich_task(runtime, gate), champion)
+
+    def assess(self, champion: int, scored: ScoredBatch, labels_known: bool) -> MonitoringVerdict:
+        return monitor_task(self.runtime, scored, labels_known)
+
+    def realize(self, served: Served[int]) -> MonitoringVerdict:
+        return realize_task(self.runtime, served)
+
+    def decide(
+        self, verdict: MonitoringVerdict, late: MonitoringVerdict | None, periods_since_training: int | None
+    ) -> RetrainDecision:
+        return decide_task(self.runtime, verdict, late, periods_since_training)
+
+    def retrain(self, period: str, champion: int) -> Retrained[int] | None:
+        outcome = train_and_judge(self.runtime, as_of=period, data_period=period, champion=champion)
+        return Retrained(
+            challenger=outcome.version,
+            champion=outcome.champion_version if outcome.champion_version is not None else champion,
+            promoted=outcome.promoted,
+            reason=outcome.reasons[-1],
+        )

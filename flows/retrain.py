@@ -83,7 +83,8 @@ def _handle(runtime: Runtime, event: DriftEvent) -> RetrainResult:
     if skip is not None:
         return RetrainResult(event_id=event.event_id, status=skip.kind, message=skip.message)
     get_run_logger().info("Retraining on data up to %s because: %s", request.period, request.reason)
-    outcome = train_and_judge(runtime, as_of=request.period, data_period=request.period)
+    champion = runtime.registry.champion()
+    outcome = train_and_judge(runtime, request.period, request.period, champion.version if champion else None)
     record_outcome_task(runtime, event.event_id, outcome.version, outcome.promoted, outcome.reasons)
     verdict = "promoted" if outcome.promoted else "not promoted"
     return RetrainResult(

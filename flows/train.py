@@ -23,4 +23,5 @@ def train_flow(as_of: str, settings: Settings | None = None) -> TrainOutcome:
             ingest_and_gate(runtime, period)
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
             get_run_logger().warning("%s blocked at the gate; training without it.\n%s", period, violation)
-    return train_and_judge(runtime, as_of, data_period=as_of)
+    champion = runtime.registry.champion()
+    return train_and_judge(runtime, as_of, as_of, champion.version if champion else None)

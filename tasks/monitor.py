@@ -9,15 +9,19 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from driftloop.core import layout
-from driftloop.core.periods import period_range
-from driftloop.core.storage import PreconditionFailed, read_if_exists
-from driftloop.core.tables import markdown_table
-from driftloop.lifecycle.monitoring import MonitoringVerdict, monitor_scored, monitored_model, realize
-from driftloop.lifecycle.policy import RetrainDecision, configured_policy, decide_with_late_labels
+from driftloop.lifecycle.monitoring import (
+    MonitoringVerdict,
+    monitor_scored,
+    monitored_model,
+    realize,
+    save_verdict,
+)
+from driftloop.lifecycle.policy import RetrainDecision, configured_policy, decide_once
+from driftloop.lifecycle.report import retrain_markdown, verdict_markdown
 from driftloop.lifecycle.retrain_requests import DriftEvent, announce, drift_event_id
 from driftloop.lifecycle.runtime import Runtime
 from driftloop.lifecycle.scoring import ScoredBatch
+from driftloop.lifecycle.step import Served
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
 
@@ -26,72 +30,13 @@ DRIFT_EVENT = "driftloop.drift.detected"
 REPORT_LINK_SECONDS = 7 * 24 * 3600
 
 
-def verdict_markdown(verdict: MonitoringVerdict) -> str:
-    """Alarms first, then each detector's numbers: performance, calibrated drift, breakage, attribution."""
-    p = verdict.performance
-    estimated = (
-        f"{p.estimated.expected:.4f} [{p.estimated.low:.4f}, {p.estimated.high:.4f}]" if p.estimated else "-"
-    )
-    realized = f"{p.realized:.4f}" if p.realized is not None else "labels not known yet"
-    error = f" (estimate error {p.estimate_error:+.4f})" if p.estimate_error is not None else ""
-    drift = verdict.drift
-    calibrated = "thresholds calibrated per column" if drift.calibrated else "fixed threshold: no calibration"
-    drift_rows = [
-        {
-            "column": c.column,
-            "score": round(c.score, 4),
-            "threshold": round(c.threshold, 4),
-            "weight": round(c.weight, 3),
-            "drifted": "**yes**" if c.drifted else "no",
-        }
-        for c in sorted(drift.columns, key=lambda c: (-c.drifted, -c.weight))
-    ]
-    attribution = [
-        {
-            "feature": a.column,
-            "training": round(a.reference, 4),
-            "now": round(a.current, 4),
-            "change": f"{a.change:+.0%}",
-        }
-        for a in sorted(verdict.attribution, key=lambda a: -abs(a.current - a.reference))[:8]
-    ]
-    alarms = [f"- **{a.detector}**: {a.reason}" for a in verdict.alarms] or ["- none"]
-    return "\n".join(
-        [
-            f"## {verdict.period}: model v{verdict.model_version}, {len(verdict.alarms)} alarm(s)",
-            "",
-            *alarms,
-            "",
-            f"**Performance**: realized AUC {realized}; estimated {estimated}{error}; floor {p.floor:.4f} "
-            f"(holdout AUC {p.holdout_auc:.4f} minus the 95% noise of the holdout and of this period).",
-            "",
-            f"**Drift** ({calibrated}): importance-weighted index {drift.index:.2f} (alarm at "
-            f"{drift.index_threshold:g}); drifted features carry {drift.weighted_share:.0%} of the model's "
-            f"attribution. Statistics on {verdict.sampled_rows:,} of "
-            f"{verdict.rows:,} rows (fixed-seed sample).",
-            "",
-            markdown_table(drift_rows),
-            "",
-            "**Breakage**: " + ("; ".join(b.detail for b in verdict.breakage) or "none"),
-            "",
-            "**Attribution** (mean |contribution|, largest changes):",
-            "",
-            markdown_table(attribution),
-            "",
-            f"Fixed rule (for comparison): {'; '.join(verdict.decision.reasons)}",
-            "",
-            f"Data version `{verdict.data_version[:16]}`",
-        ]
-    )
-
-
 @task(
     name="monitor",
     task_run_name="monitor {scored.batch.version.period} (v{scored.model_version})",
     **IN_MEMORY,
 )
-def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
-    """Run every detector against the model's baseline; publish the verdict and the Evidently report."""
+def monitor_task(runtime: Runtime, scored: ScoredBatch, labels_known: bool) -> MonitoringVerdict:
+    """Run every detector against the model's yardsticks; publish the verdict and the Evidently report."""
     loaded = runtime.models.load(scored.model_version)
     model = monitored_model(runtime.registry, loaded, runtime.models.reference(scored.model_version))
     with runtime.clock.measure("monitor"):
@@ -101,7 +46,7 @@ def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
             model,
             scored,
             runtime.settings.drift,
-            labels_known=runtime.contract.target.label_delay == 0,
+            labels_known=labels_known,
         )
     get_run_logger().info(
         "%s (model v%s): %s",
@@ -124,19 +69,16 @@ def monitor_task(runtime: Runtime, scored: ScoredBatch) -> MonitoringVerdict:
     return verdict
 
 
-@task(name="realize-labels", task_run_name="labels arrive for {scored.batch.version.period}", **IN_MEMORY)
-def realize_task(runtime: Runtime, verdict: MonitoringVerdict, scored: ScoredBatch) -> MonitoringVerdict:
+@task(name="realize-labels", task_run_name="labels arrive for {served.period}", **IN_MEMORY)
+def realize_task(runtime: Runtime, served: Served[int]) -> MonitoringVerdict:
     """A period's labels have arrived: record the realized AUC next to the estimate, and its error."""
-    realized = realize(verdict, scored)
-    key = layout.monitoring_verdict(
-        runtime.contract.name, verdict.period, verdict.model, verdict.model_version
-    )
-    runtime.storage.write_bytes(key, realized.to_json().encode())
+    realized = realize(served.verdict, served.scored)
+    save_verdict(runtime.storage, realized)
     p = realized.performance
     if p.estimate_error is not None and p.estimated is not None:
         get_run_logger().info(
             "%s: labels arrived, realized AUC %.4f vs estimated %.4f (error %+.4f)",
-            verdict.period,
+            served.period,
             p.realized,
             p.estimated.expected,
             p.estimate_error,
@@ -144,37 +86,23 @@ def realize_task(runtime: Runtime, verdict: MonitoringVerdict, scored: ScoredBat
     return realized
 
 
-def _periods_since_training(runtime: Runtime, period: str) -> int | None:
-    versions = runtime.registry.versions()
-    if not versions:
-        return None
-    last = max(version.lineage.as_of for version in versions)
-    return len(period_range(last, period, runtime.contract.time.period)) - 1 if last <= period else 0
-
-
 @task(name="decide-retrain", task_run_name="decide {verdict.period}", **IN_MEMORY)
 def decide_task(
-    runtime: Runtime, verdict: MonitoringVerdict, late: MonitoringVerdict | None = None
+    runtime: Runtime,
+    verdict: MonitoringVerdict,
+    late: MonitoringVerdict | None,
+    periods_since_training: int | None,
 ) -> RetrainDecision:
     """Apply the configured policy once per model and period; a rerun gets the decision on record."""
-    key = layout.retrain_decision(runtime.contract.name, verdict.period, verdict.model)
-    recorded = read_if_exists(runtime.storage, key)
-    if recorded is not None:
-        return RetrainDecision.from_json(recorded)
     policy = configured_policy(runtime.settings.policy, runtime.plan.train_periods)
-    since = _periods_since_training(runtime, verdict.period)
-    decision = decide_with_late_labels(verdict, late, policy, since)
-    try:
-        runtime.storage.write_bytes(key, decision.to_json().encode(), if_absent=True)
-    except PreconditionFailed:  # another run decided this period first: its decision stands
-        return RetrainDecision.from_json(runtime.storage.read_bytes(key))
-    get_run_logger().info("%s: %s (policy %s)", verdict.period, decision.summary(), policy.describe())
-    create_markdown_artifact(
-        key=artifact_key("decision", runtime.contract.name, verdict.period),
-        markdown=f"## {verdict.period}: {'RETRAIN' if decision.retrain else 'no retrain'}\n\n"
-        f"Policy: {policy.describe()}\n\n" + "\n".join(f"- {reason}" for reason in decision.reasons),
-        description=f"Retraining decision {verdict.period}",
-    )
+    decision, new = decide_once(runtime.storage, verdict, late, policy, periods_since_training)
+    if new:
+        get_run_logger().info("%s: %s (policy %s)", verdict.period, decision.summary(), policy.describe())
+        create_markdown_artifact(
+            key=artifact_key("decision", runtime.contract.name, verdict.period),
+            markdown=retrain_markdown(decision),
+            description=f"Retraining decision {verdict.period}",
+        )
     return decision
 
 

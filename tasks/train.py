@@ -60,7 +60,7 @@ def train_task(runtime: Runtime, as_of: str, periods: list[str], versions: list[
     version = challenger.version
     metrics = version.metrics
     named = [(f"fold {f.fold} ({f.valid_start[:10]}..{f.valid_end[:10]})", f.metrics) for f in metrics.folds]
-    named += [("cv", metrics.cv), ("holdout", metrics.holdout), ("baseline", metrics.baseline)]
+    named += [("cv", metrics.cv), ("holdout", metrics.holdout), ("naive baseline", metrics.naive)]
     model = runtime.registry.model
     create_table_artifact(
         key=artifact_key("metrics", model, f"v{version.version}"),

@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,10 +26,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from deployments.stack.ports import free_port, free_ports, port_free
 from deployments.stack.seaweed import find_weed, s3_identities
 from deployments.stack.secrets import write_private
+from deployments.stack.settings import LOOPBACK
 
-LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 # `weed mini`'s plugin worker dials the admin gRPC port as admin port + 10000, ignoring
@@ -65,39 +65,18 @@ def weed_available() -> bool:
     return find_weed() is not None
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
 def _free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports, plus one last port whose +ADMIN_GRPC_OFFSET is free as well.
+    """`count` distinct free loopback ports, plus one last port whose +ADMIN_GRPC_OFFSET is free as well.
 
-    The sockets stay open until all are chosen so the OS hands out distinct ports; a port can still be
-    taken between here and the server's bind, which `seaweedfs_server` handles by retrying.
+    A port can still be taken between here and the server's bind, which `seaweedfs_server` handles by
+    retrying.
     """
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-
-        def grab() -> int:
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind((LOOPBACK, 0))
-            port = sock.getsockname()[1]
-            ports.append(port)
-            return port
-
-        for _ in range(count):
-            grab()
-        for _ in range(200):
-            admin = grab()
-            neighbour = admin + ADMIN_GRPC_OFFSET
-            if neighbour < 65536 and neighbour not in ports and _bindable(neighbour):
-                return [*ports[:count], admin]
-        raise RuntimeError("no free loopback port pair for the SeaweedFS admin server")
+    for _ in range(200):
+        *ports, admin = free_ports(count + 1)
+        neighbour = admin + ADMIN_GRPC_OFFSET
+        if neighbour < 65536 and neighbour not in ports and port_free(neighbour):
+            return [*ports, admin]
+    raise RuntimeError("no free loopback port pair for the SeaweedFS admin server")
 
 
 def _command(
@@ -255,13 +234,6 @@ def seaweedfs_server(data_dir: Path, attempts: int = 3) -> Iterator[SeaweedEndpo
 # ---- the online prediction service, as `driftloop serve` starts it ------------------------------------
 
 SERVICE_START_SECONDS = 90.0
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
 
 
 class ServiceEndpoint(NamedTuple):

@@ -10,6 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
+from uuid import UUID
+
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate, WorkPoolUpdate
+from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.events.schemas.automations import AutomationCore, TriggerTypes
+from prefect.exceptions import ObjectNotFound
+from prefect.flows import load_flow_arguments_from_entrypoint
+from prefect.utilities.callables import parameter_schema_from_entrypoint
+from prefect.workers.process import ProcessWorker
+from pydantic import TypeAdapter
 
 from deployments.stack.declared import AutomationSpec, Declarations, DeploymentSpec, InvalidDeclaration
 from driftloop.core.settings import S3Settings
@@ -35,8 +48,6 @@ def apply_declarations(
     Each change is reported as soon as it is made, so a failure later on leaves no doubt about what
     was already applied.
     """
-    from prefect.client.orchestration import get_client
-
     changes: list[Change] = []
 
     def done(change: Change) -> None:
@@ -45,7 +56,7 @@ def apply_declarations(
 
     with get_client(sync_client=True) as client:
         done(_work_pool(client, declared))
-        ids: dict[str, Any] = {}
+        ids: dict[str, UUID] = {}
         for spec in declared.project.deployments:
             change, ids[change.name] = _deployment(client, declared, spec)
             done(change)
@@ -67,15 +78,10 @@ def _job_template(declared: Declarations) -> dict[str, Any]:
         raise InvalidDeclaration(
             f"work-pool.yaml: type {declared.work_pool.type!r} needs a base_job_template file"
         )
-    from prefect.workers.process import ProcessWorker
-
     return ProcessWorker.get_default_base_job_template()
 
 
-def _work_pool(client: Any, declared: Declarations) -> Change:
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
-    from prefect.exceptions import ObjectNotFound
-
+def _work_pool(client: SyncPrefectClient, declared: Declarations) -> Change:
     spec = declared.work_pool
     template = _job_template(declared)
     try:
@@ -111,81 +117,90 @@ def _work_pool(client: Any, declared: Declarations) -> Change:
 # ---- deployments -------------------------------------------------------------------------------
 
 
-def _desired(declared: Declarations, spec: DeploymentSpec) -> dict[str, Any]:
-    from prefect.utilities.callables import parameter_schema_from_entrypoint
+class DeploymentFields(NamedTuple):
+    """The fields of a deployment that prefect.yaml declares, as the declaration and the server both give
+    them: equal when nothing needs writing."""
 
-    entrypoint = (
-        str(declared.folder.parent / spec.entrypoint.split(":")[0]) + ":" + spec.entrypoint.split(":")[1]
-    )
-    return {
-        "entrypoint": spec.entrypoint,
-        "description": spec.description,
-        "tags": sorted(spec.tags),
-        "parameters": spec.parameters,
-        "work_pool_name": spec.work_pool.name,
-        "job_variables": spec.work_pool.job_variables,
-        "pull_steps": declared.project.pull,
-        "schedules": sorted((s.cron, s.timezone, s.active) for s in spec.schedules),
-        "concurrency": (
-            (spec.concurrency_limit.limit, spec.concurrency_limit.collision_strategy)
-            if spec.concurrency_limit
-            else None
-        ),
-        "parameter_openapi_schema": parameter_schema_from_entrypoint(entrypoint).model_dump_for_openapi(),
-        "enforce_parameter_schema": spec.enforce_parameter_schema,
-        "paused": False,
-    }
+    entrypoint: str | None
+    description: str | None
+    tags: list[str]
+    parameters: dict[str, Any]
+    work_pool_name: str | None
+    job_variables: dict[str, Any]
+    pull_steps: list[dict[str, Any]] | None
+    schedules: list[tuple[str, str | None, bool]]  # cron, timezone, active
+    concurrency: tuple[int, ConcurrencyLimitStrategy] | None
+    parameter_openapi_schema: dict[str, Any] | None
+    enforce_parameter_schema: bool
+    paused: bool
 
+    @classmethod
+    def declared(cls, declared: Declarations, spec: DeploymentSpec) -> DeploymentFields:
+        path, function = spec.entrypoint.split(":")
+        schema = parameter_schema_from_entrypoint(f"{declared.folder.parent / path}:{function}")
+        limit = spec.concurrency_limit
+        return cls(
+            entrypoint=spec.entrypoint,
+            description=spec.description,
+            tags=sorted(spec.tags),
+            parameters=spec.parameters,
+            work_pool_name=spec.work_pool.name,
+            job_variables=spec.work_pool.job_variables,
+            pull_steps=declared.project.pull,
+            schedules=sorted((s.cron, s.timezone, s.active) for s in spec.schedules),
+            concurrency=(limit.limit, ConcurrencyLimitStrategy(limit.collision_strategy)) if limit else None,
+            parameter_openapi_schema=schema.model_dump_for_openapi(),
+            enforce_parameter_schema=spec.enforce_parameter_schema,
+            paused=False,
+        )
 
-def _current(deployment: Any) -> dict[str, Any]:
-    limit = deployment.global_concurrency_limit
-    options = deployment.concurrency_options
-    return {
-        "entrypoint": deployment.entrypoint,
-        "description": deployment.description,
-        "tags": sorted(deployment.tags),
-        "parameters": deployment.parameters,
-        "work_pool_name": deployment.work_pool_name,
-        "job_variables": deployment.job_variables,
-        "pull_steps": deployment.pull_steps,
-        "schedules": sorted(
-            (s.schedule.cron, s.schedule.timezone, s.active)
-            for s in deployment.schedules
-            if hasattr(s.schedule, "cron")
-        ),
-        "concurrency": (
-            (limit.limit, options.collision_strategy.value if options else "ENQUEUE") if limit else None
-        ),
-        "parameter_openapi_schema": deployment.parameter_openapi_schema,
-        "enforce_parameter_schema": deployment.enforce_parameter_schema,
-        "paused": deployment.paused,
-    }
+    @classmethod
+    def read(cls, deployment: DeploymentResponse) -> DeploymentFields:
+        limit, options = deployment.global_concurrency_limit, deployment.concurrency_options
+        strategy = options.collision_strategy if options else ConcurrencyLimitStrategy.ENQUEUE
+        return cls(
+            entrypoint=deployment.entrypoint,
+            description=deployment.description,
+            tags=sorted(deployment.tags),
+            parameters=deployment.parameters,
+            work_pool_name=deployment.work_pool_name,
+            job_variables=deployment.job_variables,
+            pull_steps=deployment.pull_steps,
+            schedules=sorted(
+                (s.schedule.cron, s.schedule.timezone, s.active)
+                for s in deployment.schedules
+                if isinstance(s.schedule, CronSchedule)
+            ),
+            concurrency=(limit.limit, strategy) if limit else None,
+            parameter_openapi_schema=deployment.parameter_openapi_schema,
+            enforce_parameter_schema=deployment.enforce_parameter_schema,
+            paused=deployment.paused,
+        )
+
+    def differing(self, other: DeploymentFields) -> list[str]:
+        """The names of the fields whose values differ."""
+        return [name for name, mine, theirs in zip(self._fields, self, other, strict=True) if mine != theirs]
 
 
 def _flow_name(declared: Declarations, spec: DeploymentSpec) -> str:
-    from prefect.flows import load_flow_arguments_from_entrypoint
-
     path, function = spec.entrypoint.split(":")
     arguments = load_flow_arguments_from_entrypoint(f"{declared.folder.parent / path}:{function}", {"name"})
     return str(arguments.get("name") or function.replace("_", "-"))
 
 
-def _deployment(client: Any, declared: Declarations, spec: DeploymentSpec) -> tuple[Change, Any]:
-    from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
-    from prefect.client.schemas.schedules import CronSchedule
-    from prefect.exceptions import ObjectNotFound
-
+def _deployment(
+    client: SyncPrefectClient, declared: Declarations, spec: DeploymentSpec
+) -> tuple[Change, UUID]:
     flow = _flow_name(declared, spec)
     full = f"{flow}/{spec.name}"
-    desired = _desired(declared, spec)
+    desired = DeploymentFields.declared(declared, spec)
     try:
-        existing = client.read_deployment_by_name(full)
+        existing: DeploymentResponse | None = client.read_deployment_by_name(full)
     except ObjectNotFound:
         existing = None
-    if existing is not None and _current(existing) == desired:
+    differs = [] if existing is None else DeploymentFields.read(existing).differing(desired)
+    if existing is not None and not differs:
         return Change("deployment", full, "unchanged"), existing.id
-    differs = [] if existing is None else [k for k, v in desired.items() if _current(existing)[k] != v]
     concurrency = spec.concurrency_limit
     deployment_id = client.create_deployment(  # an upsert by flow and name
         flow_id=client.create_flow_from_name(flow),
@@ -208,7 +223,7 @@ def _deployment(client: Any, declared: Declarations, spec: DeploymentSpec) -> tu
             if concurrency
             else None
         ),
-        parameter_openapi_schema=desired["parameter_openapi_schema"],
+        parameter_openapi_schema=desired.parameter_openapi_schema,
         enforce_parameter_schema=spec.enforce_parameter_schema,
         paused=False,
     )
@@ -220,7 +235,7 @@ def _deployment(client: Any, declared: Declarations, spec: DeploymentSpec) -> tu
 # ---- automations -------------------------------------------------------------------------------
 
 
-def _comparable(automation: Any) -> dict[str, Any]:
+def _comparable(automation: AutomationCore) -> dict[str, Any]:
     """The fields `infra/` declares. Python mode keeps the trigger's sets (`expect`, `after`, `for_each`)
     as sets: JSON mode lists them in an order that depends on the process's string hashing."""
     dumped = automation.model_dump(
@@ -230,21 +245,18 @@ def _comparable(automation: Any) -> dict[str, Any]:
     return dumped
 
 
-def _desired_automation(spec: AutomationSpec, deployment_ids: dict[str, Any]) -> Any:
-    from prefect.events.schemas.automations import AutomationCore
-
-    return AutomationCore.model_validate(
-        {
-            "name": spec.name,
-            "description": spec.description,
-            "enabled": spec.enabled,
-            "trigger": spec.trigger,
-            "actions": [action.to_prefect(spec.name, deployment_ids) for action in spec.actions],
-        }
+def _desired_automation(spec: AutomationSpec, deployment_ids: dict[str, UUID]) -> AutomationCore:
+    """The automation as Prefect's own model, validated: a declaration Prefect would refuse fails here."""
+    return AutomationCore(
+        name=spec.name,
+        description=spec.description,
+        enabled=spec.enabled,
+        trigger=TypeAdapter(TriggerTypes).validate_python(spec.trigger),
+        actions=[action.to_prefect(spec.name, deployment_ids) for action in spec.actions],
     )
 
 
-def _automation(client: Any, spec: AutomationSpec, deployment_ids: dict[str, Any]) -> Change:
+def _automation(client: SyncPrefectClient, spec: AutomationSpec, deployment_ids: dict[str, UUID]) -> Change:
     desired = _desired_automation(spec, deployment_ids)
     existing = client.read_automations_by_name(spec.name)
     if not existing:
@@ -279,8 +291,8 @@ def _differing(current: dict[str, Any], wanted: dict[str, Any], prefix: str = ""
 def _bucket(declared: Declarations, storage_url: str, s3: S3Settings) -> list[Change]:
     if not storage_url.startswith("s3://"):
         return [Change("bucket", storage_url, "not supported", "the store is a local folder, not S3")]
+    from deployments.stack.bucket import BucketConfiguration  # boto3 is imported only for an S3 store
     from driftloop.core.storage.s3 import S3Storage
-    from driftloop.core.storage.s3_bucket import BucketConfiguration
 
     store, created = S3Storage.open_creating(storage_url, s3)
     name, bucket = store.bucket, BucketConfiguration(store)

@@ -7,12 +7,16 @@ server is touched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from uuid import UUID
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deployments.errors import UsageError
+
+if TYPE_CHECKING:  # Prefect is imported when an action is applied, not to read the files
+    from prefect.events.actions import ChangeFlowRunState, RunDeployment
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 
@@ -68,19 +72,17 @@ class RunDeploymentAction(_Strict):
     deployment: str  # "flow/deployment"
     parameters: dict[str, Any] = Field(default_factory=dict)
 
-    def to_prefect(self, automation: str, deployment_ids: dict[str, Any]) -> dict[str, Any]:
+    def to_prefect(self, automation: str, deployment_ids: dict[str, UUID]) -> RunDeployment:
         """The action as Prefect's API takes it: the deployment by its id on the target server."""
+        from prefect.events.actions import RunDeployment
+
         if self.deployment not in deployment_ids:
             raise InvalidDeclaration(
                 f"automations.yaml: {automation}: deployment {self.deployment!r} is not in prefect.yaml"
             )
-        deployment_id = str(deployment_ids[self.deployment])
-        return {
-            "type": self.type,
-            "source": "selected",
-            "deployment_id": deployment_id,
-            "parameters": self.parameters,
-        }
+        return RunDeployment(
+            source="selected", deployment_id=deployment_ids[self.deployment], parameters=self.parameters
+        )
 
 
 class ChangeFlowRunStateAction(_Strict):
@@ -90,8 +92,11 @@ class ChangeFlowRunStateAction(_Strict):
     state: Literal["CRASHED", "FAILED", "CANCELLED"]
     message: str = ""
 
-    def to_prefect(self, automation: str, deployment_ids: dict[str, Any]) -> dict[str, Any]:
-        return self.model_dump()
+    def to_prefect(self, automation: str, deployment_ids: dict[str, UUID]) -> ChangeFlowRunState:
+        from prefect.client.schemas.objects import StateType
+        from prefect.events.actions import ChangeFlowRunState
+
+        return ChangeFlowRunState(state=StateType(self.state), message=self.message)
 
 
 class AutomationSpec(_Strict):

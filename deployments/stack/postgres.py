@@ -15,7 +15,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from deployments.stack.processes import StackError, as_account, executable, record
+import psutil
+
+from deployments.stack.processes import StackError, as_account, record
 from deployments.stack.secrets import StackSecrets, write_private
 from deployments.stack.settings import LOOPBACK, StackSettings
 
@@ -131,10 +133,10 @@ def start(settings: StackSettings, log: Path, pid_file: Path) -> int:
     pid = postmaster_pid(settings)
     if pid is None:
         raise StackError(f"PostgreSQL started but wrote no postmaster.pid: see {log}")
-    program = executable(pid)
-    if program is None:
-        raise StackError(f"PostgreSQL exited right after it started: see {log}")
-    record(pid_file, pid, program)
+    try:
+        record(pid_file, pid)
+    except psutil.NoSuchProcess:
+        raise StackError(f"PostgreSQL exited right after it started: see {log}") from None
     return pid
 
 

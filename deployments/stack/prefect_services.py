@@ -7,11 +7,12 @@ Both are plain `prefect` commands with their settings in the environment: Prefec
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -20,6 +21,9 @@ from deployments.stack import postgres
 from deployments.stack.processes import Launch
 from deployments.stack.secrets import StackSecrets
 from deployments.stack.settings import LOOPBACK, StackSettings
+
+if TYPE_CHECKING:  # Prefect is imported when the API is probed, not to start the services
+    from prefect.client.orchestration import SyncPrefectClient
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORKER_NAME = "driftloop-local"
@@ -84,26 +88,33 @@ def worker_spec(settings: StackSettings, secrets: StackSecrets, pool: str, log: 
     return Launch("worker", argv, env, PROJECT_DIR, log)
 
 
-def auth_header(secrets: StackSecrets) -> dict[str, str]:
-    token = base64.b64encode(secrets.prefect_auth_string.encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+@contextlib.contextmanager
+def _probing(settings: StackSettings, secrets: StackSecrets) -> Iterator[SyncPrefectClient]:
+    """A client of the stack's API for one health probe: 5 s a request and no retries (the caller polls)."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-
-def _api(settings: StackSettings, secrets: StackSecrets, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        response = httpx.request(
-            method, settings.prefect_api_url + path, headers=auth_header(secrets), timeout=5, **kwargs
-        )
-    except httpx.HTTPError:
-        return None
-    return response.json() if response.is_success else None
+    client = SyncPrefectClient(
+        settings.prefect_api_url, auth_string=secrets.prefect_auth_string, httpx_settings={"timeout": 5}
+    )
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}), client:
+        yield client
 
 
 def server_answers(settings: StackSettings, secrets: StackSecrets) -> bool | None:
-    return True if _api(settings, secrets, "GET", "/health") is True else None
+    """True when the API says it is healthy, with the stack's credentials."""
+    with _probing(settings, secrets) as client:
+        return True if client.api_healthcheck() is None else None
 
 
 def worker_online(settings: StackSettings, secrets: StackSecrets, pool: str) -> bool | None:
-    workers = _api(settings, secrets, "POST", f"/work_pools/{pool}/workers/filter", json={}) or []
-    online = [w for w in workers if w.get("name") == WORKER_NAME and w.get("status") == "ONLINE"]
+    """True when the stack's worker polls `pool` (Prefect has its heartbeat)."""
+    from prefect.client.schemas.objects import WorkerStatus
+
+    with _probing(settings, secrets) as client:
+        try:
+            workers = client.read_workers_for_work_pool(pool)
+        except httpx.HTTPError:  # the server is not up yet, or the worker has not made the pool yet
+            return None
+    online = [w for w in workers if w.name == WORKER_NAME and w.status == WorkerStatus.ONLINE]
     return True if online else None

@@ -1,7 +1,7 @@
 """Start, find and stop the stack's processes by the pid recorded at start, never by name.
 
-A pid file holds the pid and the executable it ran; a pid that now belongs to another program (pids are
-reused) is not ours, and is never signalled.
+A pid file holds the pid and the process's create time. Once a process has exited, the kernel may give its
+pid to another one, which has another create time: that process is not ours, and is never signalled.
 """
 
 from __future__ import annotations
@@ -9,18 +9,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import psutil
+
 from deployments.errors import InfrastructureError
-from deployments.stack.settings import LOOPBACK
 
 T = TypeVar("T")
+POLL_SECONDS = 0.2  # how often `stop` looks whether the processes it signalled are gone
+HEALTH_POLL_SECONDS = 0.5  # how often `wait_until` asks a starting service's health probe
+# A pid file from before create times were recorded was written this long, at most, after its process
+# started (psutil's create times come from whole-second boot times).
+LEGACY_RECORD_SLACK_SECONDS = 1.0
 
 
 class StackError(InfrastructureError):
@@ -38,56 +42,51 @@ class Launch(NamedTuple):
     user: str | None = None  # run as this account (PostgreSQL refuses root)
 
 
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def require_free(port: int, what: str, setting: str) -> None:
-    if not port_free(port):
-        raise StackError(
-            f"{what}: port {port} on {LOOPBACK} is taken by another process: stop it, or set {setting} "
-            "to a free port"
-        )
-
-
-def alive(pid: int) -> bool:
-    """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+def running(process: psutil.Process) -> bool:
+    """True while `process` runs: it has not exited, is no zombie, and its pid is not another's now."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state not in ("Z", "X")
 
 
-def executable(pid: int) -> str | None:
-    """The program a process runs (its argv[0]); None when it is gone."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
+def record(pid_file: Path, pid: int) -> psutil.Process:
+    """Write `pid` and its process's create time to `pid_file`; returns the process.
 
-
-def record(pid_file: Path, pid: int, argv0: str) -> None:
+    Raises:
+        psutil.NoSuchProcess: the process is gone already.
+    """
+    process = psutil.Process(pid)
+    entry = {"pid": pid, "create_time": process.create_time()}
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(json.dumps({"pid": pid, "argv0": argv0, "started": time.time()}))
+    pid_file.write_text(json.dumps(entry))
+    return process
+
+
+def _is_recorded(process: psutil.Process, entry: dict[str, Any]) -> bool:
+    if "create_time" in entry:
+        return process.create_time() == float(entry["create_time"])
+    # Written before create times were: its program, and when the file was written, after the process
+    # started; a process given that pid since then was created later.
+    started = float(entry["started"]) + LEGACY_RECORD_SLACK_SECONDS
+    return process.cmdline()[:1] == [entry["argv0"]] and process.create_time() <= started
+
+
+def recorded_process(pid_file: Path) -> psutil.Process | None:
+    """The process `pid_file` names while it runs (its pid, with the recorded create time), else None."""
+    try:
+        entry = json.loads(pid_file.read_text())
+        process = psutil.Process(int(entry["pid"]))
+        ours = _is_recorded(process, entry)
+    except (FileNotFoundError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+    return process if ours and running(process) else None
 
 
 def recorded_pid(pid_file: Path) -> int | None:
-    """The recorded pid if that process is alive and still runs the recorded program, else None."""
-    try:
-        entry = json.loads(pid_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    pid, argv0 = int(entry["pid"]), str(entry["argv0"])
-    return pid if alive(pid) and executable(pid) == argv0 else None
+    """The pid of the process `pid_file` names while it runs, else None."""
+    process = recorded_process(pid_file)
+    return None if process is None else process.pid
 
 
 def as_account(user: str | None) -> dict[str, Any]:
@@ -95,8 +94,8 @@ def as_account(user: str | None) -> dict[str, Any]:
     return {"user": user, "group": user, "extra_groups": []} if user else {}
 
 
-def launch(spec: Launch, pid_file: Path) -> int:
-    """Start `spec` in its own session (so `down` can stop its children too) and record its pid."""
+def launch(spec: Launch, pid_file: Path) -> psutil.Process:
+    """Start `spec` in its own session (so `stop` finds its whole group) and record it."""
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.log, "ab") as out:
         os.chmod(spec.log, 0o640)
@@ -110,33 +109,64 @@ def launch(spec: Launch, pid_file: Path) -> int:
             start_new_session=True,
             **as_account(spec.user),
         )
-    record(pid_file, process.pid, spec.argv[0])
-    return process.pid
+    return record(pid_file, process.pid)  # an exited child stays a zombie until reaped: still readable
 
 
-def stop(pid: int, timeout: float) -> None:
-    """SIGTERM the process's group, SIGKILL it after `timeout`; returns once the process is gone."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not alive(pid):
-                return
-            time.sleep(0.2)
+def _family(process: psutil.Process) -> list[psutil.Process]:
+    """`process`, its descendants and the rest of the process group it leads (a child whose parent has
+    exited is nobody's descendant any more, but stays in the group)."""
+    try:
+        family = {process, *process.children(recursive=True)}
+        leader = os.getpgid(process.pid) == process.pid
+    except (psutil.Error, ProcessLookupError):
+        return [process]
+    if leader:
+        for other in psutil.process_iter():
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(other.pid) == process.pid:
+                    family.add(other)
+    return list(family)
 
 
-def wait_until(what: str, probe: Callable[[], T | None], timeout: float, pid: int | None, log: Path) -> T:
-    """Poll `probe` until it answers; a dead process or the time limit is one `StackError` line."""
+def _still_running(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to `timeout` for `processes` to exit; returns those that did not.
+
+    A zombie counts as gone: `psutil.wait_procs` alone would wait for it to be reaped, which never
+    happens under an init that does not reap orphans (some containers' PID 1).
+    """
+    deadline = time.monotonic() + timeout
+    left = [member for member in processes if running(member)]
+    while left and time.monotonic() < deadline:
+        # Returns early once all are gone, and reaps those that are children of this process.
+        psutil.wait_procs(left, timeout=min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+        left = [member for member in left if running(member)]
+    return left
+
+
+def stop(process: psutil.Process, timeout: float) -> None:
+    """SIGTERM `process`, its descendants and its group, SIGKILL what is left after `timeout`; returns
+    once all of them are gone (or `timeout` after the SIGKILL)."""
+    family = _family(process)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            member.terminate()
+    for member in _still_running(family, timeout):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            member.kill()
+    _still_running(family, timeout)
+
+
+def wait_until(
+    what: str, probe: Callable[[], T | None], timeout: float, process: psutil.Process | None, log: Path
+) -> T:
+    """Poll `probe` until it answers; `process` exiting or the time limit is one `StackError` line."""
     deadline = time.monotonic() + timeout
     while True:
         answer = probe()
         if answer is not None:
             return answer
-        if pid is not None and not alive(pid):
+        if process is not None and not running(process):
             raise StackError(f"{what} exited during start-up: see {log}")
         if time.monotonic() > deadline:
             raise StackError(f"{what} did not become healthy within {timeout:.0f} s: see {log}")
-        time.sleep(0.5)
+        time.sleep(HEALTH_POLL_SECONDS)

@@ -5,7 +5,6 @@ limit, record its pid; stop exactly what was recorded; keep every byte of data.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -13,12 +12,13 @@ from typing import NamedTuple
 from deployments.stack import postgres, prefect_services, seaweed
 from deployments.stack.certs import ensure_certificates
 from deployments.stack.declared import load_declarations
+from deployments.stack.ports import free_ports, require_free
 from deployments.stack.processes import (
     Launch,
     StackError,
     launch,
     recorded_pid,
-    require_free,
+    recorded_process,
     stop,
     wait_until,
 )
@@ -56,14 +56,7 @@ class Stack:
         path = self.settings.state / "seaweedfs-ports.json"
         if path.exists():
             return json.loads(path.read_text())
-        sockets = []
-        for _ in seaweed.INTERNAL_PORTS:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
-            sockets.append(sock)
-        ports = dict(zip(seaweed.INTERNAL_PORTS, (s.getsockname()[1] for s in sockets), strict=True))
-        for sock in sockets:
-            sock.close()
+        ports = dict(zip(seaweed.INTERNAL_PORTS, free_ports(len(seaweed.INTERNAL_PORTS)), strict=True))
         path.write_text(json.dumps(ports))
         return ports
 
@@ -121,19 +114,19 @@ class Stack:
                 self.echo(f"postgres: new cluster in {postgres.data_dir(settings)}")
             pid = postgres.start(settings, log, self.pid_file("postgres"))
             self.echo(f"postgres: started (pid {pid})")
-        pid = recorded_pid(self.pid_file("postgres"))
-        wait_until("postgres", self._health()["postgres"][1], settings.start_timeout_seconds, pid, log)
+        process = recorded_process(self.pid_file("postgres"))
+        wait_until("postgres", self._health()["postgres"][1], settings.start_timeout_seconds, process, log)
 
     def _service(self, name: str, spec: Callable[[], Launch]) -> None:
-        pid = recorded_pid(self.pid_file(name))
-        if pid is not None:
-            self.echo(f"{name}: already running (pid {pid})")
+        process = recorded_process(self.pid_file(name))
+        if process is not None:
+            self.echo(f"{name}: already running (pid {process.pid})")
         else:
             launched = spec()
-            pid = launch(launched, self.pid_file(name))
-            self.echo(f"{name}: started (pid {pid}), log {launched.log}")
+            process = launch(launched, self.pid_file(name))
+            self.echo(f"{name}: started (pid {process.pid}), log {launched.log}")
         healthy = self._health()[name][1]
-        wait_until(name, healthy, self.settings.start_timeout_seconds, pid, self.log(name))
+        wait_until(name, healthy, self.settings.start_timeout_seconds, process, self.log(name))
         self.echo(f"{name}: healthy")
 
     def _health(self) -> dict[str, tuple[str, Callable[[], bool | None]]]:
@@ -157,16 +150,17 @@ class Stack:
 
     # ---- down --------------------------------------------------------------------------------
     def down(self) -> None:
-        """Stop in reverse order, by recorded pid only; data, logs and secrets stay."""
+        """Stop in reverse order the recorded processes (pid and create time) with what each started;
+        data, logs and secrets stay."""
         for name in reversed(SERVICES):
-            pid = recorded_pid(self.pid_file(name))
-            if pid is None:
+            process = recorded_process(self.pid_file(name))
+            if process is None:
                 self.echo(f"{name}: not running")
             else:
                 if name == "postgres":
                     postgres.stop(self.settings)
-                stop(pid, self.settings.stop_timeout_seconds)
-                self.echo(f"{name}: stopped (pid {pid})")
+                stop(process, self.settings.stop_timeout_seconds)
+                self.echo(f"{name}: stopped (pid {process.pid})")
             self.pid_file(name).unlink(missing_ok=True)
 
     # ---- status ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -17,18 +17,19 @@ def now_utc() -> str:
 class PhaseClock:
     """Accumulates wall seconds per phase name; a phase measured inside another counts only once."""
 
-    def __init__(self) -> None:
+    def __init__(self, timer: Callable[[], float] = time.perf_counter) -> None:
+        self._timer = timer  # seconds from an arbitrary origin; tests give a scripted one
         self._seconds: defaultdict[str, float] = defaultdict(float)
         self._nested: list[float] = []  # per open measurement: seconds spent in phases inside it
 
     @contextmanager
     def measure(self, phase: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started = self._timer()
         self._nested.append(0.0)
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
+            elapsed = self._timer() - started
             inner = self._nested.pop()
             self._seconds[phase] += elapsed - inner
             if self._nested:

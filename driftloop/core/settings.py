@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from driftloop.core.records import Record
+
 
 class StorageSettings(BaseSettings):
     """Where artifacts, data versions and the registry live."""
@@ -49,10 +51,37 @@ class DataSettings(BaseSettings):
     sample_seed: int = Field(default=13, description="seed of the batch sample; fixed so runs repeat")
 
 
-class TrainingSettings(BaseSettings):
-    """LightGBM and cross-validation parameters."""
+class BoosterParams(Record):
+    """The parameters passed to `lightgbm.train`, as a model's lineage records them.
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_TRAIN_", frozen=True)
+    Deterministic and row-wise: the same rows and parameters give a byte-identical model file.
+    """
+
+    objective: str
+    metric: tuple[str, ...]
+    learning_rate: float
+    num_leaves: int
+    min_data_in_leaf: int
+    feature_fraction: float
+    feature_fraction_seed: int
+    lambda_l2: float
+    seed: int
+    deterministic: bool
+    force_row_wise: bool
+    num_threads: int
+    verbosity: int
+
+    def for_lightgbm(self) -> dict[str, object]:
+        """The dict `lightgbm.train` takes, in this order."""
+        return {**self.model_dump(), "metric": list(self.metric)}
+
+
+class TrainingParameters(Record):
+    """How a model is trained: LightGBM, cross-validation and the window, as a plain record.
+
+    Every model's lineage stores one and a rebuild reads it back as written: a field an old manifest lacks
+    takes the default written here, never a value from today's environment (`TrainingSettings` reads that).
+    """
 
     model_name: str | None = Field(
         default=None, description="registry name of the model; default: the contract's `model`, else its name"
@@ -83,23 +112,33 @@ class TrainingSettings(BaseSettings):
         default=1000, ge=10, description="rows sampled for the global mean |pred_contrib| in the model card"
     )
 
-    def lightgbm_params(self) -> dict[str, object]:
+    def parameters(self) -> TrainingParameters:
+        """These values as a plain record (also from `TrainingSettings`): what a lineage stores."""
+        return TrainingParameters.model_validate(self.model_dump())
+
+    def lightgbm_params(self) -> BoosterParams:
         """Parameters passed to `lightgbm.train`; deterministic + row-wise makes runs bit-identical."""
-        return {
-            "objective": "binary",
-            "metric": ["binary_logloss", "auc"],
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf,
-            "feature_fraction": self.feature_fraction,
-            "feature_fraction_seed": self.seed,
-            "lambda_l2": self.lambda_l2,
-            "seed": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "num_threads": self.num_threads,
-            "verbosity": -1,
-        }
+        return BoosterParams(
+            objective="binary",
+            metric=("binary_logloss", "auc"),
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_data_in_leaf=self.min_data_in_leaf,
+            feature_fraction=self.feature_fraction,
+            feature_fraction_seed=self.seed,
+            lambda_l2=self.lambda_l2,
+            seed=self.seed,
+            deterministic=True,
+            force_row_wise=True,
+            num_threads=self.num_threads,
+            verbosity=-1,
+        )
+
+
+class TrainingSettings(BaseSettings, TrainingParameters):
+    """`TrainingParameters` read from the environment (`DRIFTLOOP_TRAIN_*`), once, at an entry point."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_TRAIN_", frozen=True)
 
 
 class PromotionSettings(BaseSettings):

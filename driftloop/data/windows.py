@@ -15,7 +15,7 @@ import pandas as pd
 
 from driftloop.core.contract import Contract
 from driftloop.core.periods import PeriodKind, period_labels, period_range, shift_period
-from driftloop.core.settings import TrainingSettings
+from driftloop.core.settings import TrainingParameters
 from driftloop.core.storage import Storage
 from driftloop.core.times import local_times
 from driftloop.data.batches import DataVersion, read_batch
@@ -46,7 +46,7 @@ DEFAULT_WINDOWS: dict[PeriodKind, WindowPlan] = {
 }
 
 
-def resolve_windows(contract: Contract, settings: TrainingSettings) -> WindowPlan:
+def resolve_windows(contract: Contract, settings: TrainingParameters) -> WindowPlan:
     """Settings win over the contract, the contract over the period kind's default."""
     default = DEFAULT_WINDOWS[contract.time.period]
     declared = contract.windows

@@ -12,15 +12,15 @@ from driftloop.core.contract import Contract
 from driftloop.core.provenance import CODE_VERSION, library_versions
 from driftloop.core.records import Record
 from driftloop.core.sampling import sample_rows
-from driftloop.core.settings import DriftSettings, TrainingSettings
+from driftloop.core.settings import DriftSettings, TrainingParameters
 from driftloop.data.windows import TrainingWindow
 from driftloop.lifecycle.model_card import example_explanations, render_model_card
 from driftloop.modelling.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
 from driftloop.modelling.leakage import check_leakage
 from driftloop.modelling.metrics import Metrics, score_predictions
-from driftloop.modelling.promotion import naive_baseline
+from driftloop.modelling.promotion import naive_metrics
 from driftloop.modelling.training import TrainedModel, contributions, predict_proba, train_model
-from driftloop.modelling.yardsticks import MonitoringBaseline, fit_monitoring_baseline
+from driftloop.modelling.yardsticks import MonitoringYardsticks, fit_yardsticks
 from driftloop.registry import ContractRef, Lineage, ModelMetrics, ModelVersion, Registry
 
 PREDICTION_COLUMN = "prediction"
@@ -31,7 +31,7 @@ class Challenger(Record):
 
     version: ModelVersion
     holdout: Metrics
-    baseline: Metrics
+    naive: Metrics  # the naive model on the same holdout
 
 
 class SourceProvenance(Record):
@@ -42,7 +42,7 @@ class SourceProvenance(Record):
 
 
 def fit_challenger(
-    window: TrainingWindow, contract: Contract, settings: TrainingSettings
+    window: TrainingWindow, contract: Contract, settings: TrainingParameters
 ) -> tuple[TrainedModel, pd.DataFrame]:
     """Freeze the feature spec on the training rows and train on them: the step a reproduction repeats.
 
@@ -63,23 +63,23 @@ class Candidate:
     trained: TrainedModel
     booster: lgb.Booster
     holdout: Metrics
-    baseline: Metrics  # the naive baseline on the same holdout
+    naive: Metrics  # the naive model on the same holdout
     holdout_features: pd.DataFrame
     holdout_probability: np.ndarray
     reference: pd.DataFrame  # fixed-seed sample of training features + predictions: the drift reference
-    monitoring: MonitoringBaseline
+    yardsticks: MonitoringYardsticks  # what monitoring compares a period with
 
 
 def build_candidate(
-    window: TrainingWindow, contract: Contract, settings: TrainingSettings, drift: DriftSettings
+    window: TrainingWindow, contract: Contract, settings: TrainingParameters, drift: DriftSettings
 ) -> Candidate:
-    """Train on the window's training rows, score its holdout, and measure the monitoring baseline.
+    """Train on the window's training rows, score its holdout, and measure its monitoring yardsticks.
 
     Args:
         window: the loaded window with its holdout.
         contract: the data contract (features, label, time column).
         settings: training parameters.
-        drift: sizes the drift reference sample and the calibration of the monitoring baseline.
+        drift: sizes the drift reference sample and the calibration of the yardsticks.
 
     Returns:
         The candidate; a backtest compares candidates without registering them.
@@ -94,7 +94,7 @@ def build_candidate(
     in_time_order = scored.iloc[
         np.argsort(window.train_times.to_numpy(dtype="datetime64[ns]"), kind="stable")
     ]
-    monitoring = fit_monitoring_baseline(
+    yardsticks = fit_yardsticks(
         in_time_order,
         numeric=[*trained.spec.numeric, PREDICTION_COLUMN],
         categorical=trained.spec.categorical,
@@ -107,11 +107,11 @@ def build_candidate(
         trained=trained,
         booster=booster,
         holdout=score_predictions(y_holdout, holdout_prob, settings.calibration_bins),
-        baseline=naive_baseline(y_holdout, float(window.train_label.mean()), settings.calibration_bins),
+        naive=naive_metrics(y_holdout, float(window.train_label.mean()), settings.calibration_bins),
         holdout_features=holdout_features,
         holdout_probability=holdout_prob,
         reference=sample_rows(scored, drift.sample_rows, drift.sample_seed).reset_index(drop=True),
-        monitoring=monitoring,
+        yardsticks=yardsticks,
     )
 
 
@@ -120,7 +120,7 @@ def train_challenger(
     contract: Contract,
     window: TrainingWindow,
     as_of: str,
-    settings: TrainingSettings,
+    settings: TrainingParameters,
     drift: DriftSettings,
     source: SourceProvenance,
 ) -> Challenger:
@@ -136,10 +136,10 @@ def train_challenger(
         source: the source's fingerprint and the reference tables' hashes, for the lineage.
 
     Returns:
-        The registered version with its holdout and baseline metrics.
+        The registered version with its holdout and naive-model metrics.
     """
     candidate = build_candidate(window, contract, settings, drift)
-    trained, holdout_metrics, baseline = candidate.trained, candidate.holdout, candidate.baseline
+    trained, holdout_metrics, naive = candidate.trained, candidate.holdout, candidate.naive
     lineage = Lineage(
         dataset=contract.name,
         as_of=as_of,
@@ -156,7 +156,7 @@ def train_challenger(
         train_period=(trained.train_start, trained.train_end),
         holdout_rows=int(window.holdout.sum()),
         holdout_start=window.holdout_start.isoformat(),
-        training=settings.model_dump(mode="json"),
+        training=settings.parameters(),
         source_fingerprint=source.source_fingerprint,
         reference_tables_sha256=source.reference_tables_sha256,
         library_versions=library_versions(),
@@ -165,7 +165,7 @@ def train_challenger(
         cv=trained.cv_metrics,
         folds=trained.folds,
         holdout=holdout_metrics,
-        baseline=baseline,
+        naive=naive,
         gain_importance=trained.gain_importance,
         mean_abs_contribution=trained.mean_contributions,
     )
@@ -173,7 +173,7 @@ def train_challenger(
     picked = candidate.holdout_features.iloc[[order[-1], order[len(order) // 2], order[0]]]
     picked.index = pd.Index(["highest", "median", "lowest"])
     examples = example_explanations(contributions(candidate.booster, picked), picked)
-    card = render_model_card(contract, trained, lineage, holdout_metrics, baseline, examples)
+    card = render_model_card(contract, trained, lineage, holdout_metrics, naive, examples)
     version = registry.register(
         model_text=trained.model_text,
         spec=trained.spec,
@@ -182,6 +182,6 @@ def train_challenger(
         contract=contract,
         lineage=lineage,
         metrics=metrics,
-        monitoring=candidate.monitoring,
+        yardsticks=candidate.yardsticks,
     )
-    return Challenger(version=version, holdout=holdout_metrics, baseline=baseline)
+    return Challenger(version=version, holdout=holdout_metrics, naive=naive)

@@ -1,8 +1,14 @@
-"""Judge a challenger against the champion of the moment on the challenger's own holdout, and act on it."""
+"""Judge a challenger against the champion of the moment on the challenger's own holdout, and act on it.
+
+A promotion is a compare-and-swap on the promotion log against the champion the challenger was judged
+against. When another promotion came first (two trainings at once), the challenger is judged again, against
+the new champion, so a model is never crowned on evidence about a champion that no longer serves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -14,7 +20,15 @@ from driftloop.modelling.features import build_features
 from driftloop.modelling.metrics import score_predictions
 from driftloop.modelling.promotion import PromotionDecision, decide_promotion
 from driftloop.modelling.training import predict_proba
-from driftloop.registry import Evaluation, LoadedModel, ModelVersion, PromotionEvidence, Registry
+from driftloop.registry import (
+    ChampionChanged,
+    Evaluation,
+    LoadedModel,
+    ModelVersion,
+    PromotionEvidence,
+    Registry,
+    RegistryConflict,
+)
 
 WindowLoader = Callable[[], TrainingWindow]
 
@@ -57,7 +71,7 @@ def evaluate_challenger(
         champion_metrics = score_predictions(holdout.holdout_label, probabilities, calibration_bins)
     elif champion is not None:
         champion_metrics = challenger.holdout  # re-evaluating the champion itself: it cannot beat itself
-    decision = decide_promotion(challenger.holdout, champion_metrics, challenger.baseline, promotion)
+    decision = decide_promotion(challenger.holdout, champion_metrics, challenger.naive, promotion)
     veto = unfair_comparison(champion.version if champion else None, challenger)
     if veto is not None:
         decision = decision.refused(veto)
@@ -95,9 +109,17 @@ def trained_inside_holdout(champion: str, champion_train_end: str, holdout_start
 
 
 def promote_if_better(
-    registry: Registry, challenger: Challenger, decision: PromotionDecision, data_period: str
+    registry: Registry,
+    challenger: Challenger,
+    decision: PromotionDecision,
+    data_period: str,
+    replacing: int | None,
 ) -> bool:
-    """Apply a decision: append to the promotion log only when it says promote."""
+    """Apply a decision: append to the promotion log only when it says promote, and only over `replacing`.
+
+    Raises:
+        ChampionChanged: `replacing` (the champion the decision was measured against) is no longer it.
+    """
     if not decision.promote:
         return False
     registry.promote(
@@ -107,8 +129,64 @@ def promote_if_better(
             metric=decision.metric,
             challenger=decision.challenger.headline(),
             champion=decision.champion.headline() if decision.champion else None,
-            baseline=decision.baseline.headline(),
+            naive=decision.naive.headline(),
         ),
         data_period=data_period,
+        replacing=replacing,
     )
     return True
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The evaluation that decided, and the champion it left."""
+
+    evaluation: Evaluation  # against the champion the challenger was last judged against
+    promoted: bool
+    champion: int | None  # the champion after the judgement
+    superseded: tuple[int | None, ...] = ()  # champions it was judged against that another promotion replaced
+
+
+def judge_and_promote(
+    registry: Registry,
+    challenger: Challenger,
+    window: WindowLoader,
+    champion: int | None,
+    load: Callable[[int], LoadedModel],
+    promotion: PromotionSettings,
+    calibration_bins: int,
+    data_period: str,
+    rounds: int = 10,
+) -> Judgement:
+    """Judge the challenger against `champion`, promote it over that champion only, judge again if it moved.
+
+    Args:
+        registry: where the evaluation and the promotion are recorded.
+        challenger: the registered challenger with its holdout metrics.
+        window: loads the challenger's window (its holdout rows), when a champion must be scored on it.
+        champion: the champion the caller read (None: none yet).
+        load: loads a registered version's model.
+        promotion: the primary metric and margins.
+        calibration_bins: bins of the champion's calibration table.
+        data_period: the data period the decision is made on, for the promotion log.
+        rounds: judgements at most, when promotions keep coming first.
+
+    Returns:
+        The last evaluation, whether it promoted, and the champion now.
+    """
+    superseded: list[int | None] = []
+    for _ in range(rounds):
+        loaded = load(champion) if champion is not None else None
+        evaluation = evaluate_challenger(registry, challenger, window, loaded, promotion, calibration_bins)
+        try:
+            promoted = promote_if_better(registry, challenger, evaluation.decision, data_period, champion)
+        except ChampionChanged as changed:
+            superseded.append(champion)
+            champion = changed.current
+            continue
+        after = challenger.version.version if promoted else champion
+        return Judgement(
+            evaluation=evaluation, promoted=promoted, champion=after, superseded=tuple(superseded)
+        )
+    number = challenger.version.version
+    raise RegistryConflict(f"could not judge v{number}: the champion changed {rounds} times meanwhile")

@@ -49,7 +49,7 @@ def render_model_card(
     trained: TrainedModel,
     lineage: Lineage,
     holdout: Metrics,
-    baseline: Metrics,
+    naive: Metrics,
     examples: str = "",
 ) -> str:
     """Markdown card: purpose, lineage, metrics per fold and on the holdout, calibration, explanations.
@@ -59,7 +59,7 @@ def render_model_card(
         trained: the trained model with CV results and importances.
         lineage: the lineage record that is also stored in the manifest.
         holdout: metrics on the recent holdout.
-        baseline: the naive baseline on the same holdout.
+        naive: the naive model (the base rate for every row) on the same holdout.
         examples: per-prediction explanations from `example_explanations`, if any.
 
     Returns:
@@ -69,7 +69,7 @@ def render_model_card(
         (f"CV fold {f.fold} ({f.valid_start[:10]}..{f.valid_end[:10]})", f.metrics) for f in trained.folds
     ]
     named += [("CV pooled out-of-fold", trained.cv_metrics), ("**holdout**", holdout)]
-    named += [("naive baseline (base rate)", baseline)]
+    named += [("naive baseline (base rate)", naive)]
     calibration = [
         {
             "predicted": f"{b.lower:.1f}-{b.upper:.1f}",
@@ -98,7 +98,7 @@ def render_model_card(
 **Task.** Probability of {_label_text(contract)}, for one row of {contract.name}
 ({contract.description or "no description in the contract"}). Trained with LightGBM
 ({trained.num_rounds} rounds, chosen by early stopping on {len(trained.folds)} time-ordered folds),
-deterministic mode, seed {lineage.params.get("seed")}.
+deterministic mode, seed {lineage.params.seed}.
 
 **Intended use.** Ranking rows by the probability of `{contract.target.name}` and monitoring drift; not
 a causal model. Columns the contract marks as leakage are never inputs

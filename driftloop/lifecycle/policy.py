@@ -6,8 +6,10 @@ the policy and the alarms behind it, so a retraining can always answer "why?".
 
 from __future__ import annotations
 
+from driftloop.core import layout
 from driftloop.core.records import Record
 from driftloop.core.settings import PolicySettings
+from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.lifecycle.monitoring import MonitoringVerdict
 
 Trigger = str  # a detector name ("drift", "performance", "breakage", "fixed-drift") or "every-period"
@@ -85,7 +87,7 @@ def decide_retrain(
         The decision; `alarms` lists the triggers that fired even when the cooldown holds them back.
     """
     fired = [trigger for trigger in policy.triggers if trigger == "every-period" or verdict.fired(trigger)]
-    mine = [alarm for alarm in verdict.alarms if alarm.detector in policy.triggers]
+    mine = [signal for signal in verdict.signals() if signal.detector in policy.triggers]
     reasons = [alarm.reason for alarm in mine]
     shorts = [alarm.short for alarm in mine]
     if "every-period" in fired:
@@ -148,3 +150,31 @@ def decide_with_late_labels(
     if "performance" in on_late.alarms:
         return on_late.model_copy(update={"period": verdict.period})
     return decision
+
+
+def decide_once(
+    storage: Storage,
+    verdict: MonitoringVerdict,
+    late: MonitoringVerdict | None,
+    policy: RetrainPolicy,
+    periods_since_training: int | None,
+) -> tuple[RetrainDecision, bool]:
+    """One decision per model and period, kept create-only: a rerun, or a second run at once, gets it back.
+
+    Args:
+        storage: where decisions are kept (`layout.retrain_decision`).
+        verdict, late, policy, periods_since_training: as for `decide_with_late_labels`.
+
+    Returns:
+        The decision on record, and whether this call made it (False: an earlier or concurrent run did).
+    """
+    key = layout.retrain_decision(verdict.dataset, verdict.period, verdict.model)
+    recorded = read_if_exists(storage, key)
+    if recorded is not None:
+        return RetrainDecision.from_json(recorded), False
+    decision = decide_with_late_labels(verdict, late, policy, periods_since_training)
+    try:
+        storage.write_bytes(key, decision.to_json().encode(), if_absent=True)
+    except PreconditionFailed:  # another run decided this period first: its decision stands
+        return RetrainDecision.from_json(storage.read_bytes(key)), False
+    return decision, True

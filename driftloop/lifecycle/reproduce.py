@@ -11,7 +11,7 @@ from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.provenance import CODE_VERSION, library_versions
 from driftloop.core.records import Record
-from driftloop.core.settings import TrainingSettings
+from driftloop.core.settings import TrainingParameters
 from driftloop.core.storage import ObjectNotFound
 from driftloop.data.batches import CorruptBatch, to_parquet_bytes
 from driftloop.data.sources import SourceTables, source_fingerprint
@@ -67,11 +67,10 @@ def reproduce_version(registry: Registry, version: int, current_contract: Contra
             )
         contract = current_contract
 
-    if lineage.training is None:
-        differences.append("training settings: not recorded (registered before v0.2); using today's")
-        settings = TrainingSettings()
-    else:
-        settings = TrainingSettings(**lineage.training)
+    settings = lineage.training
+    if settings is None:
+        differences.append("training settings: not recorded (registered before v0.2); using the defaults")
+        settings = TrainingParameters()
     if lineage.code_version != CODE_VERSION:
         differences.append(f"code version: {lineage.code_version} then, {CODE_VERSION} now")
     if lineage.feature_code_version != FEATURE_CODE_VERSION:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -21,22 +20,28 @@ import pandas as pd
 
 from driftloop.core.contract import Contract
 from driftloop.core.missing import is_missing
+from driftloop.core.records import Record
 from driftloop.core.times import local_times
 
 FEATURE_CODE_VERSION = "features-v1"  # bump when build_features changes meaning; part of cache keys
 
 
-@dataclass(frozen=True)
-class FeatureColumn:
+class FeatureColumn(Record):
+    """One input of the model: a column of the enriched batch, or a calendar part of the time column."""
+
     name: str
     kind: Literal["numeric", "categorical"]
-    derive: str | None = None
-    categories: tuple[str, ...] = ()
+    derive: str | None = None  # the calendar part (`CALENDAR_PARTS`) this feature is, if derived
+    categories: tuple[str, ...] = ()  # a categorical feature's levels, sorted, frozen at training
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Everything needed to rebuild the model matrix exactly as at training time."""
+class FeatureSpec(Record):
+    """Everything needed to rebuild the model matrix exactly as at training time.
+
+    Its JSON is stored with every model and its SHA-256 (`fingerprint`) is in every lineage, so
+    `to_json` writes the bytes the spec has always had (keys sorted, indented by two, non-ASCII
+    escaped), and `from_json` reads every spec written so far (those from before `time_format` too).
+    """
 
     columns: tuple[FeatureColumn, ...]
     time_column: str
@@ -59,16 +64,8 @@ class FeatureSpec:
         return [column.name for column in self.columns if column.kind == "categorical"]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> FeatureSpec:
-        data = json.loads(text)
-        columns = tuple(
-            FeatureColumn(**{**column, "categories": tuple(column["categories"])})
-            for column in data.pop("columns")
-        )
-        return cls(columns=columns, **data)
+        """The stored spec: `json.dumps` with sorted keys, as the dataclass it once was wrote it."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2)
 
     @property
     def fingerprint(self) -> str:
@@ -231,7 +228,7 @@ def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
         The spec to save with the model.
     """
     partial = FeatureSpec(
-        columns=tuple(FeatureColumn(f.name, f.kind, f.derive) for f in contract.features),
+        columns=tuple(FeatureColumn(name=f.name, kind=f.kind, derive=f.derive) for f in contract.features),
         time_column=contract.time.column,
         timezone=contract.time.timezone,
         time_format=contract.time.format,
@@ -242,7 +239,7 @@ def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
     for column, raw in FeatureEncoder(partial).raw(training):
         if column.kind == "categorical":
             levels = pd.Series(category_texts(raw)).dropna().unique()
-            column = FeatureColumn(column.name, column.kind, column.derive, tuple(sorted(levels)))
+            column = column.model_copy(update={"categories": tuple(sorted(levels))})
         columns.append(column)
     return FeatureSpec(
         columns=tuple(columns),

@@ -79,7 +79,7 @@ def weighted_auc(score: np.ndarray, positive: np.ndarray, negative: np.ndarray) 
 
 
 def metric_rows(named: list[tuple[str, Metrics]]) -> list[dict[str, object]]:
-    """The one metrics table: a row per named set of predictions (CV folds, holdout, champion, baseline)."""
+    """The one metrics table: a row per named set of predictions (CV folds, holdout, champion, naive)."""
     return [
         {
             "set": name,

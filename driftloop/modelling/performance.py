@@ -34,7 +34,7 @@ class ProbabilityCalibration(Record):
         return np.interp(probability, self.points, self.rates)
 
 
-class PerformanceBaseline(Record):
+class HoldoutPerformance(Record):
     """The champion's holdout AUC with its bootstrap interval, and its probability calibration."""
 
     holdout_auc: float
@@ -69,9 +69,9 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail))
 
 
-def fit_performance_baseline(
+def fit_holdout_performance(
     label: np.ndarray, probability: np.ndarray, *, bootstrap: int, seed: int
-) -> PerformanceBaseline:
+) -> HoldoutPerformance:
     """Bootstrap the holdout AUC and calibrate the probabilities on the holdout.
 
     Args:
@@ -81,7 +81,7 @@ def fit_performance_baseline(
         seed: seed of the resamples.
 
     Returns:
-        The baseline stored with the model.
+        The holdout performance stored with the model (part of its yardsticks).
     """
     from sklearn.isotonic import IsotonicRegression
 
@@ -91,7 +91,7 @@ def fit_performance_baseline(
     aucs = weighted_auc(p, weights * y, weights * (1 - y))
     low, high = _interval(aucs)
     isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
-    return PerformanceBaseline(
+    return HoldoutPerformance(
         holdout_auc=round(float(weighted_auc(p, y, 1 - y)), 6),
         auc_low=round(low, 6),
         auc_high=round(high, 6),

@@ -8,6 +8,7 @@ the primary metric. The decision carries its numbers, so it can be recorded eith
 from __future__ import annotations
 
 import numpy as np
+from pydantic import AliasChoices, Field
 
 from driftloop.core.records import Record
 from driftloop.core.settings import PromotionSettings
@@ -21,7 +22,7 @@ class PromotionDecision(Record):
     reasons: tuple[str, ...]
     metric: str
     challenger: Metrics
-    baseline: Metrics
+    naive: Metrics = Field(validation_alias=AliasChoices("naive", "baseline"))  # the naive model
     champion: Metrics | None = None
 
     def refused(self, reason: str) -> PromotionDecision:
@@ -29,20 +30,20 @@ class PromotionDecision(Record):
         return self.model_copy(update={"promote": False, "reasons": (reason, *self.reasons)})
 
 
-def naive_baseline(y_holdout: np.ndarray, train_positive_rate: float, calibration_bins: int = 10) -> Metrics:
+def naive_metrics(y_holdout: np.ndarray, train_positive_rate: float, calibration_bins: int = 10) -> Metrics:
     """Metrics of the no-skill model that predicts the training base rate for every row."""
     return score_predictions(y_holdout, np.full(len(y_holdout), train_positive_rate), calibration_bins)
 
 
 def decide_promotion(
-    challenger: Metrics, champion: Metrics | None, baseline: Metrics, settings: PromotionSettings
+    challenger: Metrics, champion: Metrics | None, naive: Metrics, settings: PromotionSettings
 ) -> PromotionDecision:
     """Apply the rule and explain it with numbers.
 
     Args:
         challenger: the new model's metrics on the holdout.
         champion: the current champion's metrics on the same holdout, or None if there is none yet.
-        baseline: the naive baseline's metrics on the same holdout.
+        naive: the naive model's metrics on the same holdout (the training base rate for every row).
         settings: primary metric and margins.
 
     Returns:
@@ -52,10 +53,10 @@ def decide_promotion(
     reasons: list[str] = []
 
     auc_floor = 0.5 + settings.min_auc_over_baseline
-    beats_baseline = challenger.auc >= auc_floor and challenger.log_loss < baseline.log_loss
+    beats_baseline = challenger.auc >= auc_floor and challenger.log_loss < naive.log_loss
     reasons.append(
         f"{'beats' if beats_baseline else 'does not beat'} the naive baseline: AUC {challenger.auc:.4f} "
-        f"(needs >= {auc_floor:.4f}), log loss {challenger.log_loss:.4f} vs {baseline.log_loss:.4f}"
+        f"(needs >= {auc_floor:.4f}), log loss {challenger.log_loss:.4f} vs {naive.log_loss:.4f}"
     )
 
     if champion is None:
@@ -73,6 +74,6 @@ def decide_promotion(
         reasons=tuple(reasons),
         metric=metric,
         challenger=challenger,
-        baseline=baseline,
+        naive=naive,
         champion=champion,
     )

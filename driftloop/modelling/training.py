@@ -16,7 +16,7 @@ import pandas as pd
 
 from driftloop.core.records import Record
 from driftloop.core.sampling import sample_rows
-from driftloop.core.settings import TrainingSettings
+from driftloop.core.settings import BoosterParams, TrainingParameters
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.metrics import Metrics, score_predictions
 
@@ -39,7 +39,7 @@ class TrainedModel:
 
     model_text: str  # LightGBM's own text format: the only serialised form (no pickle)
     spec: FeatureSpec
-    params: dict[str, object]
+    params: BoosterParams  # as passed to `lightgbm.train`
     num_rounds: int
     folds: tuple[FoldResult, ...]
     cv_metrics: Metrics  # out-of-fold predictions of all folds pooled
@@ -94,7 +94,11 @@ def _iso(value: object) -> str:
 
 
 def train_model(
-    features: pd.DataFrame, label: pd.Series, times: pd.Series, spec: FeatureSpec, settings: TrainingSettings
+    features: pd.DataFrame,
+    label: pd.Series,
+    times: pd.Series,
+    spec: FeatureSpec,
+    settings: TrainingParameters,
 ) -> TrainedModel:
     """Cross-validate in time order, then fit the final booster on every row.
 
@@ -113,6 +117,7 @@ def train_model(
         raise ValueError("train_model needs labelled rows only")
     y = label.to_numpy(dtype=float)
     params = settings.lightgbm_params()
+    booster_params = params.for_lightgbm()
     # naive UTC datetime64: tz-aware values would become an object array of Timestamps (0.5 s a window)
     time_values = pd.Series(
         pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy(), index=features.index
@@ -125,7 +130,7 @@ def train_model(
         train_set = _dataset(features.iloc[train_idx], y[train_idx], spec)
         valid_set = _dataset(features.iloc[valid_idx], y[valid_idx], spec).construct()
         booster = lgb.train(
-            params,
+            booster_params,
             train_set,
             num_boost_round=settings.max_rounds,
             valid_sets=[valid_set],
@@ -150,7 +155,7 @@ def train_model(
         oof_prob.append(prob)
 
     num_rounds = max(1, int(np.median([fold.best_iteration for fold in fold_results])))
-    final = lgb.train(params, _dataset(features, y, spec), num_boost_round=num_rounds)
+    final = lgb.train(booster_params, _dataset(features, y, spec), num_boost_round=num_rounds)
     gain = final.feature_importance(importance_type="gain")
     total_gain = float(gain.sum()) or 1.0
     return TrainedModel(

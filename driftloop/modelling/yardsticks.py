@@ -12,14 +12,14 @@ import pandas as pd
 from driftloop.core.records import Record
 from driftloop.core.settings import DriftSettings
 from driftloop.modelling.drift.calibration import DriftCalibration, calibrate_drift
-from driftloop.modelling.performance import PerformanceBaseline, fit_performance_baseline
+from driftloop.modelling.performance import HoldoutPerformance, fit_holdout_performance
 
 
-class MonitoringBaseline(Record):
+class MonitoringYardsticks(Record):
     """A model's own yardsticks for drift, breakage weights and performance."""
 
     drift: DriftCalibration
-    performance: PerformanceBaseline
+    performance: HoldoutPerformance
     weights: dict[str, float]  # each feature's share of the mean |contribution| (they sum to 1)
 
     def weight(self, column: str) -> float:
@@ -34,7 +34,7 @@ def attribution_weights(mean_abs_contribution: dict[str, float]) -> dict[str, fl
     return {name: round(value / total, 6) for name, value in mean_abs_contribution.items()}
 
 
-def fit_monitoring_baseline(
+def fit_yardsticks(
     train_features: pd.DataFrame,
     *,
     numeric: list[str],
@@ -43,8 +43,8 @@ def fit_monitoring_baseline(
     holdout_probability: np.ndarray,
     mean_abs_contribution: dict[str, float],
     settings: DriftSettings,
-) -> MonitoringBaseline:
-    """Calibrate drift thresholds on the training rows and the performance baseline on the holdout.
+) -> MonitoringYardsticks:
+    """Calibrate drift thresholds on the training rows, the holdout AUC's interval on the holdout.
 
     Args:
         train_features: training rows as model features plus the prediction column (listed in
@@ -57,12 +57,12 @@ def fit_monitoring_baseline(
         settings: calibration chunks, k, floor, sample size and bootstrap size.
 
     Returns:
-        The baseline to store with the model.
+        The yardsticks to store with the model.
     """
     drift = calibrate_drift(train_features, numeric=numeric, categorical=categorical, settings=settings)
-    performance = fit_performance_baseline(
+    performance = fit_holdout_performance(
         holdout_label, holdout_probability, bootstrap=settings.auc_bootstrap, seed=settings.sample_seed
     )
-    return MonitoringBaseline(
+    return MonitoringYardsticks(
         drift=drift, performance=performance, weights=attribution_weights(mean_abs_contribution)
     )

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from typing_extensions import TypedDict
 
 from driftloop.core import layout
 from driftloop.core.contract import Contract
@@ -45,6 +46,16 @@ logger = logging.getLogger("driftloop.online")
 LOG_COLUMNS = ("request_id", "record", "served_at", "model", "model_version", PREDICTION_COLUMN)
 EXTRA_COLUMN = "extra"  # undeclared fields of a record, as JSON, when the contract keeps them
 _STORED = ("request_id", "served_at", "model", "model_version", "request", "predictions")
+
+
+class LogStats(TypedDict):
+    """The prediction log's counters, in rows (one a prediction) and files written."""
+
+    logged_rows: int
+    pending_rows: int  # waiting for the writer (or for the store to come back)
+    dropped_rows: int  # refused because `max_pending_rows` were waiting
+    failed_writes: int
+    files: int
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class PredictionLog:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> LogStats:
         return {
             "logged_rows": self.logged_rows,
             "pending_rows": self._pending_rows,

@@ -14,9 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NotRequired
-
-from typing_extensions import TypedDict
+from typing import Any
 
 from driftloop.core.contract import Contract, load_contract
 from driftloop.core.settings import S3Settings, ServingSettings, Settings
@@ -26,31 +24,11 @@ from driftloop.data.sources import SourceTables
 from driftloop.online.predictor import ModelRefused, ServedModel
 from driftloop.online.predlog import EXTRA_COLUMN, LOG_COLUMNS, LoggedRequest, PredictionLog
 from driftloop.online.problems import RequestRefused, too_large
+from driftloop.online.responses import HealthResponse, ModelResponse, PredictResponse, StatsResponse
 from driftloop.online.slot import ChampionWatcher, ModelSlot, SwapOutcome
-from driftloop.registry import Registry
+from driftloop.registry import ContractRef, Registry
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-class ContributionOut(TypedDict):
-    feature: str
-    value: str | float | None
-    contribution: float
-
-
-class PredictionOut(TypedDict):
-    probability: float
-    bias: NotRequired[float]
-    contributions: NotRequired[list[ContributionOut]]
-
-
-class PredictResponse(TypedDict):
-    """The body of a successful POST /predict: predictions in the order of the request's records."""
-
-    model: str
-    model_version: str
-    request_id: str
-    predictions: list[PredictionOut]
 
 
 class NoModel(Exception):
@@ -230,37 +208,40 @@ class PredictionService:
             raise too_large(f"{size:,} bytes or more", f"{limit:,} bytes", "DRIFTLOOP_SERVE_MAX_BODY_BYTES")
 
     # ---- what the service says about itself -------------------------------------------------------
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Ready once a verified model serves; the reason otherwise."""
+    def health(self) -> HealthResponse:
+        """`ok` once a verified model serves, `unavailable` before; the last look's problem, if any."""
         current = self.slot.current
         last = self.watcher.last
-        body: dict[str, Any] = {
+        body: HealthResponse = {
             "status": "ok" if current else "unavailable",
             "model": self.registry.model,
             "model_version": current.label if current else None,
         }
         if last is not None and last.status in ("refused", "unavailable", "no_champion"):
             body["problem"] = last.reason
-        return current is not None, body
+        return body
 
-    def describe(self) -> dict[str, Any]:
-        """The serving version: its lineage, metrics and contract, and the last look at the alias."""
+    def describe(self) -> ModelResponse:
+        """The serving version: its lineage, metrics and contract, and the last look at the alias.
+
+        Raises:
+            NoModel: no verified model yet (503).
+        """
         model = self.model()
         contract = model.contract
         return {
             "model": model.version.model,
             "model_version": model.label,
             "loaded_at": model.loaded_at,
-            "contract": {
-                "name": contract.name,
-                "version": contract.version,
-                "fingerprint": contract.fingerprint,
-            },
-            "version": json.loads(model.version.to_json()),
-            "last_check": self.watcher.last.model_dump(mode="json") if self.watcher.last else None,
+            "contract": ContractRef(
+                name=contract.name, version=contract.version, fingerprint=contract.fingerprint
+            ),
+            "version": model.version,
+            "last_check": self.watcher.last,
         }
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsResponse:
+        """This worker's counters since it started."""
         counters = self.counters
         current = self.slot.current
         return {

@@ -1,7 +1,7 @@
 """The model registry: versions with lineage and metrics, the champion alias and its promotion log."""
 
 from driftloop.registry.blobs import IntegrityError
-from driftloop.registry.champion import RegistryConflict
+from driftloop.registry.champion import ChampionChanged, RegistryConflict
 from driftloop.registry.records import (
     ContractRef,
     Evaluation,
@@ -15,6 +15,7 @@ from driftloop.registry.records import (
 from driftloop.registry.registry import LoadedModel, NoChampion, Registry, UnknownVersion
 
 __all__ = [
+    "ChampionChanged",
     "ContractRef",
     "Evaluation",
     "IntegrityError",

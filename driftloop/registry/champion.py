@@ -22,6 +22,26 @@ class RegistryConflict(Exception):
     """Too many concurrent writers: the operation gave up after its retries."""
 
 
+class ChampionChanged(Exception):
+    """The champion moved after a challenger was judged against it: judge again, against `current`."""
+
+    def __init__(self, version: int, expected: int | None, current: int | None) -> None:
+        expected_text = f"v{expected}" if expected is not None else "no champion"
+        current_text = f"v{current}" if current is not None else "none"
+        super().__init__(
+            f"v{version} was judged against {expected_text}, but the champion is now {current_text}"
+        )
+        self.expected = expected
+        self.current = current
+
+
+class Unchecked:
+    """`replacing` not given: promote whatever the champion is (a person's rollback, a test)."""
+
+
+UNCHECKED = Unchecked()
+
+
 _Slot = TypeVar("_Slot", bound=Record)
 
 
@@ -96,13 +116,24 @@ class PromotionLog:
         raise RegistryConflict(f"could not move the champion alias of {self.model}")
 
     def append(
-        self, version: int, reason: str, evidence: PromotionEvidence | None, data_period: str | None
+        self,
+        version: int,
+        reason: str,
+        evidence: PromotionEvidence | None,
+        data_period: str | None,
+        replacing: int | Unchecked | None = UNCHECKED,
     ) -> PromotionEntry:
-        """Append `version` as the new champion (create-only), then move the pointer (CAS)."""
+        """Append `version` as the new champion (create-only), then move the pointer (CAS).
+
+        With `replacing`, only while that version (None: no champion) is still the champion: the entry's
+        `previous_version` is then the model its evidence was measured against, or `ChampionChanged`.
+        """
 
         def next_entry() -> tuple[str, PromotionEntry]:
             latest = self.latest()
             seq, previous = (latest.seq + 1, latest.version) if latest else (1, None)
+            if not isinstance(replacing, Unchecked) and previous != replacing:
+                raise ChampionChanged(version, replacing, previous)
             entry = PromotionEntry(
                 seq=seq,
                 version=version,

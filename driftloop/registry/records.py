@@ -6,11 +6,10 @@ Typed records with one JSON form each. Manifests written before v0.2 (plain dict
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import AliasChoices, Field, model_validator
 
 from driftloop.core.records import Record
+from driftloop.core.settings import BoosterParams, TrainingParameters
 from driftloop.data.batches import DataVersion
 from driftloop.modelling.metrics import Headline, Metrics
 from driftloop.modelling.promotion import PromotionDecision
@@ -25,7 +24,7 @@ class ModelFiles:
     CARD = "model_card.md"
     REFERENCE = "reference.parquet"
     CONTRACT = "contract.json"  # since v0.2: the exact contract the model was trained under
-    MONITORING = "monitoring.json"  # since v0.3: drift calibration and performance baseline
+    MONITORING = "monitoring.json"  # since v0.3: the monitoring yardsticks
 
 
 class ContractRef(Record):
@@ -48,26 +47,26 @@ class Lineage(Record):
     code_version: str
     feature_code_version: str
     feature_spec_sha256: str
-    params: dict[str, Any]  # the LightGBM parameters, as passed to `lightgbm.train`
+    params: BoosterParams  # the LightGBM parameters, as passed to `lightgbm.train`
     num_rounds: int
     train_rows: int
     train_period: tuple[str, str]
     holdout_rows: int
     holdout_start: str
     # Since v0.2; None in older manifests.
-    training: dict[str, Any] | None = None  # the TrainingSettings the model was trained with
+    training: TrainingParameters | None = None  # how the model was trained (window, CV, LightGBM)
     source_fingerprint: str | None = None
     reference_tables_sha256: dict[str, str] | None = None
     library_versions: dict[str, str] | None = None
 
 
 class ModelMetrics(Record):
-    """Time-ordered CV, holdout and baseline metrics, and what the model relies on."""
+    """Time-ordered CV, holdout and naive-model metrics, and what the model relies on."""
 
     cv: Metrics
     folds: tuple[FoldResult, ...]
     holdout: Metrics
-    baseline: Metrics
+    naive: Metrics = Field(validation_alias=AliasChoices("naive", "baseline"))  # the naive model
     gain_importance: dict[str, float]
     mean_abs_contribution: dict[str, float]
 
@@ -97,7 +96,7 @@ class PromotionEvidence(Record):
     metric: str
     challenger: Headline
     champion: Headline | None
-    baseline: Headline
+    naive: Headline = Field(validation_alias=AliasChoices("naive", "baseline"))
 
 
 class PromotionEntry(Record):

@@ -22,10 +22,10 @@ from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.modelling.features import FeatureSpec
-from driftloop.modelling.yardsticks import MonitoringBaseline
+from driftloop.modelling.yardsticks import MonitoringYardsticks
 from driftloop.registry import claims, records
 from driftloop.registry.blobs import BlobStore
-from driftloop.registry.champion import PromotionLog, write_next_slot
+from driftloop.registry.champion import UNCHECKED, PromotionLog, Unchecked, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
 
 
@@ -91,7 +91,7 @@ class Registry:
         contract: Contract,
         lineage: Lineage,
         metrics: ModelMetrics,
-        monitoring: MonitoringBaseline,
+        yardsticks: MonitoringYardsticks,
     ) -> ModelVersion:
         """Store a model and commit it as the next version (idempotent for an identical model).
 
@@ -103,7 +103,7 @@ class Registry:
             contract: the data contract it was trained under (stored, for reproduction).
             lineage: data versions, contract, code and library versions, parameters.
             metrics: CV and holdout metrics.
-            monitoring: the model's drift calibration and performance baseline.
+            yardsticks: what monitoring compares a period with (drift calibration, holdout AUC interval).
 
         Returns:
             The committed version; the existing one if the same model bytes were registered before.
@@ -123,7 +123,7 @@ class Registry:
                 ModelFiles.CARD: self.blobs.put(card.encode()),
                 ModelFiles.REFERENCE: self.blobs.put(buffer.getvalue()),
                 ModelFiles.CONTRACT: self.blobs.put(contract.model_dump_json(indent=2).encode()),
-                ModelFiles.MONITORING: self.blobs.put(monitoring.to_json().encode()),
+                ModelFiles.MONITORING: self.blobs.put(yardsticks.to_json().encode()),
             }
 
             draft = ModelVersion(
@@ -145,6 +145,10 @@ class Registry:
             # A failed writer deletes its claim, so a retry need not wait for it to be found abandoned.
             claims.release(self.storage, claim, delete=failed)
 
+    def newest_training(self) -> str | None:
+        """The last period of the newest training window of any version (None before the first)."""
+        return max((version.lineage.as_of for version in self.versions()), default=None)
+
     def find(self, model_sha: str) -> ModelVersion | None:
         """The version whose model file has this SHA-256, if any."""
         return next((v for v in self.versions() if v.model_sha256 == model_sha), None)
@@ -163,10 +167,10 @@ class Registry:
     def reference(self, version: int) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files[ModelFiles.REFERENCE])))
 
-    def monitoring_baseline(self, version: int) -> MonitoringBaseline | None:
-        """A version's drift calibration and performance baseline; None for versions before v0.3."""
+    def yardsticks(self, version: int) -> MonitoringYardsticks | None:
+        """A version's monitoring yardsticks (drift calibration, holdout AUC interval); None before v0.3."""
         digest = self.get(version).files.get(ModelFiles.MONITORING)
-        return MonitoringBaseline.from_json(self.blobs.get(digest)) if digest else None
+        return MonitoringYardsticks.from_json(self.blobs.get(digest)) if digest else None
 
     def model_text(self, version: int) -> str:
         return self.blobs.get(self.get(version).files[ModelFiles.MODEL]).decode()
@@ -212,6 +216,8 @@ class Registry:
         reason: str,
         evidence: records.PromotionEvidence | None = None,
         data_period: str | None = None,
+        *,
+        replacing: int | Unchecked | None = UNCHECKED,
     ) -> records.PromotionEntry:
         """Make `version` the champion (rolling back to an older one is a promotion too).
 
@@ -220,12 +226,17 @@ class Registry:
             reason: why, in a sentence.
             evidence: the numbers behind the decision.
             data_period: the data period the decision was made on, if any.
+            replacing: the champion the evidence was measured against (None: there was none). The
+                promotion happens only while it is still the champion (compare-and-swap on the log).
 
         Returns:
             The log entry that made it champion.
+
+        Raises:
+            ChampionChanged: `replacing` was given and another promotion came first.
         """
         self.get(version)  # must exist
-        return self.log.append(version, reason, evidence, data_period)
+        return self.log.append(version, reason, evidence, data_period, replacing)
 
     def promotion_log(self) -> list[records.PromotionEntry]:
         return self.log.entries()

@@ -1,82 +1,10 @@
-"""The replay's story as a table: per period, the champion, its live AUC, the original model's, drift and
-what was decided."""
+"""Which periods a replay trains on first and which it replays; a replay refuses a used registry."""
 
 from __future__ import annotations
-
-import math
-from typing import Literal
-
-from pydantic import AliasChoices, Field
 
 from driftloop.core.periods import PeriodKind, check_period, period_range, shift_period
 from driftloop.core.records import Record
 from driftloop.registry import Registry
-
-
-class ReplayRow(Record):
-    """One replayed period, as the main job reports it."""
-
-    period: str = Field(validation_alias=AliasChoices("period", "month"))
-    status: Literal["ok", "blocked"]  # blocked: the batch was quarantined by the gate
-    champion_version: int | None  # the model that scored this period
-    champion_auc: float | None  # its AUC on the period (labels known at period end)
-    original_auc: float | None  # AUC the first model would have had on the period
-    drift_index: float | None = Field(validation_alias=AliasChoices("drift_index", "drift_share"))
-    drifted: bool
-    retrained: bool
-    promoted: bool
-    new_champion: int | None = None
-    alarms: tuple[str, ...] = ()  # the configured policy's triggers that fired
-    why: str | None = None  # the alarms in a few words
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _cells(row: ReplayRow) -> list[str]:
-    promoted = f"yes -> v{row.new_champion}" if row.promoted else ("no" if row.retrained else "-")
-    return [
-        row.period,
-        f"v{row.champion_version}" if row.champion_version else "-",
-        _fmt(row.champion_auc),
-        _fmt(row.original_auc),
-        "blocked"
-        if row.status == "blocked"
-        else f"{_fmt(row.drift_index, 2)}{' DRIFT' if row.drifted else ''}",
-        "yes" if row.retrained else "no",
-        promoted,
-        row.why or "",
-    ]
-
-
-def headers(period_kind: str) -> list[str]:
-    return [
-        period_kind,
-        "champion",
-        "champion AUC",
-        "original AUC",
-        "drift index",
-        "retrained?",
-        "promoted?",
-        "why",
-    ]
-
-
-def render_table(rows: list[ReplayRow], period_kind: str = "month") -> str:
-    """A plain-text table for the terminal (no trailing spaces, so it can be compared as text)."""
-    names = headers(period_kind)
-    body = [_cells(row) for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(names)]
-    line = "  ".join(h.ljust(w) for h, w in zip(names, widths, strict=True))
-    rule = "  ".join("-" * w for w in widths)
-    rows_text = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
-    return "\n".join(text.rstrip() for text in [line, rule, *rows_text])
-
-
-def table_records(rows: list[ReplayRow], period_kind: str = "month") -> list[dict[str, str]]:
-    """The same table as records, for a Prefect table artifact."""
-    return [dict(zip(headers(period_kind), _cells(row), strict=True)) for row in rows]
 
 
 class ReplayPlan(Record):

@@ -68,7 +68,7 @@ def random_holdout_window(window: TrainingWindow, share: float, seed: int) -> Tr
 def _numeric_by_weight(candidate: Candidate, frame: pd.DataFrame) -> list[str]:
     """Numeric features read straight from a column (not derived) that vary, most used first."""
     spec = candidate.trained.spec
-    weights = candidate.monitoring.weights
+    weights = candidate.yardsticks.weights
     usable = [
         column.name
         for column in spec.columns
@@ -98,7 +98,7 @@ def make_stream(
     important, unimportant = numeric[:2], numeric[-3:]
     categorical = [
         name
-        for name in sorted(candidate.trained.spec.categorical, key=lambda n: -candidate.monitoring.weight(n))
+        for name in sorted(candidate.trained.spec.categorical, key=lambda n: -candidate.yardsticks.weight(n))
         if name in pool.columns
     ]
     target = contract.target
@@ -112,11 +112,11 @@ def make_stream(
             if kind == "harmless drift":
                 column = unimportant[number % len(unimportant)]
                 frame[column] = frame[column] + 2 * pool[column].std()
-                change = f"{column} + 2 std (weight {candidate.monitoring.weight(column):.3f})"
+                change = f"{column} + 2 std (weight {candidate.yardsticks.weight(column):.3f})"
             elif kind == "covariate drift":
                 column = important[number % len(important)]
                 frame[column] = frame[column] + 2 * pool[column].std()
-                change = f"{column} + 2 std (weight {candidate.monitoring.weight(column):.3f})"
+                change = f"{column} + 2 std (weight {candidate.yardsticks.weight(column):.3f})"
             elif kind == "concept drift":
                 column = unimportant[number % len(unimportant)]
                 flipped = rng.random(len(frame)) < 0.5

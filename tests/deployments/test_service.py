@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -28,9 +28,10 @@ from driftloop.lifecycle.scoring import enrich_batch, score_batch
 from driftloop.online import ServedModel, read_prediction_log
 from driftloop.registry import Registry
 from tests.conftest import TrainedStore
-from tests.driftloop.online.conftest import body_of, records_of, tamper
+from tests.driftloop.online.conftest import body_of, records_of, tamper, wait_until
 from tests.servers import ServiceEndpoint, prediction_service
 
+MODEL = "flights-delay"
 TOKEN = "test-reload-token"
 FAST = {
     "DRIFTLOOP_SERVE_POLL_SECONDS": "0.2",
@@ -41,11 +42,10 @@ FAST = {
 }
 
 
-def wait_for(condition: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def ready(url: str) -> httpx.Response | None:
+    """GET /health, when it answers 200."""
+    answer = httpx.get(f"{url}/health")
+    return answer if answer.status_code == 200 else None
 
 
 def copy_store(trained_store: TrainedStore, folder: Path, champion: int | None, model: str) -> Registry:
@@ -84,13 +84,14 @@ def test_health_is_503_until_a_verified_model_serves(
             f"{endpoint.url}/predict", content=body_of(records_of(june.iloc[:1], slice_contract))
         )
         registry.promote(1, reason="first champion")
-        wait_for(lambda: httpx.get(f"{endpoint.url}/health").status_code == 200)
-        after = httpx.get(f"{endpoint.url}/health").json()
+        after = wait_until(lambda: ready(endpoint.url), "200 from /health once v1 is the champion")
 
-    assert before.status_code == 503 and before.json()["status"] == "unavailable"
-    assert "no champion" in before.json()["problem"]
+    waiting = before.json()
+    assert before.status_code == 503
+    assert (waiting["status"], waiting["model"], waiting["model_version"]) == ("unavailable", MODEL, None)
+    assert waiting["problem"].startswith(f"{MODEL} has no champion in ")
     assert refused.status_code == 503 and "no champion" in refused.json()["detail"]
-    assert after == {"status": "ok", "model": "flights-delay", "model_version": "v1"}
+    assert after.json() == {"status": "ok", "model": MODEL, "model_version": "v1"}  # and no `problem`
 
 
 def test_a_valid_record_gets_the_champions_probability_and_version(
@@ -191,6 +192,30 @@ def test_explanations_model_stats_and_docs(
     assert httpx.get(f"{endpoint.url}/docs").status_code == 200
 
 
+def test_docs_publish_the_bodies_health_model_and_stats_answer_with(
+    served: tuple[ServiceEndpoint, Registry],
+) -> None:
+    endpoint, registry = served
+    openapi = httpx.get(f"{endpoint.url}/openapi.json").json()
+    schemas = openapi["components"]["schemas"]
+
+    for path, name in (
+        ("/health", "HealthResponse"),
+        ("/model", "ModelResponse"),
+        ("/stats", "StatsResponse"),
+    ):
+        body = httpx.get(f"{endpoint.url}{path}").json()
+        published = openapi["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert published["schema"] == {"$ref": f"#/components/schemas/{name}"}, path
+        assert set(schemas[name]["required"]) <= set(body) <= set(schemas[name]["properties"]), path
+    unavailable = openapi["paths"]["/health"]["get"]["responses"]["503"]["content"]["application/json"]
+    assert unavailable["schema"] == {"$ref": "#/components/schemas/HealthResponse"}
+    assert schemas["HealthResponse"]["properties"]["status"]["enum"] == ["ok", "unavailable"]
+    described = httpx.get(f"{endpoint.url}/model").json()
+    assert set(described["version"]) == set(schemas["ModelVersion"]["properties"])
+    assert described["version"] == json.loads(registry.get(1).to_json())  # the manifest, as stored
+
+
 def test_reload_needs_the_token(served: tuple[ServiceEndpoint, Registry]) -> None:
     endpoint, _ = served
     missing = httpx.post(f"{endpoint.url}/reload")
@@ -217,7 +242,7 @@ def test_every_prediction_is_in_the_log(
         )
         return frame[frame["request_id"].isin(sent)]
 
-    wait_for(lambda: len(logged()) == 15)
+    wait_until(lambda: len(logged()) == 15, "15 logged predictions")
     frame = logged()
     assert frame["request_id"].tolist() == [identifier for identifier in sent for _ in range(3)]
     assert frame["carrier"].tolist() == june["carrier"].iloc[:3].tolist() * 5
@@ -237,34 +262,41 @@ def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_mod
         for v in (1, 2)
     }
     answers: list[tuple[int, str, list[float]]] = []
+    latest: dict[int, str] = {}  # each client's last answer (a client keeps its connection: one worker)
     stop = threading.Event()
 
-    def client(url: str) -> None:
+    def client(url: str, number: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as http:
             while not stop.is_set():
                 answer = http.post("/predict", content=body_of(records))
                 body = answer.json() if answer.status_code == 200 else {"model_version": answer.text}
                 probabilities = [p["probability"] for p in body.get("predictions", [])]
                 answers.append((answer.status_code, body["model_version"], probabilities))
+                latest[number] = body["model_version"]
+
+    def every_client_served(version: str) -> bool:
+        return len(latest) == len(threads) and set(latest.values()) == {version}
+
+    def refusal_reported(url: str) -> dict[str, Any] | None:
+        health = httpx.get(f"{url}/health").json()
+        return health if "problem" in health else None
 
     with prediction_service(
         tmp_path / "store", trained_store.contract, tmp_path / "serve.log", FAST, 2
     ) as ep:
-        threads = [threading.Thread(target=client, args=(ep.url,)) for _ in range(8)]
+        threads = [threading.Thread(target=client, args=(ep.url, number)) for number in range(8)]
         for thread in threads:
             thread.start()
         try:
             for flip in range(6):
                 registry.promote(2 if flip % 2 == 0 else 1, reason="flip")
                 target = "v2" if flip % 2 == 0 else "v1"
-                wait_for(lambda t=target: len(answers) > 0 and answers[-1][1] == t)
-                time.sleep(0.5)  # both workers have polled by now
+                wait_until(lambda t=target: every_client_served(t), f"{target} answering every client")
             tamper(registry, 2)
             registry.promote(2, reason="a tampered file")
-            time.sleep(1.5)
+            health = wait_until(lambda: refusal_reported(ep.url), "refusal of the tampered v2 on /health")
             tampered = len(answers)
-            time.sleep(1.0)
-            health = httpx.get(f"{ep.url}/health").json()
+            wait_until(lambda: len(answers) > tampered + 50, "50 answers after the refusal")
         finally:
             stop.set()
             for thread in threads:
@@ -274,7 +306,7 @@ def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_mod
     assert {version for _, version, _ in answers} == {"v1", "v2"}
     assert all(probabilities == expected[version] for _, version, probabilities in answers)
     assert {version for _, version, _ in answers[tampered:]} == {"v1"}  # the tampered v2 never served
-    assert health["model_version"] == "v1" and "v2 refused" in health["problem"]
+    assert (health["status"], health["model"], health["model_version"]) == ("ok", "flights-delay", "v1")
+    assert health["problem"].startswith("v2 refused: ") and "SHA-256" in health["problem"]
     assert len(answers) > 200
     assert np.isfinite([p for _, _, ps in answers for p in ps]).all()
-    assert json.dumps(health)  # the health body is plain JSON

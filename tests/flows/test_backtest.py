@@ -56,7 +56,7 @@ def test_the_png_and_the_stored_result_tell_the_same_story(backtest: tuple[int, 
     assert result.replay == ("2013-04", "2013-05", "2013-06")
     for run in result.runs:
         april = run.periods[0]
-        assert (april.status, april.auc, april.retrained) == ("blocked", None, False)
+        assert (april.status, april.champion_auc, april.retrained) == ("blocked", None, False)
         assert run.periods[1].champion == "2013-03"  # the first model serves May under every policy
     every = next(run for run in result.runs if run.policy == "every-period")
     assert [p.retrained for p in every.periods] == [False, True, True]

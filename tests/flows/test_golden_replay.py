@@ -80,7 +80,9 @@ def test_the_backtest_of_the_default_policy_retells_the_replay(
 
     configured = next(run for run in result.runs if run.default)
     assert configured.policy == "configured"
-    assert [round(p.auc, 4) for p in configured.periods] == [round(r.champion_auc, 4) for r in replay.rows]
+    assert [round(p.champion_auc, 4) for p in configured.periods] == [
+        round(r.champion_auc, 4) for r in replay.rows
+    ]
     assert [p.retrained for p in configured.periods] == [r.retrained for r in replay.rows]
     assert [p.promoted for p in configured.periods] == [r.promoted for r in replay.rows]
     every = next(run for run in result.runs if run.policy == "every-period")

@@ -20,16 +20,27 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import httpx
+import psutil
 import pytest
 
 from deployments.environment import NO_TELEMETRY
-from deployments.stack.processes import alive
+from deployments.stack.ports import free_port
+from deployments.stack.processes import recorded_process, running
 from tests.conftest import REPO, SLICE_FRACTION, write_contract
-from tests.servers import free_port
 
 T = TypeVar("T")
 DRIFTLOOP = str(Path(sys.executable).parent / "driftloop")
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def eventually(probe: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T | None:
+    """`probe`'s first answer other than None, asked every `interval` s; None once `timeout` s have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer is not None or time.monotonic() >= deadline:
+            return answer
+        time.sleep(interval)
 
 
 def system_packages() -> str | None:
@@ -77,13 +88,17 @@ class StackHandle(NamedTuple):
         return response.json()
 
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = 240) -> T:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """`probe`'s first answer other than None (an API out of reach answers None); the services' logs
+        in the failure after `timeout` s."""
+
+        def answer() -> T | None:
             with contextlib.suppress(httpx.TransportError):
-                found = probe()
-                if found is not None:
-                    return found
-            time.sleep(1)
+                return probe()
+            return None
+
+        found = eventually(answer, timeout, interval=0.5)
+        if found is not None:
+            return found
         logs = "\n".join(
             f"--- {log.name} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             for log in sorted((self.state / "logs").glob("*.log"))
@@ -213,11 +228,17 @@ def stack(slice_contract: Any) -> Iterator[StackHandle]:
         ) as api:
             yield StackHandle(env, api, root, applied.stdout)
     finally:
-        pids = [p.read_text() for p in (root / "state" / "run").glob("*.pid")]
+        # Each service with its children: `stack down` stops the whole family.
+        family: list[psutil.Process] = []
+        for pid_file in (root / "state" / "run").glob("*.pid"):
+            service = recorded_process(pid_file)
+            if service is not None:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    family += [service, *service.children(recursive=True)]
         down = subprocess.run(
             [DRIFTLOOP, "stack", "down"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
         )
-        running = [pid for pid in (json.loads(p)["pid"] for p in pids) if alive(pid)]
+        left = [str(p) for p in family if running(p)]
         shutil.rmtree(root, ignore_errors=True)
         assert down.returncode == 0, down.stdout + down.stderr
-        assert running == [], f"still running after `stack down`: {running}"
+        assert left == [], f"still running after `stack down`: {left}"

@@ -9,22 +9,18 @@ The test uses a store prefix of its own, so the other tests' registry is untouch
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
 import subprocess
-import time
 
 import pytest
 
-from deployments.stack.processes import alive
+from deployments.stack.processes import recorded_process, running
 from driftloop.core.contract import load_contract
 from driftloop.core.storage import Storage
 from driftloop.data.gate import validated_versions
 from driftloop.registry import Registry
 from tests.conftest import REPO
-from tests.integration.conftest import DRIFTLOOP, StackHandle
+from tests.integration.conftest import DRIFTLOOP, StackHandle, eventually
 
 pytestmark = pytest.mark.integration
 MODEL = "flights-delay"
@@ -32,15 +28,19 @@ MODEL = "flights-delay"
 
 def _stop_seaweedfs_when(stack: StackHandle, store: Storage, prefix: str, run: subprocess.Popen[str]) -> None:
     """SIGKILL the stack's SeaweedFS as soon as a key appears under `prefix`; wait until it is gone."""
-    deadline = time.monotonic() + 300
-    while not store.list(prefix):
+    seaweedfs = recorded_process(stack.state / "state" / "run" / "seaweedfs.pid")
+    assert seaweedfs is not None, "the stack's SeaweedFS is not running"
+
+    def registering() -> bool | None:
         assert run.poll() is None, "the run ended before it registered anything"
-        assert time.monotonic() < deadline, f"nothing appeared under {prefix} in 300 s"
-        time.sleep(0.05)
-    pid = json.loads((stack.state / "state" / "run" / "seaweedfs.pid").read_text())["pid"]
-    os.kill(pid, signal.SIGKILL)
-    while alive(pid):
-        time.sleep(0.1)
+        return bool(store.list(prefix)) or None
+
+    # Asked often: the cut must fall while the model is being registered, not after.
+    assert eventually(registering, timeout=300, interval=0.05), f"nothing appeared under {prefix} in 300 s"
+    seaweedfs.kill()
+    assert eventually(lambda: not running(seaweedfs) or None, timeout=30), (
+        "SeaweedFS outlived SIGKILL by 30 s"
+    )
 
 
 def _assert_consistent(store: Storage, contract_path: str) -> None:
@@ -50,7 +50,7 @@ def _assert_consistent(store: Storage, contract_path: str) -> None:
     loaded = registry.load(1)  # model text and feature spec, SHA-256 checked
     assert loaded.booster.num_trees() > 0
     assert registry.card(1).startswith("#") and len(registry.reference(1)) > 0
-    assert registry.monitoring_baseline(1) is not None
+    assert registry.yardsticks(1) is not None
     assert [(e.seq, e.version) for e in registry.promotion_log()] == [(1, 1)]
     assert registry.require_champion().version == 1
     contract = load_contract(contract_path)

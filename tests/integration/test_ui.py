@@ -114,7 +114,7 @@ def test_a_person_logs_in_sees_the_declarations_and_follows_a_run_to_its_verdict
             page.get_by_text(f"drift-report-flights-{period}").wait_for()
             page.get_by_text("Completed").first.wait_for()
             page.wait_for_load_state("networkidle")  # the task graph draws once its data is in
-            page.wait_for_timeout(1000)
+            page.locator("canvas").first.wait_for(state="visible")  # its canvas, made once the graph loads
             page.screenshot(path=shots["run-artifacts"], full_page=True)
             run_header = page.get_by_text(f"monitor {period}").first.inner_text()
 

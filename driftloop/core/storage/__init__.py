@@ -2,7 +2,8 @@
 
 Everything driftloop persists (data versions, quarantine, predictions, reports, the registry) goes
 through `Storage`; where each object lives is decided in `driftloop.core.layout`. Nothing outside
-`driftloop/core/storage/s3.py`, `s3_errors.py` and `s3_bucket.py` imports boto3.
+`driftloop/core/storage/s3.py` and `s3_errors.py` (and the stack's bucket set-up, `deployments/stack/bucket.py`)
+imports boto3.
 """
 
 from __future__ import annotations

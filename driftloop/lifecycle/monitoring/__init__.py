@@ -5,7 +5,7 @@
 `driftloop.lifecycle.policy`'s business.
 """
 
-from driftloop.lifecycle.monitoring.assess import Assessment, assess, monitor_scored, realize
+from driftloop.lifecycle.monitoring.assess import Assessment, assess, monitor_scored, realize, save_verdict
 from driftloop.lifecycle.monitoring.model import MonitoredModel, candidate_model, monitored_model
 from driftloop.lifecycle.monitoring.verdict import (
     Alarm,
@@ -32,4 +32,5 @@ __all__ = [
     "monitor_scored",
     "monitored_model",
     "realize",
+    "save_verdict",
 ]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from driftloop.lifecycle.monitoring.verdict import Alarm, DriftCheck, PerformanceCheck
-from driftloop.modelling.drift import DriftDecision
 from driftloop.modelling.drift.breakage import Breakage
 
 
 def raise_alarms(
-    drift: DriftCheck, performance: PerformanceCheck, breakage: tuple[Breakage, ...], fixed: DriftDecision
+    drift: DriftCheck, performance: PerformanceCheck, breakage: tuple[Breakage, ...]
 ) -> tuple[Alarm, ...]:
+    """The detectors that fired, in a fixed order: drift, prediction drift, performance, breakage."""
     alarms: list[Alarm] = []
     moved = sorted(drift.columns, key=lambda c: -c.weight * c.score / c.threshold)
     moved = [c for c in moved if c.drifted]
@@ -59,8 +59,4 @@ def raise_alarms(
             )
         )
     alarms += [Alarm(detector="breakage", reason=b.detail, short=f"{b.column} {b.kind}") for b in breakage]
-    if fixed.drifted:
-        alarms.append(
-            Alarm(detector="fixed-drift", reason="; ".join(fixed.reasons), short="fixed thresholds")
-        )
     return tuple(alarms)

@@ -32,7 +32,7 @@ from driftloop.lifecycle.monitoring.verdict import (
     PerformanceCheck,
 )
 from driftloop.lifecycle.scoring import ScoredBatch
-from driftloop.modelling.drift import DriftSummary, compute_drift, decide_drift
+from driftloop.modelling.drift import DriftSummary, apply_fixed_rule, compute_drift
 from driftloop.modelling.drift.breakage import detect_breakage
 from driftloop.modelling.drift.summary import ColumnDrift
 from driftloop.modelling.features import feature_values
@@ -42,11 +42,11 @@ from driftloop.modelling.yardsticks import attribution_weights
 
 
 def _check_drift(summary: DriftSummary, model: MonitoredModel, settings: DriftSettings) -> DriftCheck:
-    baseline = model.baseline
-    weights = baseline.weights if baseline else attribution_weights(model.mean_contributions)
+    yardsticks = model.yardsticks
+    weights = yardsticks.weights if yardsticks else attribution_weights(model.mean_contributions)
 
     def check(drift: ColumnDrift, weight: float) -> ColumnCheck:
-        calibrated = baseline.drift.threshold(drift.column) if baseline else None
+        calibrated = yardsticks.drift.threshold(drift.column) if yardsticks else None
         threshold = calibrated if calibrated is not None else settings.column_threshold
         return ColumnCheck(
             column=drift.column,
@@ -64,7 +64,7 @@ def _check_drift(summary: DriftSummary, model: MonitoredModel, settings: DriftSe
         weighted_share=round(sum(c.weight for c in columns if c.drifted), 6),
         index=round(sum(c.weight * c.score / c.threshold for c in columns), 6),
         index_threshold=settings.drift_index_threshold,
-        calibrated=baseline is not None,
+        calibrated=yardsticks is not None,
     )
 
 
@@ -88,8 +88,8 @@ def _check_performance(
     model: MonitoredModel, scored: ScoredBatch, labels_known: bool, settings: DriftSettings
 ) -> PerformanceCheck:
     live = scored.metrics if labels_known else None
-    baseline = model.baseline
-    if baseline is None:  # before v0.3: no interval, no calibration; the fixed allowed drop stands in
+    yardsticks = model.yardsticks
+    if yardsticks is None:  # before v0.3: no interval, no calibration; the fixed allowed drop stands in
         return PerformanceCheck(
             holdout_auc=model.holdout_auc,
             floor=round(model.holdout_auc - settings.max_auc_drop, 6),
@@ -98,13 +98,13 @@ def _check_performance(
         )
     estimated = estimate_auc(
         scored.prediction,
-        baseline.performance.calibration,
+        yardsticks.performance.calibration,
         draws=settings.estimate_draws,
         seed=settings.sample_seed,
     )
     return PerformanceCheck(
-        holdout_auc=baseline.performance.holdout_auc,
-        floor=baseline.performance.floor(len(scored.prediction)),
+        holdout_auc=yardsticks.performance.holdout_auc,
+        floor=yardsticks.performance.floor(len(scored.prediction)),
         estimated=estimated,
         realized=live.auc if live else None,
     )
@@ -131,7 +131,7 @@ def assess(
 
     Args:
         dataset: the contract's name.
-        model: the model that scored the period, with its reference and baseline.
+        model: the model that scored the period, with its reference and yardsticks.
         scored: the period scored by that model.
         settings: sample sizes and thresholds.
         labels_known: whether the period's labels may be used (False within the contract's label delay).
@@ -155,7 +155,7 @@ def assess(
         html=html,
     )
     live = scored.metrics if labels_known else None
-    fixed = decide_drift(
+    fixed = apply_fixed_rule(
         summary,
         share_threshold=settings.share_threshold,
         prediction_drift_triggers=settings.prediction_drift_triggers,
@@ -182,12 +182,12 @@ def assess(
         rows=len(current),
         sampled_rows=len(sampled),
         summary=summary,
-        decision=fixed,
+        fixed_rule=fixed,
         drift=drift,
         attribution=_attribution(model, sampled, settings.attribution_rows, settings.sample_seed),
         breakage=breakage,
         performance=performance,
-        alarms=raise_alarms(drift, performance, breakage, fixed),
+        alarms=raise_alarms(drift, performance, breakage),
         live=live.headline() if live else None,
         reference_auc=model.holdout_auc,
         report_key=None,
@@ -208,9 +208,15 @@ def monitor_scored(
     report_key = layout.drift_report(dataset, scored.batch.period, model.name, model.version)
     storage.write_bytes(report_key, (assessment.html or "").encode())
     verdict = assessment.verdict.model_copy(update={"report_key": report_key})
-    key = layout.monitoring_verdict(dataset, verdict.period, model.name, model.version)
-    storage.write_bytes(key, verdict.to_json().encode())
+    save_verdict(storage, verdict)
     return verdict
+
+
+def save_verdict(storage: Storage, verdict: MonitoringVerdict) -> str:
+    """Store a verdict where its period and model say (a realized verdict replaces the estimated one)."""
+    key = layout.monitoring_verdict(verdict.dataset, verdict.period, verdict.model, verdict.model_version)
+    storage.write_bytes(key, verdict.to_json().encode())
+    return key
 
 
 def realize(verdict: MonitoringVerdict, scored: ScoredBatch) -> MonitoringVerdict:
@@ -224,6 +230,6 @@ def realize(verdict: MonitoringVerdict, scored: ScoredBatch) -> MonitoringVerdic
         update={
             "performance": performance,
             "live": live.headline() if live else None,
-            "alarms": raise_alarms(verdict.drift, performance, verdict.breakage, verdict.decision),
+            "alarms": raise_alarms(verdict.drift, performance, verdict.breakage),
         }
     )

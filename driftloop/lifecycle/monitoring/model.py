@@ -9,7 +9,7 @@ import pandas as pd
 
 from driftloop.lifecycle.challenger import Candidate
 from driftloop.modelling.features import FeatureSpec
-from driftloop.modelling.yardsticks import MonitoringBaseline
+from driftloop.modelling.yardsticks import MonitoringYardsticks
 from driftloop.registry import LoadedModel, Registry
 
 
@@ -22,7 +22,7 @@ class MonitoredModel:
     booster: lgb.Booster
     spec: FeatureSpec
     reference: pd.DataFrame  # training features + predictions (fixed-seed sample)
-    baseline: MonitoringBaseline | None  # None for versions registered before v0.3
+    yardsticks: MonitoringYardsticks | None  # None for versions registered before v0.3
     holdout_auc: float
     mean_contributions: dict[str, float]
 
@@ -36,7 +36,7 @@ def monitored_model(registry: Registry, loaded: LoadedModel, reference: pd.DataF
         booster=loaded.booster,
         spec=loaded.spec,
         reference=reference,
-        baseline=registry.monitoring_baseline(loaded.version.version),
+        yardsticks=registry.yardsticks(loaded.version.version),
         holdout_auc=metrics.holdout.auc,
         mean_contributions=metrics.mean_abs_contribution,
     )
@@ -50,7 +50,7 @@ def candidate_model(candidate: Candidate, name: str) -> MonitoredModel:
         booster=candidate.booster,
         spec=candidate.trained.spec,
         reference=candidate.reference,
-        baseline=candidate.monitoring,
+        yardsticks=candidate.yardsticks,
         holdout_auc=candidate.holdout.auc,
         mean_contributions=candidate.trained.mean_contributions,
     )

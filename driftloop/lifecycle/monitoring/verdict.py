@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, model_validator
 
 from driftloop.core.records import Record
-from driftloop.modelling.drift import DriftDecision, DriftSummary
+from driftloop.modelling.drift import DriftSummary, FixedRuleVerdict
 from driftloop.modelling.drift.breakage import Breakage
 from driftloop.modelling.metrics import Headline
 from driftloop.modelling.performance import AucEstimate
@@ -38,7 +40,7 @@ class DriftCheck(Record):
     weighted_share: float  # the summed weights of the drifted features (reported)
     index: float  # sum of weight * score / threshold (the alarm)
     index_threshold: float
-    calibrated: bool  # False for a model stored without a baseline: the fixed threshold stands in
+    calibrated: bool  # False for a model stored without yardsticks: the fixed threshold stands in
 
     @property
     def drifted_columns(self) -> tuple[ColumnCheck, ...]:
@@ -92,20 +94,48 @@ class MonitoringVerdict(Record):
     rows: int
     sampled_rows: int  # rows (fixed seed) the drift statistics were computed on
     summary: DriftSummary  # Evidently's per-column scores at the fixed threshold
-    decision: DriftDecision  # the fixed rule's verdict ("fixed-drift")
+    # The old fixed-threshold rule, kept for comparison: never an alarm, but a backtest policy can use it.
+    fixed_rule: FixedRuleVerdict = Field(validation_alias=AliasChoices("fixed_rule", "decision"))
     drift: DriftCheck
     attribution: tuple[AttributionChange, ...]
     breakage: tuple[Breakage, ...]
     performance: PerformanceCheck
-    alarms: tuple[Alarm, ...]
+    alarms: tuple[Alarm, ...]  # the detectors that fired (the fixed rule is not one of them)
     live: Headline | None  # performance on the period's labels, once they are known
     reference_auc: float  # the model's holdout AUC at training
     report_key: str | None  # Evidently's HTML report in the store
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_rule_apart(cls, data: object) -> object:
+        """Verdicts before v0.5 listed the fixed rule among the alarms; it is `fixed_rule` alone now."""
+        if isinstance(data, dict) and any(_is_fixed(alarm) for alarm in data.get("alarms") or ()):
+            return {**data, "alarms": [alarm for alarm in data["alarms"] if not _is_fixed(alarm)]}
+        return data
+
+    @property
+    def comparison(self) -> Alarm | None:
+        """The fixed rule's finding as an alarm-shaped record, when it fired (for policies that use it)."""
+        if not self.fixed_rule.drifted:
+            return None
+        return Alarm(
+            detector="fixed-drift", reason="; ".join(self.fixed_rule.reasons), short="fixed thresholds"
+        )
+
+    def signals(self) -> tuple[Alarm, ...]:
+        """What a retraining policy can trigger on: the alarms, then the fixed rule's comparison."""
+        comparison = self.comparison
+        return (*self.alarms, comparison) if comparison else self.alarms
+
     def fired(self, detector: Detector) -> bool:
-        return any(alarm.detector == detector for alarm in self.alarms)
+        return any(signal.detector == detector for signal in self.signals())
 
     @property
     def drifted(self) -> bool:
         """The calibrated drift detector fired."""
         return self.fired("drift")
+
+
+def _is_fixed(alarm: Any) -> bool:
+    detector = alarm.get("detector") if isinstance(alarm, dict) else getattr(alarm, "detector", None)
+    return detector == "fixed-drift"

@@ -1,4 +1,8 @@
-"""The retraining decision: drifted share, prediction drift and live AUC against thresholds."""
+"""The old fixed-threshold rule: drifted share, prediction drift and live AUC against fixed thresholds.
+
+Kept for comparison (the monitoring verdict's `fixed_rule`, the backtest's `fixed-drift` policy): on seasonal
+data it calls every period drifted, which is why monitoring calibrates its thresholds instead.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ from driftloop.modelling.drift.summary import DriftSummary, percent
 _AUC_TOLERANCE = 1e-9
 
 
-class DriftDecision(Record):
-    """Whether to retrain, and why, in sentences that carry the numbers."""
+class FixedRuleVerdict(Record):
+    """Whether the fixed rule calls the period drifted, and why, in sentences that carry the numbers."""
 
     drifted: bool
     reasons: tuple[str, ...]
 
 
-def decide_drift(
+def apply_fixed_rule(
     summary: DriftSummary,
     *,
     share_threshold: float,
@@ -24,8 +28,8 @@ def decide_drift(
     live_auc: float | None = None,
     reference_auc: float | None = None,
     max_auc_drop: float = 0.03,
-) -> DriftDecision:
-    """Turn a drift summary (and optionally live AUC) into a retrain/no-retrain decision.
+) -> FixedRuleVerdict:
+    """Apply the fixed rule to a drift summary (and optionally the live AUC).
 
     Three triggers, any one suffices: the drifted share of features is at least `share_threshold`;
     the prediction drifted and `prediction_drift_triggers` is on; both AUCs are known and the live
@@ -40,7 +44,7 @@ def decide_drift(
         max_auc_drop: Largest tolerated AUC drop.
 
     Returns:
-        A `DriftDecision` whose reasons name every trigger that fired, or, when none did, one sentence
+        A `FixedRuleVerdict` whose reasons name every trigger that fired, or, when none did, one sentence
         saying why not with the numbers.
     """
     n_drifted, n_features = len(summary.drifted_features), len(summary.features)
@@ -77,5 +81,5 @@ def decide_drift(
             quiet.append(f"{auc_text} < {max_auc_drop:g} allowed drop")
 
     if reasons:
-        return DriftDecision(drifted=True, reasons=tuple(reasons))
-    return DriftDecision(drifted=False, reasons=("no drift trigger fired: " + "; ".join(quiet),))
+        return FixedRuleVerdict(drifted=True, reasons=tuple(reasons))
+    return FixedRuleVerdict(drifted=False, reasons=("no drift trigger fired: " + "; ".join(quiet),))

@@ -5,12 +5,11 @@ what they found, `report` renders it as a table and a PNG.
 """
 
 from driftloop.replay.backtest.engine import Backtest, run_backtest
-from driftloop.replay.backtest.records import BacktestPeriod, BacktestResult, PolicyRun
+from driftloop.replay.backtest.records import BacktestResult, PolicyRun
 from driftloop.replay.backtest.report import plot_backtest, render_backtest
 
 __all__ = [
     "Backtest",
-    "BacktestPeriod",
     "BacktestResult",
     "PolicyRun",
     "plot_backtest",

@@ -21,22 +21,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from driftloop.core.contract import Contract
-from driftloop.core.periods import period_range
-from driftloop.core.settings import DriftSettings, PromotionSettings, TrainingSettings
+from driftloop.core.settings import DriftSettings, PromotionSettings, TrainingParameters
 from driftloop.core.storage import Storage
 from driftloop.data.windows import TrainingWindow, WindowPlan, load_window, window_periods
 from driftloop.lifecycle.challenger import Candidate, build_candidate
 from driftloop.lifecycle.evaluation import trained_inside_holdout
 from driftloop.lifecycle.monitoring import MonitoredModel, MonitoringVerdict, assess, candidate_model, realize
-from driftloop.lifecycle.policy import RetrainPolicy, decide_with_late_labels
+from driftloop.lifecycle.policy import RetrainDecision, RetrainPolicy, decide_with_late_labels
 from driftloop.lifecycle.scoring import EnrichedBatch, ScoredBatch, score_batch
+from driftloop.lifecycle.step import Blocked, LoopState, Retrained, Served, run_period
 from driftloop.modelling.features import build_features
 from driftloop.modelling.metrics import score_predictions
 from driftloop.modelling.promotion import PromotionDecision, decide_promotion
 from driftloop.modelling.training import predict_proba
-from driftloop.replay.backtest.records import BacktestPeriod, BacktestResult, PolicyRun
+from driftloop.replay.backtest.records import BacktestResult, PolicyRun
 
-# The drift settings a candidate's stored baseline depends on (thresholds that only decide alarms do not).
+# The drift settings a candidate's yardsticks depend on (thresholds that only decide alarms do not).
 _BASELINE_SETTINGS = {
     "sample_rows",
     "sample_seed",
@@ -77,7 +77,7 @@ class Backtest:
     contract: Contract
     batches: dict[str, EnrichedBatch]  # validated, enriched periods; a quarantined period is absent
     plan: WindowPlan
-    training: TrainingSettings
+    training: TrainingParameters
     drift: DriftSettings
     promotion: PromotionSettings
     progress: Callable[[str], None] = lambda message: None
@@ -134,7 +134,7 @@ class Backtest:
         if key not in self.memo.promotions:
             c, window = challenger.candidate, challenger.window
             if key[0] == key[1]:
-                decision = decide_promotion(c.holdout, c.holdout, c.baseline, self.promotion).refused(
+                decision = decide_promotion(c.holdout, c.holdout, c.naive, self.promotion).refused(
                     f"the window ending {champion.as_of} is already the champion's"
                 )
             else:
@@ -142,7 +142,7 @@ class Backtest:
                 theirs = score_predictions(
                     window.holdout_label, predict_proba(champion.candidate.booster, features)
                 )
-                decision = decide_promotion(c.holdout, theirs, c.baseline, self.promotion)
+                decision = decide_promotion(c.holdout, theirs, c.naive, self.promotion)
                 veto = trained_inside_holdout(
                     f"trained to {champion.as_of}",
                     champion.candidate.trained.train_end,
@@ -155,61 +155,16 @@ class Backtest:
 
     def run(self, policy: RetrainPolicy, initial: list[str], replay: list[str], default: bool) -> PolicyRun:
         """Replay `replay` under `policy`, starting from the model trained on `initial`."""
-        delay = self.contract.target.label_delay
-        champion = self.train(initial[-1])
-        last_training = initial[-1]
-        served: dict[str, _Candidate] = {}
-        rows: list[BacktestPeriod] = []
-        spent = 0.0
+        steps = _PolicySteps(self, policy)
+        state: LoopState[_Candidate] = LoopState(champion=self.train(initial[-1]), last_training=initial[-1])
+        rows = []
         for period in replay:
-            if period not in self.batches:
-                rows.append(
-                    BacktestPeriod(
-                        period=period,
-                        status="blocked",
-                        champion=champion.as_of,
-                        auc=None,
-                        alarmed=False,
-                        retrained=False,
-                        promoted=False,
-                        reasons=("quarantined by the gate; the champion stays",),
-                    )
-                )
-                continue
-            served[period] = champion
-            verdict = self.verdict(champion, period, labels_known=delay == 0)
-            late = _late_verdict(self, served, replay, period, delay, champion)
-            decision = decide_with_late_labels(
-                verdict, late, policy, _since(last_training, period, self.plan)
+            step = run_period(
+                steps, state, period, kind=self.plan.kind, label_delay=self.contract.target.label_delay
             )
-            retrained = promoted = False
-            reasons = list(decision.reasons)
-            if decision.retrain:
-                challenger = self.train(period)
-                spent += challenger.seconds
-                last_training, retrained = period, True
-                judged = self.judge(challenger, champion)
-                promoted = judged.promote
-                reasons.append(f"{'promoted' if promoted else 'kept the champion'}: {judged.reasons[-1]}")
-                if promoted:
-                    champion = challenger
-            live = self.score(served[period], period).metrics
-            rows.append(
-                BacktestPeriod(
-                    period=period,
-                    status="ok",
-                    champion=served[period].as_of,
-                    auc=round(live.auc, 6) if live else None,
-                    estimated_auc=verdict.performance.estimated.expected
-                    if verdict.performance.estimated
-                    else None,
-                    alarmed=bool(decision.alarms),
-                    retrained=retrained,
-                    promoted=promoted,
-                    reasons=tuple(reasons),
-                )
-            )
-        aucs = [row.auc for row in rows if row.auc is not None]
+            rows.append(step.outcome)
+            state = step.state
+        aucs = [round(row.champion_auc, 6) for row in rows if row.champion_auc is not None]
         return PolicyRun(
             policy=policy.name,
             description=policy.describe(),
@@ -219,31 +174,48 @@ class Backtest:
             promotions=sum(row.promoted for row in rows),
             mean_auc=round(float(np.mean(aucs)), 6) if aucs else None,
             worst_auc=round(float(min(aucs)), 6) if aucs else None,
-            train_seconds=round(spent, 3),
+            train_seconds=round(steps.spent, 3),
             periods=tuple(rows),
         )
 
 
-def _since(last_training: str, period: str, plan: WindowPlan) -> int:
-    return len(period_range(last_training, period, plan.kind)) - 1
+class _PolicySteps:
+    """The period step for one policy of a backtest: every part memoised across policies, nothing stored."""
 
+    def __init__(self, backtest: Backtest, policy: RetrainPolicy) -> None:
+        self.backtest = backtest
+        self.policy = policy
+        self.spent = 0.0  # seconds of the trainings this policy asked for
 
-def _late_verdict(
-    backtest: Backtest,
-    served: dict[str, _Candidate],
-    replay: list[str],
-    period: str,
-    delay: int,
-    champion: _Candidate,
-) -> MonitoringVerdict | None:
-    """The verdict of the period whose labels arrive now, realized, if the same champion served it."""
-    if delay == 0:
-        return None
-    index = replay.index(period) - delay
-    if index < 0 or replay[index] not in served or served[replay[index]] is not champion:
-        return None
-    earlier = replay[index]
-    return realize(backtest.verdict(champion, earlier, labels_known=False), backtest.score(champion, earlier))
+    def name(self, model: _Candidate) -> str:
+        return model.as_of
+
+    def observe(self, period: str, champion: _Candidate) -> ScoredBatch | Blocked:
+        if period not in self.backtest.batches:
+            return Blocked("quarantined by the gate")
+        return self.backtest.score(champion, period)
+
+    def assess(self, champion: _Candidate, scored: ScoredBatch, labels_known: bool) -> MonitoringVerdict:
+        return self.backtest.verdict(champion, scored.batch.period, labels_known)
+
+    def realize(self, served: Served[_Candidate]) -> MonitoringVerdict:
+        return realize(served.verdict, served.scored)
+
+    def decide(
+        self, verdict: MonitoringVerdict, late: MonitoringVerdict | None, periods_since_training: int | None
+    ) -> RetrainDecision:
+        return decide_with_late_labels(verdict, late, self.policy, periods_since_training)
+
+    def retrain(self, period: str, champion: _Candidate) -> Retrained[_Candidate]:
+        challenger = self.backtest.train(period)
+        self.spent += challenger.seconds
+        judged = self.backtest.judge(challenger, champion)
+        return Retrained(
+            challenger=challenger,
+            champion=challenger if judged.promote else champion,
+            promoted=judged.promote,
+            reason=judged.reasons[-1],
+        )
 
 
 def run_backtest(

@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 from driftloop.core.records import Record
-
-
-class BacktestPeriod(Record):
-    """One period of one policy's replay."""
-
-    period: str
-    status: str  # "ok", or "blocked" when the gate quarantined the batch
-    champion: str  # the candidate serving, named by the period its window ends at ("2013-03")
-    auc: float | None  # the live champion's realized AUC on the period
-    estimated_auc: float | None = None  # what the champion's calibrated probabilities promised, label-free
-    alarmed: bool
-    retrained: bool
-    promoted: bool
-    reasons: tuple[str, ...]
+from driftloop.lifecycle.step import PeriodOutcome
 
 
 class PolicyRun(Record):
@@ -31,12 +18,14 @@ class PolicyRun(Record):
     mean_auc: float | None
     worst_auc: float | None
     train_seconds: float  # time its retrainings took (each timed once, however many policies share it)
-    periods: tuple[BacktestPeriod, ...]
+    periods: tuple[PeriodOutcome, ...]
 
     def estimate_errors(self) -> list[float]:
         """Estimated minus realized AUC of the live champion, per period that has both."""
         return [
-            p.estimated_auc - p.auc for p in self.periods if p.estimated_auc is not None and p.auc is not None
+            p.estimated_auc - p.champion_auc
+            for p in self.periods
+            if p.estimated_auc is not None and p.champion_auc is not None
         ]
 
     def summary(self) -> dict[str, object]:

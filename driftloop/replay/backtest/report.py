@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 
+from driftloop.core.tables import text_table
 from driftloop.replay.backtest.records import BacktestResult
 
 HEADERS = ["policy", "alarms", "retrains", "promotions", "mean AUC", "worst AUC", "train s", ""]
@@ -29,10 +30,7 @@ def render_backtest(result: BacktestResult) -> str:
         ]
         for run in result.runs
     ]
-    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(HEADERS)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths[:-1]))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    lines = text_table(HEADERS, body).splitlines()
     periods = f"{result.replay[0]}..{result.replay[-1]}" if result.replay else "nothing"
     lines += [
         "",
@@ -58,7 +56,7 @@ def plot_backtest(result: BacktestResult) -> bytes:
     labels = list(result.replay)
     x = list(range(len(labels)))
     for number, run in enumerate(result.runs):
-        auc = [p.auc if p.auc is not None else math.nan for p in run.periods]
+        auc = [p.champion_auc if p.champion_auc is not None else math.nan for p in run.periods]
         style = "-" if run.default else "--"
         width = 2.5 if run.default else 1.2
         (line,) = ax.plot(x, auc, style, linewidth=width, label=f"{run.policy} (mean {_fmt(run.mean_auc)})")

@@ -8,13 +8,14 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from driftloop.core.settings import TrainingParameters
 from driftloop.data.batches import DataVersion
 from driftloop.data.gate import ValidatedBatch
 from driftloop.data.validation import ValidationReport
+from driftloop.lifecycle.step import PeriodOutcome
 from driftloop.modelling.metrics import Metrics
-from driftloop.registry import Evaluation, ModelVersion, PromotionEntry
+from driftloop.registry import Evaluation, Lineage, ModelVersion, PromotionEntry
 from driftloop.registry.champion import ChampionPointer
-from driftloop.replay.plan import ReplayRow
 
 V01 = Path(__file__).resolve().parents[2] / "data" / "store-v0.1"  # files written by release v0.1
 
@@ -60,9 +61,25 @@ def test_records_are_frozen_and_refuse_unknown_keys() -> None:
 def test_nan_survives_the_round_trip() -> None:
     metrics = Metrics(rows=3, positive_rate=0.0, auc=math.nan, log_loss=0.1, brier=0.0, ece=0.0)
     assert math.isnan(Metrics.from_json(metrics.to_json()).auc)
-    row = ReplayRow(
-        period="2013-04", status="ok", champion_version=1, champion_auc=math.nan, original_auc=None,
-        drift_share=0.5, drifted=True, retrained=False, promoted=False,
+    row = PeriodOutcome(
+        period="2013-04", status="ok", champion="v1", champion_auc=math.nan, original_auc=None,
+        drift_index=0.5, drifted=True, retrained=False, promoted=False,
     )  # fmt: skip
-    again = ReplayRow.from_json(row.to_json())
+    again = PeriodOutcome.from_json(row.to_json())
     assert math.isnan(again.champion_auc) and again.original_auc is None  # type: ignore[arg-type]
+
+
+def test_a_lineage_reads_its_training_as_written_never_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A manifest written before `explain_rows` existed: a rebuild uses the default, not the shell's."""
+    monkeypatch.setenv("DRIFTLOOP_TRAIN_EXPLAIN_ROWS", "17")
+    monkeypatch.setenv("DRIFTLOOP_TRAIN_SEED", "5")
+    version = ModelVersion.from_json(_read("registry/flights-delay/versions/0002.json"))
+    written = version.lineage.model_dump(mode="json")
+    written["training"] = {"seed": 42, "num_leaves": 31}  # an older manifest: most fields missing
+    lineage = Lineage.model_validate(written)
+    assert type(lineage.training) is TrainingParameters  # a plain record, not settings
+    assert (lineage.training.seed, lineage.training.num_leaves) == (42, 31)
+    assert lineage.training.explain_rows == 1000  # the default, although DRIFTLOOP_TRAIN_EXPLAIN_ROWS=17
+    assert lineage.params.seed == 42 and lineage.params.metric == ("binary_logloss", "auc")  # typed fields

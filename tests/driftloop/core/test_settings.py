@@ -28,8 +28,8 @@ def test_invalid_values_are_refused_with_the_field_named(monkeypatch: pytest.Mon
 
 def test_lightgbm_params_are_the_reproducible_ones() -> None:
     params = TrainingSettings(seed=3).lightgbm_params()
-    assert params["deterministic"] is True and params["force_row_wise"] is True
-    assert params["seed"] == 3 and params["feature_fraction_seed"] == 3
+    assert params.deterministic is True and params.force_row_wise is True
+    assert params.seed == 3 and params.feature_fraction_seed == 3
 
 
 def test_load_applies_store_and_contract_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import pytest
 from driftloop.core.settings import PolicySettings
 from driftloop.lifecycle.monitoring import Alarm, DriftCheck, MonitoringVerdict, PerformanceCheck
 from driftloop.lifecycle.policy import RetrainPolicy, backtest_policies, configured_policy, decide_retrain
-from driftloop.modelling.drift import DriftDecision, DriftSummary
+from driftloop.modelling.drift import DriftSummary, FixedRuleVerdict
 
 DRIFT = Alarm(detector="drift", reason="importance-weighted drift 1.40 >= 1.00", short="drift 1.40: carrier")
 PERFORMANCE = Alarm(detector="performance", reason="realized AUC 0.6600 < 0.7000 - 0.0100", short="AUC 0.660")
@@ -24,7 +24,7 @@ def _verdict(*alarms: Alarm) -> MonitoringVerdict:
         rows=100,
         sampled_rows=100,
         summary=DriftSummary(features=(), prediction=None, reference_rows=100, current_rows=100),
-        decision=DriftDecision(drifted=False, reasons=("no drift trigger fired",)),
+        fixed_rule=FixedRuleVerdict(drifted=False, reasons=("no drift trigger fired",)),
         drift=DriftCheck(
             columns=(), prediction=None, weighted_share=0.0, index=0.5, index_threshold=1.0, calibrated=True
         ),

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from driftloop.core.contract import Contract
+from driftloop.core.records import Record
 from driftloop.data.enrichment import enrich
 from driftloop.data.sources import SourceTables
 from driftloop.modelling.features import (
     FEATURE_CODE_VERSION,
+    FeatureColumn,
     FeatureEncoder,
     FeatureSpec,
     build_features,
@@ -127,6 +134,145 @@ def test_spec_json_round_trip(spec: FeatureSpec) -> None:
     assert again == spec
     assert again.fingerprint == spec.fingerprint
     assert again.to_json() == text
+
+
+# A spec file as the dataclass FeatureSpec wrote it, byte for byte (non-ASCII escaped, keys sorted):
+# its SHA-256 is the `feature_spec_sha256` of the model's lineage, and the name of its registry blob.
+SPEC_WRITTEN_BY_THE_DATACLASS = r"""{
+  "code_version": "features-v1",
+  "columns": [
+    {
+      "categories": [],
+      "derive": null,
+      "kind": "numeric",
+      "name": "distance"
+    },
+    {
+      "categories": [
+        "BQN",
+        "Z\u00fcrich"
+      ],
+      "derive": null,
+      "kind": "categorical",
+      "name": "dest"
+    },
+    {
+      "categories": [
+        "0",
+        "6"
+      ],
+      "derive": "day_of_week",
+      "kind": "categorical",
+      "name": "day_of_week"
+    }
+  ],
+  "contract_fingerprint": "abababababababababababababababababababababababababababababababab",
+  "contract_name": "tiny",
+  "time_column": "time_hour",
+  "time_format": "%Y-%m-%d %H:%M",
+  "timezone": "America/New_York"
+}"""
+SPEC_WRITTEN_BY_THE_DATACLASS_SHA256 = "41e7424f404dbeb218da307248d29766468082610e30c3532252ddc4dfc02513"
+
+
+@dataclass(frozen=True)
+class DataclassColumn:
+    """FeatureColumn as it was before it became a Record."""
+
+    name: str
+    kind: str
+    derive: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataclassSpec:
+    """FeatureSpec as it was before it became a Record, with the `to_json` that wrote every stored spec."""
+
+    columns: tuple[DataclassColumn, ...]
+    time_column: str
+    timezone: str
+    contract_name: str
+    contract_fingerprint: str
+    code_version: str = FEATURE_CODE_VERSION
+    time_format: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, indent=2)
+
+
+def written_by_the_dataclass(spec: FeatureSpec) -> str:
+    columns = tuple(
+        DataclassColumn(name=c.name, kind=c.kind, derive=c.derive, categories=c.categories)
+        for c in spec.columns
+    )
+    return DataclassSpec(
+        columns=columns,
+        time_column=spec.time_column,
+        timezone=spec.timezone,
+        contract_name=spec.contract_name,
+        contract_fingerprint=spec.contract_fingerprint,
+        code_version=spec.code_version,
+        time_format=spec.time_format,
+    ).to_json()
+
+
+def test_spec_json_is_byte_for_byte_what_the_dataclass_wrote(spec: FeatureSpec) -> None:
+    """The spec's SHA-256 is in every lineage: `driftloop reproduce` and the golden replay compare it."""
+    spelled_out = FeatureSpec(
+        columns=(
+            FeatureColumn(name="distance", kind="numeric"),
+            FeatureColumn(name="dest", kind="categorical", categories=("BQN", "Zürich")),
+            FeatureColumn(
+                name="day_of_week", kind="categorical", derive="day_of_week", categories=("0", "6")
+            ),
+        ),
+        time_column="time_hour",
+        timezone="America/New_York",
+        time_format="%Y-%m-%d %H:%M",
+        contract_name="tiny",
+        contract_fingerprint="ab" * 32,
+    )
+
+    assert spec.to_json() == written_by_the_dataclass(spec)
+    assert spelled_out.to_json() == written_by_the_dataclass(spelled_out) == SPEC_WRITTEN_BY_THE_DATACLASS
+    assert spelled_out.fingerprint == SPEC_WRITTEN_BY_THE_DATACLASS_SHA256
+
+
+def test_a_spec_file_the_dataclass_wrote_loads_and_writes_the_same_bytes() -> None:
+    loaded = FeatureSpec.from_json(SPEC_WRITTEN_BY_THE_DATACLASS)
+
+    assert loaded.to_json() == SPEC_WRITTEN_BY_THE_DATACLASS
+    assert loaded.fingerprint == SPEC_WRITTEN_BY_THE_DATACLASS_SHA256
+    assert hashlib.sha256(SPEC_WRITTEN_BY_THE_DATACLASS.encode()).hexdigest() == loaded.fingerprint
+    assert loaded.names == ["distance", "dest", "day_of_week"]
+    assert (loaded.numeric, loaded.categorical) == (["distance"], ["dest", "day_of_week"])
+    assert loaded.columns[1].categories == ("BQN", "Zürich") and loaded.columns[2].derive == "day_of_week"
+    assert loaded.time_format == "%Y-%m-%d %H:%M" and loaded.code_version == "features-v1"
+
+
+def test_a_spec_file_from_before_time_format_loads_as_the_dataclass_read_it() -> None:
+    """Specs written before `time.format` existed have no `time_format` key; it reads as None."""
+    older = SPEC_WRITTEN_BY_THE_DATACLASS.replace('  "time_format": "%Y-%m-%d %H:%M",\n', "")
+    assert "time_format" not in older
+
+    loaded = FeatureSpec.from_json(older)
+
+    assert loaded.time_format is None
+    assert loaded.to_json() == written_by_the_dataclass(loaded)  # null, as the dataclass wrote it back
+    assert loaded.to_json() == SPEC_WRITTEN_BY_THE_DATACLASS.replace('"%Y-%m-%d %H:%M"', "null")
+
+
+def test_the_spec_is_a_record_built_by_keyword_that_refuses_unknown_keys(spec: FeatureSpec) -> None:
+    assert isinstance(spec, Record) and isinstance(spec.columns[0], Record)
+    with pytest.raises(TypeError):
+        FeatureSpec(spec.columns, "time_hour", "UTC", "tiny", "0" * 64)  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="extra"):
+        FeatureSpec.from_json(
+            SPEC_WRITTEN_BY_THE_DATACLASS.replace('"code_version"', '"extra": 1, "code_version"')
+        )
+    with pytest.raises(ValidationError, match="frozen"):
+        spec.timezone = "UTC"  # type: ignore[misc]
 
 
 def test_spec_fingerprint_changes_with_the_levels(training: pd.DataFrame, spec: FeatureSpec) -> None:

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from driftloop.modelling.metrics import weighted_auc
-from driftloop.modelling.performance import estimate_auc, fit_performance_baseline
+from driftloop.modelling.performance import estimate_auc, fit_holdout_performance
 
 
 def _calibrated(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +28,7 @@ def test_weighted_auc_equals_sklearn_with_ties_and_any_weighting() -> None:
 
 def test_the_estimate_matches_the_realized_auc_when_the_model_is_calibrated() -> None:
     y_hold, p_hold = _calibrated(20000, 3)
-    baseline = fit_performance_baseline(y_hold, p_hold, bootstrap=100, seed=0)
+    baseline = fit_holdout_performance(y_hold, p_hold, bootstrap=100, seed=0)
     y, p = _calibrated(20000, 4)
 
     estimate = estimate_auc(p, baseline.calibration, draws=200, seed=0)
@@ -41,7 +41,7 @@ def test_the_estimate_matches_the_realized_auc_when_the_model_is_calibrated() ->
 
 def test_the_floor_widens_for_a_smaller_period() -> None:
     y, p = _calibrated(20000, 5)
-    baseline = fit_performance_baseline(y, p, bootstrap=100, seed=0)
+    baseline = fit_holdout_performance(y, p, bootstrap=100, seed=0)
     half = baseline.holdout_auc - baseline.auc_low
 
     assert baseline.floor(20000) == pytest.approx(baseline.holdout_auc - half * np.sqrt(2), abs=1e-6)

@@ -7,7 +7,7 @@ import pytest
 
 from driftloop.core.settings import PromotionSettings
 from driftloop.modelling.metrics import Metrics
-from driftloop.modelling.promotion import PromotionDecision, decide_promotion, naive_baseline
+from driftloop.modelling.promotion import PromotionDecision, decide_promotion, naive_metrics
 
 
 def m(auc: float, log_loss: float, brier: float = 0.2) -> Metrics:
@@ -92,7 +92,7 @@ def test_log_loss_as_primary_metric_prefers_lower() -> None:
 def test_naive_baseline_predicts_the_training_rate() -> None:
     y = np.array([0.0, 1.0, 1.0, 1.0])
 
-    baseline = naive_baseline(y, 0.75)
+    baseline = naive_metrics(y, 0.75)
 
     assert baseline.auc == 0.5
     assert baseline.brier == pytest.approx((0.75**2 + 3 * 0.25**2) / 4)

@@ -177,8 +177,8 @@ def test_model_text_is_lightgbm_text_with_the_chosen_rounds(trained: TrainedMode
     assert booster.num_trees() == trained.num_rounds
     assert 1 <= trained.num_rounds <= 60
     assert booster.feature_name() == real_slice.spec.names
-    assert trained.params["deterministic"] is True
-    assert trained.params["seed"] == 42
+    assert trained.params.deterministic is True
+    assert trained.params.seed == 42
 
 
 def test_pooled_out_of_fold_auc_shows_real_signal(trained: TrainedModel) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
@@ -18,6 +20,8 @@ from driftloop.data.enrichment import References
 from driftloop.data.sources import SourceTables
 from driftloop.registry import ModelFiles, Registry
 from tests.conftest import TrainedStore
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +70,14 @@ def tamper(registry: Registry, version: int) -> None:
     position = data.index(b"leaf_value=") + len(b"leaf_value=")
     data[position] = ord("9") if data[position] != ord("9") else ord("8")
     registry.storage.write_bytes(key, bytes(data))
+
+
+def wait_until(condition: Callable[[], T], what: str, seconds: float = 30.0, every: float = 0.05) -> T:
+    """`condition`'s first truthy answer, asked every `every` s; fails naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = condition()
+        if answer:
+            return answer
+        assert time.monotonic() < deadline, f"no {what} after {seconds} s"
+        time.sleep(every)

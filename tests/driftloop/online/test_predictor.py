@@ -15,7 +15,7 @@ from driftloop.data.enrichment import References
 from driftloop.lifecycle.scoring import enrich_batch, score_batch
 from driftloop.modelling.features import FeatureColumn
 from driftloop.online import ModelRefused, ServedModel
-from driftloop.online.service import PredictResponse
+from driftloop.online.responses import PredictResponse
 from driftloop.registry import LoadedModel, Registry
 from tests.driftloop.online.conftest import body_of, records_of
 
@@ -97,12 +97,9 @@ def test_explanations_are_the_largest_contributions_with_their_values(
 
 def _loaded_with(registry: Registry, **changes: object) -> LoadedModel:
     loaded = registry.load(1)
-    spec = loaded.spec
-    if "columns" in changes:
-        spec = type(spec)(**{**spec.__dict__, "columns": changes["columns"]})
-    if "contract_name" in changes:
-        spec = type(spec)(**{**spec.__dict__, "contract_name": changes["contract_name"]})
-    return LoadedModel(version=loaded.version, booster=loaded.booster, spec=spec)
+    return LoadedModel(
+        version=loaded.version, booster=loaded.booster, spec=loaded.spec.model_copy(update=changes)
+    )
 
 
 def test_a_spec_that_is_not_the_boosters_is_refused(
@@ -110,7 +107,12 @@ def test_a_spec_that_is_not_the_boosters_is_refused(
 ) -> None:
     spec = registry.load(1).spec
     other_levels = tuple(
-        FeatureColumn(c.name, c.kind, c.derive, c.categories[:-1] if c.kind == "categorical" else ())
+        FeatureColumn(
+            name=c.name,
+            kind=c.kind,
+            derive=c.derive,
+            categories=c.categories[:-1] if c.kind == "categorical" else (),
+        )
         for c in spec.columns
     )
     with pytest.raises(ModelRefused, match="category levels"):

@@ -25,16 +25,16 @@ from driftloop.core import layout
 from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
-from driftloop.core.settings import S3Settings
+from driftloop.core.settings import S3Settings, TrainingParameters
 from driftloop.core.storage import LocalStorage, Storage, StoreUnavailable
 from driftloop.core.storage.s3 import S3Storage
 from driftloop.data.batches import DataVersion
 from driftloop.modelling.drift.calibration import DriftCalibration
 from driftloop.modelling.features import FeatureColumn, FeatureSpec
 from driftloop.modelling.metrics import score_predictions
-from driftloop.modelling.performance import PerformanceBaseline, ProbabilityCalibration
+from driftloop.modelling.performance import HoldoutPerformance, ProbabilityCalibration
 from driftloop.modelling.promotion import PromotionDecision
-from driftloop.modelling.yardsticks import MonitoringBaseline
+from driftloop.modelling.yardsticks import MonitoringYardsticks
 from driftloop.registry import (
     ContractRef,
     Evaluation,
@@ -54,7 +54,7 @@ from tests.servers import SeaweedEndpoint
 
 MODEL = "flights-delay"
 SPEC = FeatureSpec(
-    columns=(FeatureColumn("x1", "numeric"), FeatureColumn("x2", "numeric")),
+    columns=(FeatureColumn(name="x1", kind="numeric"), FeatureColumn(name="x2", kind="numeric")),
     time_column="time_hour",
     timezone="America/New_York",
     contract_name="tiny",
@@ -91,13 +91,14 @@ def records(data: pd.DataFrame, flights_contract: Contract) -> Callable[[int], t
         lineage = Lineage(
             dataset="tiny", as_of=f"2013-{index + 1:02d}", periods=("2013-03",), data_versions=(version,),
             contract=ContractRef(name="tiny", version=1, fingerprint="0" * 64), code_version="test",
-            feature_code_version="features-v1", feature_spec_sha256=SPEC.fingerprint, params={"seed": 1},
-            num_rounds=index + 1, train_rows=400, train_period=("2013-03-01", "2013-03-31"),
+            feature_code_version="features-v1", feature_spec_sha256=SPEC.fingerprint,
+            params=TrainingParameters(seed=1).lightgbm_params(), num_rounds=index + 1, train_rows=400,
+            train_period=("2013-03-01", "2013-03-31"),
             holdout_rows=10, holdout_start="2013-03-20",
         )  # fmt: skip
         model_metrics = ModelMetrics(
             cv=metrics, folds=(), holdout=metrics.model_copy(update={"auc": 0.7 + index / 100}),
-            baseline=metrics, gain_importance={"x1": 1.0}, mean_abs_contribution={"x1": 0.5},
+            naive=metrics, gain_importance={"x1": 1.0}, mean_abs_contribution={"x1": 0.5},
         )  # fmt: skip
         return lineage, model_metrics
 
@@ -136,7 +137,7 @@ def register_to(
         lineage, metrics = records(index)
         return registry.register(
             model_text=model_texts[index], spec=SPEC, card=f"# card {index}", reference=data.head(20),
-            contract=flights_contract, lineage=lineage, metrics=metrics, monitoring=_baseline(index),
+            contract=flights_contract, lineage=lineage, metrics=metrics, yardsticks=_baseline(index),
         )  # fmt: skip
 
     return _register
@@ -149,10 +150,10 @@ def register(
     return lambda index, reg=None: register_to(index, reg or registry)
 
 
-def _baseline(index: int) -> MonitoringBaseline:
-    return MonitoringBaseline(
+def _baseline(index: int) -> MonitoringYardsticks:
+    return MonitoringYardsticks(
         drift=DriftCalibration(chunks=3, k=3.0, floor=0.02, sample_rows=100, columns=()),
-        performance=PerformanceBaseline(
+        performance=HoldoutPerformance(
             holdout_auc=0.7 + index / 100,
             auc_low=0.69,
             auc_high=0.71,
@@ -170,7 +171,7 @@ def test_the_monitoring_baseline_is_stored_with_its_version(
     register(0)
     second = register(1)
 
-    assert registry.monitoring_baseline(second.version) == _baseline(1)
+    assert registry.yardsticks(second.version) == _baseline(1)
 
 
 def _pointer(store: Storage) -> ChampionPointer:
@@ -410,7 +411,7 @@ def test_a_live_claim_from_another_host_is_waited_for_until_the_time_limit(
 def _evidence(auc: float) -> PromotionEvidence:
     headline = score_predictions(np.array([0.0, 1.0]), np.array([0.2, 0.8])).headline()
     return PromotionEvidence(
-        metric="auc", challenger=headline.model_copy(update={"auc": auc}), champion=None, baseline=headline
+        metric="auc", challenger=headline.model_copy(update={"auc": auc}), champion=None, naive=headline
     )
 
 
@@ -465,7 +466,12 @@ def test_promoting_an_unknown_version_fails_and_logs_nothing(
 
 
 def _pause() -> None:
-    time.sleep(0.005)  # `at` has microsecond resolution; keep the instants clearly apart
+    """Poll the clock until it has moved a millisecond on: `at` has microsecond resolution, and two
+    instants must be clearly apart (a fixed sleep is either too long or, on a loaded machine, not enough)."""
+    start = datetime.now(UTC)
+    deadline = time.monotonic() + 5
+    while datetime.now(UTC) < start + timedelta(milliseconds=1):
+        assert time.monotonic() < deadline, "the wall clock did not move for 5 s"
 
 
 def test_champion_at_answers_from_the_log(
@@ -551,7 +557,7 @@ def test_concurrent_promotions_form_one_gapless_chain(
 def _evaluation(version: int, promote: bool, reason: str) -> Evaluation:
     metrics = score_predictions(np.array([0.0, 1.0]), np.array([0.2, 0.8]))
     decision = PromotionDecision(promote=promote, reasons=(reason,), metric="auc", challenger=metrics,
-                                 baseline=metrics)  # fmt: skip
+                                 naive=metrics)  # fmt: skip
     return Evaluation(version=version, at="2026-01-01T00:00:00+00:00", as_of="2013-03", champion_version=None,
                       decision=decision)  # fmt: skip
 

@@ -6,16 +6,18 @@ import math
 
 import pytest
 
-from driftloop.replay.plan import ReplayRow, headers, plan_replay, render_table, table_records
+from driftloop.lifecycle.step import PeriodOutcome
+from driftloop.replay.plan import plan_replay
+from driftloop.replay.table import headers, render_table, table_records
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def row(month: str, **changes: object) -> ReplayRow:
+def row(month: str, **changes: object) -> PeriodOutcome:
     values: dict[str, object] = {
         "period": month,
         "status": "ok",
-        "champion_version": 1,
+        "champion": "v1",
         "champion_auc": 0.7123,
         "original_auc": 0.7123,
         "drift_index": 0.1,
@@ -23,25 +25,23 @@ def row(month: str, **changes: object) -> ReplayRow:
         "retrained": False,
         "promoted": False,
     }
-    if "drift_share" in changes:  # a row as stored before v0.3
-        del values["drift_index"]
     values.update(changes)
-    return ReplayRow.model_validate(values)
+    return PeriodOutcome.model_validate(values)
 
 
-def year() -> list[ReplayRow]:
+def year() -> list[PeriodOutcome]:
     return [
         row("2013-04"),
-        row("2013-05", drift_index=1.61, drifted=True, retrained=True, promoted=True, new_champion=2,
+        row("2013-05", drift_index=1.61, drifted=True, retrained=True, promoted=True, new_champion="v2",
             alarms=("drift",), why="drift 1.61: carrier"),
-        row("2013-06", champion_version=2, champion_auc=0.6991, original_auc=0.6512),
-        row("2013-07", status="blocked", champion_version=2, champion_auc=None, original_auc=None,
+        row("2013-06", champion="v2", champion_auc=0.6991, original_auc=0.6512),
+        row("2013-07", status="blocked", champion="v2", champion_auc=None, original_auc=None,
             drift_index=None),
-        row("2013-08", champion_version=2, champion_auc=0.6804, original_auc=0.6301, drift_share=0.72,
+        row("2013-08", champion="v2", champion_auc=0.6804, original_auc=0.6301, drift_index=0.72,
             retrained=True, alarms=("performance",), why="AUC 0.680 < 0.688"),
-        row("2013-09", champion_version=2, champion_auc=math.nan, original_auc=0.62),
-        row("2013-10", champion_version=3, champion_auc=0.7011, original_auc=0.6107),
-        row("2013-11", champion_version=3, champion_auc=0.7055, original_auc=0.6002, drift_index=0.3),
+        row("2013-09", champion="v2", champion_auc=math.nan, original_auc=0.62),
+        row("2013-10", champion="v3", champion_auc=0.7011, original_auc=0.6107),
+        row("2013-11", champion="v3", champion_auc=0.7055, original_auc=0.6002, drift_index=0.3),
     ]  # fmt: skip
 
 
@@ -60,7 +60,7 @@ def test_render_table_has_every_month_and_the_champion() -> None:
     assert set(lines[1]) <= {"-", " "}
     assert len(lines) == 2 + len(rows)
     for one in rows:
-        assert _line(table, one.period).split()[1] == f"v{one.champion_version}"
+        assert _line(table, one.period).split()[1] == one.champion
     assert _line(table, "2013-04").split()[:4] == ["2013-04", "v1", "0.7123", "0.7123"]
     assert _line(table, "2013-06").split()[:4] == ["2013-06", "v2", "0.6991", "0.6512"]
 
@@ -78,7 +78,7 @@ def test_drift_retrain_and_promotion_cells() -> None:
 
     promoted = ["1.61", "DRIFT", "yes", "yes", "->", "v2", "drift", "1.61:", "carrier"]
     assert _line(table, "2013-05").split()[4:] == promoted
-    # retrained on a performance alarm (no drift), not promoted; the row still loads from `drift_share`
+    # retrained on a performance alarm (no drift), not promoted
     assert _line(table, "2013-08").split()[4:] == ["0.72", "yes", "no", "AUC", "0.680", "<", "0.688"]
     assert _line(table, "2013-04").split()[4:] == ["0.10", "no", "-"]
     assert _line(table, "2013-09").split()[2] == "-"  # NaN AUC is shown as missing, not "nan"

@@ -17,8 +17,8 @@ from driftloop.modelling.drift import (
     NUMERIC_METHOD,
     ColumnDrift,
     DriftSummary,
+    apply_fixed_rule,
     compute_drift,
-    decide_drift,
 )
 
 THRESHOLD = 0.1
@@ -86,10 +86,13 @@ def test_two_samples_of_one_month_do_not_drift(january: pd.DataFrame) -> None:
     assert {f.method for f in summary.features} == {NUMERIC_METHOD, CATEGORICAL_METHOD}
     assert _by_column(summary)["carrier"].method == CATEGORICAL_METHOD
 
-    decision = decide_drift(summary, share_threshold=0.5, prediction_drift_triggers=True)
+    decision = apply_fixed_rule(summary, share_threshold=0.5, prediction_drift_triggers=True)
     assert not decision.drifted
-    assert len(decision.reasons) == 1
-    assert "0 of 13 features drifted (0%) < 50% threshold" in decision.reasons[0]
+    [reason] = decision.reasons
+    assert reason.startswith(
+        "no drift trigger fired: 0 of 13 features drifted (0%) < 50% threshold; prediction "
+    )
+    assert reason.endswith("; AUC not checked (live or reference AUC missing)")
 
 
 def test_shifted_temperature_drifts_alone(january: pd.DataFrame) -> None:
@@ -127,7 +130,7 @@ def test_january_vs_july_weather_drifts(flights: pd.DataFrame, january: pd.DataF
     assert temp.drifted and temp.score > 2
     assert summary.prediction is not None and summary.prediction.drifted  # the score follows temp
     assert set(WEATHER) <= set(summary.drifted_features)
-    decision = decide_drift(summary, share_threshold=0.5, prediction_drift_triggers=False)
+    decision = apply_fixed_rule(summary, share_threshold=0.5, prediction_drift_triggers=False)
     assert decision.drifted
     assert decision.reasons[0].endswith(">= 50% threshold")
 
@@ -207,21 +210,21 @@ def _summary(n_drifted: int, n_features: int, prediction_drifted: bool | None = 
 
 
 def test_share_threshold_is_inclusive() -> None:
-    at = decide_drift(_summary(9, 18), share_threshold=0.5, prediction_drift_triggers=True)
+    at = apply_fixed_rule(_summary(9, 18), share_threshold=0.5, prediction_drift_triggers=True)
     assert at.drifted
     assert at.reasons == ("9 of 18 features drifted (50%) >= 50% threshold",)
-    below = decide_drift(_summary(8, 18), share_threshold=0.5, prediction_drift_triggers=True)
+    below = apply_fixed_rule(_summary(8, 18), share_threshold=0.5, prediction_drift_triggers=True)
     assert not below.drifted
     assert "8 of 18 features drifted (44.44%) < 50% threshold" in below.reasons[0]
     # 3/10 == 0.3 as floats, while 0.3 * 10 > 3: the edge must not depend on how it is computed.
-    assert decide_drift(_summary(3, 10), share_threshold=0.3, prediction_drift_triggers=True).drifted
+    assert apply_fixed_rule(_summary(3, 10), share_threshold=0.3, prediction_drift_triggers=True).drifted
 
 
 def test_prediction_drift_triggers_only_when_enabled() -> None:
     summary = _summary(1, 18, prediction_drifted=True)
 
-    on = decide_drift(summary, share_threshold=0.5, prediction_drift_triggers=True)
-    off = decide_drift(summary, share_threshold=0.5, prediction_drift_triggers=False)
+    on = apply_fixed_rule(summary, share_threshold=0.5, prediction_drift_triggers=True)
+    off = apply_fixed_rule(summary, share_threshold=0.5, prediction_drift_triggers=False)
 
     assert on.drifted and len(on.reasons) == 1 and "prediction `score`" in on.reasons[0]
     assert "0.3000" in on.reasons[0]
@@ -232,7 +235,7 @@ def test_prediction_drift_triggers_only_when_enabled() -> None:
 def test_auc_drop_rule() -> None:
     quiet = _summary(0, 5, prediction_drifted=False)
 
-    exact = decide_drift(
+    exact = apply_fixed_rule(
         quiet,
         share_threshold=0.5,
         prediction_drift_triggers=True,
@@ -240,7 +243,7 @@ def test_auc_drop_rule() -> None:
         reference_auc=0.80,
         max_auc_drop=0.03,
     )
-    small = decide_drift(
+    small = apply_fixed_rule(
         quiet,
         share_threshold=0.5,
         prediction_drift_triggers=True,
@@ -248,7 +251,7 @@ def test_auc_drop_rule() -> None:
         reference_auc=0.80,
         max_auc_drop=0.03,
     )
-    one_auc = decide_drift(quiet, share_threshold=0.5, prediction_drift_triggers=True, live_auc=0.5)
+    one_auc = apply_fixed_rule(quiet, share_threshold=0.5, prediction_drift_triggers=True, live_auc=0.5)
 
     assert exact.drifted  # 0.80 - 0.77 is 0.0299999… in floats; exactly at the limit still counts
     assert exact.reasons == ("live AUC 0.7700 vs reference 0.8000 (drop 0.0300) >= 0.03 allowed drop",)
@@ -257,7 +260,7 @@ def test_auc_drop_rule() -> None:
 
 
 def test_every_fired_trigger_is_a_reason() -> None:
-    decision = decide_drift(
+    decision = apply_fixed_rule(
         _summary(10, 18, prediction_drifted=True),
         share_threshold=0.5,
         prediction_drift_triggers=True,
@@ -265,7 +268,11 @@ def test_every_fired_trigger_is_a_reason() -> None:
         reference_auc=0.80,
     )
     assert decision.drifted
-    assert len(decision.reasons) == 3
+    assert decision.reasons == (
+        "10 of 18 features drifted (55.56%) >= 50% threshold",
+        "prediction `score` wasserstein 0.3000 >= 0.1 threshold: prediction drifted",
+        "live AUC 0.7000 vs reference 0.8000 (drop 0.1000) >= 0.03 allowed drop",
+    )
 
 
 def test_summary_round_trips_through_json_and_renders_markdown() -> None:

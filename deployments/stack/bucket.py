@@ -1,4 +1,5 @@
-"""A bucket's configuration, as `driftloop stack apply` declares it: versioning and lifecycle rules.
+"""The artifact store's bucket as `driftloop stack apply` declares it (`infra/bucket.yaml`): versioning and
+lifecycle rules.
 
 Servers differ in what they implement (SeaweedFS has versioning, not every server has lifecycle
 rules): a setter says False when the endpoint does not support the feature, instead of failing.

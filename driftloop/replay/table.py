@@ -1,0 +1,52 @@
+"""The replay's story as a table: per period, the champion, its live AUC, the original model's, drift and
+what was decided."""
+
+from __future__ import annotations
+
+import math
+
+from driftloop.core.tables import text_table
+from driftloop.lifecycle.step import PeriodOutcome
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _cells(row: PeriodOutcome) -> list[str]:
+    promoted = f"yes -> {row.new_champion}" if row.promoted else ("no" if row.retrained else "-")
+    return [
+        row.period,
+        row.champion,
+        _fmt(row.champion_auc),
+        _fmt(row.original_auc),
+        "blocked"
+        if row.status == "blocked"
+        else f"{_fmt(row.drift_index, 2)}{' DRIFT' if row.drifted else ''}",
+        "yes" if row.retrained else "no",
+        promoted,
+        row.why or "",
+    ]
+
+
+def headers(period_kind: str) -> list[str]:
+    return [
+        period_kind,
+        "champion",
+        "champion AUC",
+        "original AUC",
+        "drift index",
+        "retrained?",
+        "promoted?",
+        "why",
+    ]
+
+
+def render_table(rows: list[PeriodOutcome], period_kind: str = "month") -> str:
+    """A plain-text table for the terminal (no trailing spaces, so it can be compared as text)."""
+    return text_table(headers(period_kind), [_cells(row) for row in rows])
+
+
+def table_records(rows: list[PeriodOutcome], period_kind: str = "month") -> list[dict[str, str]]:
+    """The same table as records, for a Prefect table artifact."""
+    return [dict(zip(headers(period_kind), _cells(row), strict=True)) for row in rows]
