@@ -2,8 +2,8 @@
 
 Everything driftloop persists (data versions, quarantine, predictions, reports, the registry) goes
 through `Storage`; where each object lives is decided in `driftloop.core.layout`. Nothing outside
-`driftloop/core/storage/s3.py` and `s3_errors.py` (and the stack's bucket set-up, `deployments/stack/bucket.py`)
-imports boto3.
+`driftloop/core/storage/s3.py` and `s3_errors.py` imports boto3, but for the stack's bucket set-up
+(`deployments/stack/bucket.py`).
 """
 
 from __future__ import annotations
