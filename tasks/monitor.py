@@ -120,6 +120,9 @@ def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: Ret
         period=verdict.period,
         champion_version=verdict.model_version,
         reason="; ".join(decision.reasons),
+        policy=decision.policy.name,
+        alarms=decision.alarms,
+        drift_index=verdict.drift.index,
     )
     announce(runtime.storage, drift, flow_run.get_id())
     event = emit_event(
@@ -135,15 +138,6 @@ def emit_drift_event(runtime: Runtime, verdict: MonitoringVerdict, decision: Ret
                 "prefect.resource.role": "dataset",
             }
         ],
-        payload={
-            "model": verdict.model,
-            "model_version": verdict.model_version,
-            "period": verdict.period,
-            "policy": decision.policy.name,
-            "alarms": list(decision.alarms),
-            "reasons": list(decision.reasons),
-            "drift_index": verdict.drift.index,
-            "event_id": event_id,
-        },
+        payload=drift.model_dump(mode="json"),
     )
     return str(event.id) if event else None

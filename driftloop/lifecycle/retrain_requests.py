@@ -45,13 +45,20 @@ def drift_event_id(model: str, period: str, champion_version: int) -> str:
 
 
 class DriftEvent(Record):
-    """What a drift event is about: the model's champion in a period, and why monitoring asks to retrain."""
+    """What a drift event is about: the model's champion in a period, and why monitoring asks to retrain.
+
+    The `driftloop.drift.detected` event's payload is exactly this record, and the retrain automation in
+    `infra/automations.yaml` reads its fields by these names (a test holds the two together).
+    """
 
     event_id: str
     model: str
     period: str
     champion_version: int | None  # the champion the drift was measured on; None: "the current one"
-    reason: str
+    reason: str  # the decision's reasons, in one line
+    policy: str | None = None  # the policy that decided (None in records before v0.5)
+    alarms: tuple[str, ...] = ()  # the policy's triggers that fired
+    drift_index: float | None = None
 
 
 class RetrainRequest(DriftEvent):

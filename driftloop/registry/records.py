@@ -6,7 +6,7 @@ Typed records with one JSON form each. Manifests written before v0.2 (plain dict
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from driftloop.core.records import Record
 from driftloop.core.settings import BoosterParams, TrainingParameters
@@ -16,15 +16,17 @@ from driftloop.modelling.promotion import PromotionDecision
 from driftloop.modelling.training import FoldResult
 
 
-class ModelFiles:
-    """The logical names of a version's files (its manifest maps each to a blob's SHA-256)."""
+class ModelFiles(Record):
+    """A version's files, each by the SHA-256 of its blob; the manifest names them as files are named."""
 
-    MODEL = "model.txt"
-    SPEC = "feature_spec.json"
-    CARD = "model_card.md"
-    REFERENCE = "reference.parquet"
-    CONTRACT = "contract.json"  # since v0.2: the exact contract the model was trained under
-    MONITORING = "monitoring.json"  # since v0.3: the monitoring yardsticks
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    model: str = Field(alias="model.txt")  # LightGBM's text format
+    spec: str = Field(alias="feature_spec.json")
+    card: str = Field(alias="model_card.md")
+    reference: str = Field(alias="reference.parquet")  # training features + predictions, for drift
+    contract: str | None = Field(default=None, alias="contract.json")  # since v0.2: the exact contract
+    yardsticks: str | None = Field(default=None, alias="monitoring.json")  # since v0.3
 
 
 class ContractRef(Record):
@@ -77,7 +79,7 @@ class ModelVersion(Record):
     model: str
     version: int
     created_at: str
-    files: dict[str, str]  # logical file name -> sha256
+    files: ModelFiles
     lineage: Lineage
     metrics: ModelMetrics
 
@@ -87,7 +89,7 @@ class ModelVersion(Record):
 
     @property
     def model_sha256(self) -> str:
-        return self.files[ModelFiles.MODEL]
+        return self.files.model
 
 
 class PromotionEvidence(Record):

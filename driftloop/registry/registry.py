@@ -117,14 +117,14 @@ class Registry:
         try:
             buffer = io.BytesIO()
             reference.to_parquet(buffer, index=False)
-            files = {
-                ModelFiles.MODEL: self.blobs.put(model_text.encode()),
-                ModelFiles.SPEC: self.blobs.put(spec.to_json().encode()),
-                ModelFiles.CARD: self.blobs.put(card.encode()),
-                ModelFiles.REFERENCE: self.blobs.put(buffer.getvalue()),
-                ModelFiles.CONTRACT: self.blobs.put(contract.model_dump_json(indent=2).encode()),
-                ModelFiles.MONITORING: self.blobs.put(yardsticks.to_json().encode()),
-            }
+            files = ModelFiles(
+                model=self.blobs.put(model_text.encode()),
+                spec=self.blobs.put(spec.to_json().encode()),
+                card=self.blobs.put(card.encode()),
+                reference=self.blobs.put(buffer.getvalue()),
+                contract=self.blobs.put(contract.model_dump_json(indent=2).encode()),
+                yardsticks=self.blobs.put(yardsticks.to_json().encode()),
+            )
 
             draft = ModelVersion(
                 model=self.model, version=0, created_at="", files=files, lineage=lineage, metrics=metrics
@@ -157,27 +157,27 @@ class Registry:
     def load(self, version: int) -> LoadedModel:
         """Load a version's booster and spec, checking both SHA-256s."""
         manifest = self.get(version)
-        booster = lgb.Booster(model_str=self.blobs.get(manifest.files[ModelFiles.MODEL]).decode())
-        spec = FeatureSpec.from_json(self.blobs.get(manifest.files[ModelFiles.SPEC]).decode())
+        booster = lgb.Booster(model_str=self.blobs.get(manifest.files.model).decode())
+        spec = FeatureSpec.from_json(self.blobs.get(manifest.files.spec).decode())
         return LoadedModel(version=manifest, booster=booster, spec=spec)
 
     def card(self, version: int) -> str:
-        return self.blobs.get(self.get(version).files[ModelFiles.CARD]).decode()
+        return self.blobs.get(self.get(version).files.card).decode()
 
     def reference(self, version: int) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files[ModelFiles.REFERENCE])))
+        return pd.read_parquet(io.BytesIO(self.blobs.get(self.get(version).files.reference)))
 
     def yardsticks(self, version: int) -> MonitoringYardsticks | None:
         """A version's monitoring yardsticks (drift calibration, holdout AUC interval); None before v0.3."""
-        digest = self.get(version).files.get(ModelFiles.MONITORING)
+        digest = self.get(version).files.yardsticks
         return MonitoringYardsticks.from_json(self.blobs.get(digest)) if digest else None
 
     def model_text(self, version: int) -> str:
-        return self.blobs.get(self.get(version).files[ModelFiles.MODEL]).decode()
+        return self.blobs.get(self.get(version).files.model).decode()
 
     def contract(self, version: int) -> Contract | None:
         """The contract a version was trained under; None for versions registered before v0.2."""
-        digest = self.get(version).files.get(ModelFiles.CONTRACT)
+        digest = self.get(version).files.contract
         return Contract.model_validate_json(self.blobs.get(digest)) if digest else None
 
     # ---- evaluations ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 from deployments.environment import NO_TELEMETRY
 from deployments.stack.ports import free_port
 from deployments.stack.processes import recorded_process, running
+from driftloop.lifecycle.retrain_requests import DriftEvent
 from tests.conftest import REPO, SLICE_FRACTION, write_contract
 
 T = TypeVar("T")
@@ -128,36 +128,29 @@ class StackHandle(NamedTuple):
     def emit(self, event_id: str, period: str, champion_version: int, model: str = "flights-delay") -> None:
         """`driftloop.drift.detected` as the monitor flow emits it (recorded as pending first), from a
         separate client process."""
-        spec = {
-            "id": event_id,
-            "payload": {
-                "model": model,
-                "model_version": champion_version,
-                "period": period,
-                "reasons": [f"test drift {period}"],
-                "event_id": event_id,
-            },
-            "model": model,
-        }
-        self.run(sys.executable, "-c", EMIT, json.dumps(spec), timeout=60)
+        drift = DriftEvent(
+            event_id=event_id,
+            model=model,
+            period=period,
+            champion_version=champion_version,
+            reason=f"test drift {period}",
+        )
+        self.run(sys.executable, "-c", EMIT, drift.to_json(), timeout=60)
 
 
 EMIT = """
-import json, sys, uuid
+import sys, uuid
 from prefect.events import emit_event
 from driftloop.lifecycle.retrain_requests import DriftEvent, announce
 from driftloop.core.settings import S3Settings, StorageSettings
 from driftloop.core.storage import open_storage
-spec = json.loads(sys.argv[1])
-payload = spec["payload"]
-drift = DriftEvent(event_id=spec["id"], model=spec["model"], period=payload["period"],
-                   champion_version=payload["model_version"], reason="; ".join(payload["reasons"]))
+drift = DriftEvent.from_json(sys.argv[1])
 announce(open_storage(StorageSettings().url, S3Settings()), drift, None)
 event = emit_event(
     event="driftloop.drift.detected",
-    id=uuid.UUID(spec["id"]),
-    resource={"prefect.resource.id": f"driftloop.model.{spec['model']}"},
-    payload=spec["payload"],
+    id=uuid.UUID(drift.event_id),
+    resource={"prefect.resource.id": f"driftloop.model.{drift.model}"},
+    payload=drift.model_dump(mode="json"),
 )
 assert event is not None, "not emitted"
 """

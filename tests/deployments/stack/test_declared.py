@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from deployments.stack.apply import _desired_automation
 from deployments.stack.declared import INFRA_DIR, InvalidDeclaration, load_declarations
 from deployments.stack.secrets import load_or_create
+from driftloop.lifecycle.retrain_requests import DriftEvent
 
 
 def test_prefect_yaml_is_valid_for_prefect_deploy_too() -> None:
@@ -48,15 +50,17 @@ def test_the_automation_renders_the_retrain_parameters_from_the_event() -> None:
 
     automation = next(a for a in load_declarations().automations if a.name == "retrain-on-drift")
     (action,) = automation.actions
-    event = {
-        "id": "ignored",
-        "payload": {
-            "period": "2013-07",
-            "reasons": ["drift index 1.20 >= 1", "prediction drift"],
-            "model_version": 3,
-            "event_id": "0ad20679-eeae-5078-9d53-c02b23515280",
-        },
-    }
+    drift = DriftEvent(
+        event_id="0ad20679-eeae-5078-9d53-c02b23515280",
+        model="flights-delay",
+        period="2013-07",
+        champion_version=3,
+        reason="drift index 1.20 >= 1; prediction drift",
+        policy="configured",
+        alarms=("drift",),
+        drift_index=1.2,
+    )
+    event = {"id": "ignored", "payload": drift.model_dump(mode="json")}  # as the monitor flow emits it
 
     rendered = {k: render_user_template_sync(v, {"event": event}) for k, v in action.parameters.items()}
 
@@ -67,6 +71,13 @@ def test_the_automation_renders_the_retrain_parameters_from_the_event() -> None:
         "event_id": "0ad20679-eeae-5078-9d53-c02b23515280",
         "champion_version": "3",
     }
+
+
+def test_every_payload_field_the_automations_read_is_a_field_of_the_drift_event() -> None:
+    text = (INFRA_DIR / "automations.yaml").read_text()
+    read = set(re.findall(r"event\.payload\.(\w+)", text))
+    assert read == {"period", "reason", "event_id", "champion_version"}
+    assert read <= set(DriftEvent.model_fields)
 
 
 def test_retrain_runs_one_at_a_time_and_cancels_newcomers() -> None:

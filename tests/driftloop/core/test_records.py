@@ -31,7 +31,8 @@ def test_a_v01_manifest_loads_with_its_lineage_and_metrics() -> None:
     assert [v.period for v in version.lineage.data_versions] == ["2013-02", "2013-03", "2013-04"]
     assert version.lineage.training is None and version.lineage.library_versions is None  # newer fields
     assert round(version.metrics.holdout.auc, 4) == 0.6655
-    assert version.model_sha256 == version.files["model.txt"]
+    assert version.model_sha256 == version.files.model
+    assert (version.files.contract, version.files.yardsticks) == (None, None)  # v0.1 stored neither
     assert ModelVersion.from_json(version.to_json()) == version  # and it round-trips in the new form
 
 

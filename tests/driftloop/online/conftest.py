@@ -18,7 +18,7 @@ from driftloop.core.contract import Contract
 from driftloop.core.storage import LocalStorage
 from driftloop.data.enrichment import References
 from driftloop.data.sources import SourceTables
-from driftloop.registry import ModelFiles, Registry
+from driftloop.registry import Registry
 from tests.conftest import TrainedStore
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ def body_of(records: list[dict[str, Any]]) -> bytes:
 
 def tamper(registry: Registry, version: int) -> None:
     """Change one byte of the version's model file in place, as a bad copy or an attacker would."""
-    key = layout.registry_blob(registry.model, registry.get(version).files[ModelFiles.MODEL])
+    key = layout.registry_blob(registry.model, registry.get(version).files.model)
     data = bytearray(registry.storage.read_bytes(key))
     position = data.index(b"leaf_value=") + len(b"leaf_value=")
     data[position] = ord("9") if data[position] != ord("9") else ord("8")

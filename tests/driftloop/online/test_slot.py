@@ -14,7 +14,7 @@ from driftloop.core.contract import Contract
 from driftloop.core.settings import ServingSettings
 from driftloop.core.storage import LocalStorage
 from driftloop.online import ChampionWatcher, ModelSlot, PredictionService, ServedModel
-from driftloop.registry import ModelFiles, Registry
+from driftloop.registry import Registry
 from tests.driftloop.online.conftest import body_of, records_of, tamper
 
 
@@ -69,7 +69,7 @@ def test_a_tampered_model_is_refused_and_the_old_one_keeps_serving(
 
 
 def test_a_model_whose_file_is_gone_is_refused(watcher: ChampionWatcher, registry: Registry) -> None:
-    registry.storage.delete(layout.registry_blob(registry.model, registry.get(2).files[ModelFiles.MODEL]))
+    registry.storage.delete(layout.registry_blob(registry.model, registry.get(2).files.model))
     registry.promote(2, reason="test")
 
     outcome = watcher.check()

@@ -40,7 +40,6 @@ from driftloop.registry import (
     Evaluation,
     IntegrityError,
     Lineage,
-    ModelFiles,
     ModelMetrics,
     ModelVersion,
     PromotionEvidence,
@@ -196,8 +195,10 @@ def test_register_numbers_versions_from_one(
     assert [first.version, second.version, third.version] == [1, 2, 3]
     assert [v.version for v in registry.versions()] == [1, 2, 3]
     assert registry.get(2) == second and second.label == "v2"
-    assert set(second.files) == {ModelFiles.MODEL, ModelFiles.SPEC, ModelFiles.CARD, ModelFiles.REFERENCE,
-                                 ModelFiles.CONTRACT, ModelFiles.MONITORING}  # fmt: skip
+    files = second.files
+    stored = [files.model, files.spec, files.card, files.reference, files.contract, files.yardsticks]
+    assert all(registry.storage.exists(layout.registry_blob(MODEL, digest)) for digest in stored if digest)
+    assert None not in stored and len(set(stored)) == 6  # six distinct blobs, every one stored
     assert second.model_sha256 == sha256_hex(model_texts[1].encode())
     assert (second.lineage.as_of, second.metrics.holdout.auc) == ("2013-02", pytest.approx(0.71))
     assert registry.card(3) == "# card 2"
@@ -236,11 +237,11 @@ def test_load_returns_the_same_model_and_spec(
     pd.testing.assert_frame_equal(registry.reference(2), data.head(20).reset_index(drop=True))
 
 
-@pytest.mark.parametrize("logical", [ModelFiles.MODEL, ModelFiles.SPEC])
+@pytest.mark.parametrize("logical", ["model", "spec"])
 def test_load_refuses_a_tampered_blob(
     registry: Registry, register: Callable[..., ModelVersion], store: Storage, logical: str
 ) -> None:
-    digest = register(0).files[logical]
+    digest = getattr(register(0).files, logical)
     original = store.read_bytes(layout.registry_blob(MODEL, digest))
     _tamper(store, digest, original.replace(b"1", b"2", 1))  # one byte flipped, still parses as text/JSON
 
@@ -252,8 +253,8 @@ def test_card_and_reference_are_checked_too(
     registry: Registry, register: Callable[..., ModelVersion], store: Storage
 ) -> None:
     version = register(0)
-    _tamper(store, version.files[ModelFiles.CARD], b"# a different card")
-    _tamper(store, version.files[ModelFiles.REFERENCE], b"PAR1garbage")
+    _tamper(store, version.files.card, b"# a different card")
+    _tamper(store, version.files.reference, b"PAR1garbage")
 
     with pytest.raises(IntegrityError):
         registry.card(1)

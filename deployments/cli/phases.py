@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli_options import ContractOption, StoreOption, period_label, settings_for
+from deployments.cli.options import ContractOption, StoreOption, period_label, settings_for
 from deployments.errors import ExitCode
 
 

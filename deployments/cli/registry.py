@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli_options import ContractOption, StoreOption, settings_for
+from deployments.cli.options import ContractOption, StoreOption, settings_for
 from deployments.errors import ExitCode
 
 
@@ -21,7 +21,7 @@ def models(
     contract: ContractOption = None,
 ) -> None:
     """The registry: versions, the champion, the promotion log (and model cards)."""
-    from deployments.listing import registry_json, registry_text
+    from deployments.cli.listing import registry_json, registry_text
     from driftloop.lifecycle.runtime import open_runtime
 
     registry = open_runtime(settings_for(store, contract, flows=False)).registry

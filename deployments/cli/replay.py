@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli_options import ContractOption, StoreOption, period_label, settings_for
+from deployments.cli.options import ContractOption, StoreOption, period_label, settings_for
 
 
 def _archive_local_store(url: str) -> Path | None:

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from deployments.cli import main
+from deployments.cli.replay import _archive_local_store
 from deployments.errors import ExitCode
-from deployments.verbs_replay import _archive_local_store
 from driftloop.core.contract import Contract
 from driftloop.data.batches import cut_period
 from tests.conftest import FLIGHTS_CONTRACT, REPO

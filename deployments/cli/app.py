@@ -1,6 +1,6 @@
 """`driftloop`: the command line. Each verb calls one flow (or one domain function) and prints its result.
 
-Settings are loaded once per command, at the entry point (`deployments.cli_options`). A mistake gets one
+Settings are loaded once per command, at the entry point (`deployments.cli.options`). A mistake gets one
 line and a documented exit code (`deployments.errors.ExitCode`); `--debug` shows the traceback.
 """
 
@@ -11,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli_options import Command
+from deployments.cli.options import Command
+from deployments.cli.phases import ingest, monitor, score, train, validate
+from deployments.cli.registry import models, reproduce
+from deployments.cli.replay import backtest, run
+from deployments.cli.serve import serve
 from deployments.errors import ExitCode, classify
-from deployments.service_cli import serve
 from deployments.stack.cli import stack_app
-from deployments.verbs_phases import ingest, monitor, score, train, validate
-from deployments.verbs_registry import models, reproduce
-from deployments.verbs_replay import backtest, run
 
 app = typer.Typer(
     help="driftloop: an ML lifecycle on Prefect. Data contracts gate training; drift starts retraining.",
@@ -61,7 +61,3 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:  # pragma: no cover - the `driftloop` console script
     sys.exit(main())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    entry()

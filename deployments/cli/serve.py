@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli_options import ContractOption, StoreOption
+from deployments.cli.options import ContractOption, StoreOption
 from driftloop.core.settings import Settings
 
 
