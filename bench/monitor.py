@@ -30,10 +30,11 @@ from driftloop.core.storage import LocalStorage
 from driftloop.data.batches import DataVersion, ingest_period
 from driftloop.data.sources import SourceTables
 from driftloop.data.windows import load_window, resolve_windows
-from driftloop.lifecycle.challenger import PREDICTION_COLUMN, build_candidate
+from driftloop.lifecycle.challenger import build_candidate
 from driftloop.lifecycle.monitoring import assess, candidate_model
 from driftloop.lifecycle.scoring import EnrichedBatch, enrich_batch, score_batch
 from driftloop.modelling.drift import compute_drift
+from driftloop.modelling.training import PREDICTION_COLUMN
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -41,9 +41,9 @@ from driftloop.core.settings import DriftSettings, TrainingSettings
 from driftloop.core.storage import LocalStorage
 from driftloop.data.batches import cut_period, ingest_period
 from driftloop.data.enrichment import enrich
-from driftloop.data.sources import SourceTables
+from driftloop.data.sources import SourceProvenance, SourceTables
 from driftloop.data.windows import load_window, resolve_windows
-from driftloop.lifecycle.challenger import SourceProvenance, train_challenger
+from driftloop.lifecycle.challenger import train_challenger
 from driftloop.modelling.features import FeatureEncoder
 from driftloop.registry import ModelVersion, Registry
 

@@ -170,9 +170,9 @@ def train_into(store: Path, contract: Contract, as_of: str) -> int:
     """Ingest the window ending at `as_of` (8% slices), train a small challenger, register it."""
     from driftloop.core.storage import LocalStorage
     from driftloop.data.batches import ingest_period
-    from driftloop.data.sources import SourceTables
+    from driftloop.data.sources import SourceProvenance, SourceTables
     from driftloop.data.windows import load_window, resolve_windows, window_periods
-    from driftloop.lifecycle.challenger import SourceProvenance, train_challenger
+    from driftloop.lifecycle.challenger import train_challenger
     from driftloop.registry import Registry
 
     storage = LocalStorage(store)

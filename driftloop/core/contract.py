@@ -6,8 +6,6 @@ function and the registry's lineage all read. Nothing else in the code knows col
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -15,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from driftloop.core.hashing import canonical_sha256
 from driftloop.core.periods import PeriodKind
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -212,8 +211,7 @@ class Contract(_Strict):
     @property
     def fingerprint(self) -> str:
         """SHA-256 of the contract's canonical JSON: part of every lineage record and cache key."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_sha256(self)
 
     @property
     def model_name(self) -> str:

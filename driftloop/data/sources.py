@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from driftloop.core.contract import Contract
+from driftloop.core.records import Record
 from driftloop.core.times import period_of
 
 
@@ -115,6 +116,13 @@ def _sniff(path: str) -> None:
         raise UnreadableInput(f"{path}: this is a Parquet file named .csv: rename it to .parquet", path)
     if path.endswith(".csv") and b"\x00" in head:
         raise UnreadableInput(f"{path}: not a text CSV (it holds binary bytes)", path)
+
+
+class SourceProvenance(Record):
+    """What identifies the source a window was cut from, beyond the data versions' own hashes."""
+
+    source_fingerprint: str
+    reference_tables_sha256: dict[str, str]
 
 
 class SourceTables:

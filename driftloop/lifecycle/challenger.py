@@ -13,17 +13,22 @@ from driftloop.core.provenance import CODE_VERSION, library_versions
 from driftloop.core.records import Record
 from driftloop.core.sampling import sample_rows
 from driftloop.core.settings import DriftSettings, TrainingParameters
+from driftloop.data.sources import SourceProvenance
 from driftloop.data.windows import TrainingWindow
 from driftloop.lifecycle.model_card import example_explanations, render_model_card
 from driftloop.modelling.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
 from driftloop.modelling.leakage import check_leakage
 from driftloop.modelling.metrics import Metrics, score_predictions
 from driftloop.modelling.promotion import naive_metrics
-from driftloop.modelling.training import TrainedModel, contributions, predict_proba, train_model
+from driftloop.modelling.training import (
+    PREDICTION_COLUMN,
+    TrainedModel,
+    contributions,
+    predict_proba,
+    train_model,
+)
 from driftloop.modelling.yardsticks import MonitoringYardsticks, fit_yardsticks
 from driftloop.registry import ContractRef, Lineage, ModelMetrics, ModelVersion, Registry
-
-PREDICTION_COLUMN = "prediction"
 
 
 class Challenger(Record):
@@ -32,13 +37,6 @@ class Challenger(Record):
     version: ModelVersion
     holdout: Metrics
     naive: Metrics  # the naive model on the same holdout
-
-
-class SourceProvenance(Record):
-    """What identifies the source a window was cut from, beyond the data versions' own hashes."""
-
-    source_fingerprint: str
-    reference_tables_sha256: dict[str, str]
 
 
 def fit_challenger(

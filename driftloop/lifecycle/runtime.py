@@ -6,8 +6,6 @@ bounded and named, and they go away with it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import OrderedDict
 from functools import cached_property
 
@@ -15,13 +13,12 @@ import pandas as pd
 
 from driftloop.core.clock import PhaseClock
 from driftloop.core.contract import Contract, load_contract
-from driftloop.core.hashing import sha256_hex
+from driftloop.core.hashing import canonical_sha256, sha256_hex
 from driftloop.core.settings import S3Settings, Settings
 from driftloop.core.storage import ObservedStorage, open_storage
 from driftloop.data.batches import DataVersion, to_parquet_bytes
-from driftloop.data.sources import SourceTables, source_fingerprint
+from driftloop.data.sources import SourceProvenance, SourceTables, source_fingerprint
 from driftloop.data.windows import TrainingWindow, WindowPlan, load_window, resolve_windows
-from driftloop.lifecycle.challenger import SourceProvenance
 from driftloop.registry import LoadedModel, Registry
 
 
@@ -125,10 +122,9 @@ class Runtime:
 
     def settings_hash(self, *parts: object) -> str:
         """A short stable hash of settings parts (pydantic models or JSON values), for cache keys."""
-        text = json.dumps(
-            [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parts], sort_keys=True
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return canonical_sha256(
+            [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parts]
+        )[:16]
 
 
 def open_runtime(settings: Settings) -> Runtime:

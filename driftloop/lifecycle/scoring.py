@@ -14,10 +14,9 @@ from driftloop.core.contract import Contract
 from driftloop.core.storage import Storage
 from driftloop.data.batches import DataVersion, to_parquet_bytes
 from driftloop.data.enrichment import enrich, labels
-from driftloop.lifecycle.challenger import PREDICTION_COLUMN
 from driftloop.modelling.features import FeatureSpec, build_features
 from driftloop.modelling.metrics import Metrics, score_predictions
-from driftloop.modelling.training import predict_proba
+from driftloop.modelling.training import PREDICTION_COLUMN, predict_proba
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ from driftloop.core.settings import BoosterParams, TrainingParameters
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.metrics import Metrics, score_predictions
 
+# The column a model's probability goes under, beside its inputs: in the drift reference sample, the stored
+# predictions and the prediction log.
+PREDICTION_COLUMN = "prediction"
+
 
 class FoldResult(Record):
     """One time-ordered CV fold: its rows, validation span, early-stopping round and metrics."""

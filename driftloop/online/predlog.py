@@ -38,7 +38,7 @@ from driftloop.core.periods import period_bounds
 from driftloop.core.settings import ServingSettings
 from driftloop.core.storage import PreconditionFailed, Storage
 from driftloop.data.batches import from_parquet_bytes
-from driftloop.lifecycle.challenger import PREDICTION_COLUMN
+from driftloop.modelling.training import PREDICTION_COLUMN
 from driftloop.online.schema import record_columns, request_schema
 
 logger = logging.getLogger("driftloop.online")

@@ -21,7 +21,6 @@ from driftloop.core import layout
 from driftloop.core.sampling import sample_rows
 from driftloop.core.settings import DriftSettings
 from driftloop.core.storage import Storage
-from driftloop.lifecycle.challenger import PREDICTION_COLUMN
 from driftloop.lifecycle.monitoring.alarms import raise_alarms
 from driftloop.lifecycle.monitoring.model import MonitoredModel
 from driftloop.lifecycle.monitoring.verdict import (
@@ -37,7 +36,7 @@ from driftloop.modelling.drift.breakage import detect_breakage
 from driftloop.modelling.drift.summary import ColumnDrift
 from driftloop.modelling.features import feature_values
 from driftloop.modelling.performance import estimate_auc
-from driftloop.modelling.training import contributions
+from driftloop.modelling.training import PREDICTION_COLUMN, contributions
 from driftloop.modelling.yardsticks import attribution_weights
 
 

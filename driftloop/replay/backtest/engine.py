@@ -12,8 +12,6 @@ than the most eager one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from driftloop.core.contract import Contract
+from driftloop.core.hashing import canonical_sha256
 from driftloop.core.settings import DriftSettings, PromotionSettings, TrainingParameters
 from driftloop.core.storage import Storage
 from driftloop.data.windows import TrainingWindow, WindowPlan, load_window, window_periods
@@ -88,8 +87,7 @@ class Backtest:
         periods = window_periods(as_of, self.plan.train_periods, self.plan.kind)
         versions = [self.batches[p].version.sha256 for p in periods if p in self.batches]
         made_with = self.drift.model_dump(mode="json", include=_BASELINE_SETTINGS)
-        text = json.dumps([versions, self.training.model_dump(mode="json"), made_with])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return canonical_sha256([versions, self.training.model_dump(mode="json"), made_with])[:16]
 
     def train(self, as_of: str) -> _Candidate:
         key = self.key(as_of)

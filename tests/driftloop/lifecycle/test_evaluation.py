@@ -11,9 +11,9 @@ from driftloop.core.contract import Contract
 from driftloop.core.settings import DriftSettings, PromotionSettings, TrainingSettings
 from driftloop.core.storage import LocalStorage
 from driftloop.data.batches import cut_period, sample_batch, store_batch
-from driftloop.data.sources import SourceTables
+from driftloop.data.sources import SourceProvenance, SourceTables
 from driftloop.data.windows import TrainingWindow, WindowPlan, load_window
-from driftloop.lifecycle.challenger import Challenger, SourceProvenance, train_challenger
+from driftloop.lifecycle.challenger import Challenger, train_challenger
 from driftloop.lifecycle.evaluation import (
     Judgement,
     evaluate_challenger,
