@@ -28,6 +28,7 @@ CONCERNS: tuple[tuple[type[BaseSettings], str], ...] = (
     (domain.ServingSettings, "The online service, `driftloop serve`."),
     (domain.ServingSecrets, "The service's secret (environment only)."),
     (domain.S3Settings, "An `s3://` store's endpoint and keys (environment only)."),
+    (domain.DaskSettings, "Scale-out on a Dask cluster (unset: everything runs in this process)."),
     (PrefectRuntimeSettings, "The embedded default's local Prefect server."),
     (StackSettings, "The local production stack, `driftloop stack`."),
 )

@@ -272,6 +272,28 @@ class ServingSecrets(BaseSettings):
     )
 
 
+class DaskSettings(BaseSettings):
+    """Scale-out: a Dask cluster that runs the flows' independent work and trains with `lightgbm.dask`.
+
+    Unset, everything runs in this process. The TLS files are paths, not secrets; the key file is read only
+    by the Dask client and must be readable by this user alone.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_DASK_", frozen=True)
+
+    address: str | None = Field(
+        default=None,
+        description="scheduler address (tcp://host:port, or tls://host:port with the files below); set: "
+        "flows fan out per-period work to the cluster and training runs on its workers",
+    )
+    tls_ca_file: str | None = Field(default=None, description="CA certificate the scheduler's is signed by")
+    tls_cert_file: str | None = Field(default=None, description="this client's certificate (mutual TLS)")
+    tls_key_file: str | None = Field(default=None, description="this client's private key (mutual TLS)")
+    connect_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="how long to wait for the scheduler before exit 5"
+    )
+
+
 class Settings(BaseModel):
     """All concerns together, loaded once at an entry point and passed down."""
 
@@ -282,6 +304,7 @@ class Settings(BaseModel):
     drift: DriftSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
 
     @classmethod
     def load(cls, *, store: str | None = None, contract: str | None = None) -> Settings:
@@ -298,4 +321,5 @@ class Settings(BaseModel):
             drift=DriftSettings(),
             policy=PolicySettings(),
             serving=ServingSettings(),
+            dask=DaskSettings(),
         )
