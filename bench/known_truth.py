@@ -44,9 +44,7 @@ def main() -> None:
     periods = ["2013-01", "2013-02", "2013-03"]
     with tempfile.TemporaryDirectory() as folder:
         storage = LocalStorage(folder)
-        versions = [
-            ingest_period(storage, contract, sources.main(), p, labels=sources.labels()) for p in periods
-        ]
+        versions = [ingest_period(storage, contract, sources.read_period(p), p) for p in periods]
         window = load_window(
             storage, contract, periods, versions, sources.references(), resolve_windows(contract, training)
         )

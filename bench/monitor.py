@@ -53,9 +53,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         storage = LocalStorage(folder)
         first = ["2013-01", "2013-02", "2013-03"]
-        versions = [
-            ingest_period(storage, contract, sources.main(), p, labels=sources.labels()) for p in first
-        ]
+        versions = [ingest_period(storage, contract, sources.read_period(p), p) for p in first]
         window = load_window(
             storage, contract, first, versions, sources.references(), resolve_windows(contract, training)
         )

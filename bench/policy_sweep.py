@@ -41,7 +41,7 @@ def main() -> None:
         storage = LocalStorage(folder)
         batches = {}
         for period in periods:
-            version = ingest_period(storage, contract, sources.main(), period, labels=sources.labels())
+            version = ingest_period(storage, contract, sources.read_period(period), period)
             batches[period] = enrich_batch(
                 version, read_batch(storage, version), contract, sources.references()
             )

@@ -58,7 +58,7 @@ def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
     contract = load_contract(CONTRACT)
     storage, sources, training = LocalStorage(store), SourceTables(contract), TrainingSettings()
     periods = ["2013-01", "2013-02", "2013-03"]
-    versions = [ingest_period(storage, contract, sources.main(), p, labels=sources.labels()) for p in periods]
+    versions = [ingest_period(storage, contract, sources.read_period(p), p) for p in periods]
     plan = resolve_windows(contract, training)
     window = load_window(storage, contract, periods, versions, sources.references(), plan)
     registry = Registry(storage, contract.model_name)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,12 +29,18 @@ NO_TELEMETRY = {
 
 
 class PrefectRuntimeSettings(BaseSettings):
-    """Where the embedded default keeps Prefect's state."""
+    """Where the embedded default keeps Prefect's state, and how long its local server lives."""
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_PREFECT_", frozen=True)
 
     home: str = Field(default=".driftloop/prefect", description="PREFECT_HOME: SQLite DB and results")
-    startup_timeout_seconds: int = Field(default=120, description="ephemeral server start-up timeout")
+    startup_timeout_seconds: int = Field(default=120, description="local server start-up timeout")
+    idle_timeout_seconds: int = Field(
+        default=600,
+        ge=0,
+        description="the local server (127.0.0.1) stops after this long without a request; "
+        "0: a temporary server per command",
+    )
 
 
 def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | None = None) -> None:
@@ -55,20 +62,25 @@ def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | No
 
 
 @contextmanager
-def embedded_prefect() -> Iterator[None]:
-    """No flow-run heartbeats while runs go to the temporary local server (no PREFECT_API_URL set).
+def embedded_prefect(api_url: str | None = None) -> Iterator[None]:
+    """Flow runs go to the local server at `api_url`, or to a temporary one without it, with no heartbeats.
 
-    A heartbeat lets a long-lived server mark a run whose process died as crashed. A temporary server dies
-    with the process, so nothing reads them; and Prefect 3.8.8 joins the heartbeat thread at the end of
-    every flow run, which costs up to 1 s (it sleeps in 1 s steps): most of a rerun that hits every cache.
-    With a real server (the stack, production) heartbeats stay on.
+    Nothing changes when PREFECT_API_URL is set (the stack, production): runs go there, heartbeats on.
+    A heartbeat lets a long-lived server's services mark a run whose process died as crashed. Neither the
+    temporary server (it dies with the process) nor the local one (it runs only the services of an
+    ephemeral server) runs them, so nothing reads them; and Prefect 3.8.8 joins the heartbeat thread at
+    the end of every flow run, which costs up to 1 s (it sleeps in 1 s steps): most of a rerun that hits
+    every cache.
     """
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     if PREFECT_API_URL.value():
         yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if api_url is not None:
+        updates[PREFECT_API_URL] = api_url
+    with temporary_settings(updates=updates):
         yield
 
 

@@ -11,7 +11,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from driftloop.core import layout
 from driftloop.core.settings import Settings
-from driftloop.data.batches import periods_in
 from driftloop.data.gate import ContractViolation
 from driftloop.lifecycle.policy import backtest_policies
 from driftloop.lifecycle.runtime import open_runtime
@@ -34,7 +33,7 @@ def backtest_flow(
     runtime = open_runtime(settings or Settings.load())
     contract = runtime.contract
     plan = plan_replay(
-        periods_in(runtime.sources.labels()),
+        runtime.sources.periods(),
         contract.time.period,
         runtime.plan.train_periods,
         train_from,

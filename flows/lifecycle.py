@@ -21,7 +21,6 @@ from prefect.artifacts import (
 from driftloop.core import layout
 from driftloop.core.records import Record
 from driftloop.core.settings import Settings
-from driftloop.data.batches import periods_in
 from driftloop.data.gate import ContractViolation
 from driftloop.lifecycle.runtime import Runtime, open_runtime
 from driftloop.lifecycle.step import LoopState, PeriodOutcome, StepResult, run_period
@@ -75,7 +74,7 @@ def lifecycle_flow(
     contract = runtime.contract
     kind = contract.time.period
     plan = plan_replay(
-        periods_in(runtime.sources.labels()),
+        runtime.sources.periods(),
         kind,
         runtime.plan.train_periods,
         train_from,

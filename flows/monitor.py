@@ -16,7 +16,6 @@ from driftloop.core.contract import load_contract
 from driftloop.core.periods import check_period, last_closed_period
 from driftloop.core.records import Record
 from driftloop.core.settings import Settings
-from driftloop.data.batches import periods_in
 from driftloop.lifecycle.monitoring import MonitoringVerdict
 from driftloop.lifecycle.policy import RetrainDecision
 from driftloop.lifecycle.runtime import open_runtime
@@ -65,7 +64,7 @@ def monitor_flow(period: str | None = None, settings: Settings | None = None) ->
         period = check_period(period, runtime.contract.time.period)
     else:
         period = scheduled_period(settings)
-        held = periods_in(runtime.sources.labels())
+        held = runtime.sources.periods()
         if period not in held:
             return _waiting_for_data(runtime.contract.name, period, held)
     champion = runtime.registry.require_champion().version

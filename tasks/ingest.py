@@ -42,7 +42,7 @@ def ingest_task(runtime: Runtime, period: str) -> DataVersion:
     data = runtime.settings.data
     with runtime.clock.measure("ingest"):
         try:
-            table = runtime.sources.main()
+            rows = runtime.sources.read_period(period)
         except UnreadableInput as unreadable:
             if unreadable.path is None:
                 raise
@@ -53,11 +53,5 @@ def ingest_task(runtime: Runtime, period: str) -> DataVersion:
                 f"{unreadable}; its bytes and this reason are quarantined at {entry}"
             ) from None
         return ingest_period(
-            runtime.storage,
-            runtime.contract,
-            table,
-            period,
-            data.sample_fraction,
-            data.sample_seed,
-            runtime.sources.labels(),
+            runtime.storage, runtime.contract, rows, period, data.sample_fraction, data.sample_seed
         )

@@ -181,7 +181,7 @@ def train_into(store: Path, contract: Contract, as_of: str) -> int:
     tables = SourceTables(contract)
     periods = window_periods(as_of, plan.train_periods, plan.kind)
     versions = [
-        ingest_period(storage, contract, tables.main(), period, SLICE_FRACTION, 13, tables.labels())
+        ingest_period(storage, contract, tables.read_period(period), period, SLICE_FRACTION, 13)
         for period in periods
     ]
     window = load_window(storage, contract, periods, versions, tables.references(), plan)

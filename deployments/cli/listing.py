@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from driftloop.registry import Registry
+if TYPE_CHECKING:
+    from driftloop.registry import Registry
 
 
 def registry_json(registry: Registry) -> dict[str, Any]:

@@ -1,17 +1,19 @@
 """What every verb shares: the --store and --contract options, settings loaded once, checked period labels.
 
 Also the process state of one command: `--debug`, and what a verb entered for the rest of its process
-(Prefect's settings for the embedded server), which `deployments.cli.main` closes when the verb ends.
+(Prefect's settings for its API), which `deployments.cli.main` closes when the verb ends. Nothing heavy is
+imported here: each verb imports what it uses, so `driftloop --help` and `driftloop models` stay fast.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from driftloop.core.settings import Settings
+if TYPE_CHECKING:
+    from driftloop.core.settings import Settings
 
 StoreOption = Annotated[
     str | None,
@@ -30,21 +32,45 @@ class Command:
     resources = contextlib.ExitStack()
 
 
-def settings_for(store: str | None = None, contract: str | None = None, flows: bool = True) -> Settings:
-    """Settings from the environment, command-line overrides applied once, Prefect's defaults set.
-
-    With `flows`, Prefect is imported and its console keeps run failures to the one line `main` prints
-    (the UI keeps the tracebacks; `--debug` shows them here too).
-    """
-    from deployments.environment import embedded_prefect, prefect_environment, quiet_console
+def settings_for(store: str | None = None, contract: str | None = None) -> Settings:
+    """Settings from the environment, command-line overrides applied once, Prefect's defaults set."""
+    from deployments.environment import prefect_environment
+    from driftloop.core.settings import Settings
 
     settings = Settings.load(store=store, contract=contract)
     prefect_environment(settings)
-    if flows:
-        Command.resources.enter_context(embedded_prefect())
-        if not Command.debug:
-            quiet_console()
     return settings
+
+
+def connect_prefect() -> None:
+    """Point this command's flow runs at a Prefect API; a verb calls it once its arguments are checked.
+
+    PREFECT_API_URL (`driftloop stack env`, a server of your own, a Prefect profile) wins. Else the local
+    server of the embedded default, started now if none runs (`deployments.cli.prefect_server`); with
+    DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS=0, Prefect's temporary server for this command only. Prefect's
+    console then keeps run failures to the one line `main` prints (the UI keeps the tracebacks; `--debug`
+    shows them here too).
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    from deployments.cli.prefect_server import local_server
+    from deployments.environment import PrefectRuntimeSettings, embedded_prefect, quiet_console
+
+    runtime = PrefectRuntimeSettings()
+    api_url = None
+    if not PREFECT_API_URL.value() and runtime.idle_timeout_seconds:
+        server = local_server(runtime)
+        api_url = server.api_url
+        if server.started:
+            typer.echo(
+                f"Started the local Prefect server at {api_url} (pid {server.process.pid}); it stops "
+                f"after {runtime.idle_timeout_seconds} s without a request "
+                "(DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS)",
+                err=True,
+            )
+    Command.resources.enter_context(embedded_prefect(api_url))
+    if not Command.debug:
+        quiet_console()
 
 
 def period_label(settings: Settings, label: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.options import ContractOption, StoreOption, period_label, settings_for
+from deployments.cli.options import ContractOption, StoreOption, connect_prefect, period_label, settings_for
 from deployments.errors import ExitCode
 
 
@@ -22,7 +22,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check a batch against a contract: exit 0 if it passes, 1 naming every broken rule if not."""
-    settings = settings_for(contract=contract, flows=False)
+    settings = settings_for(contract=contract)
     from driftloop.core.contract import load_contract
     from driftloop.data.batches import cut_nonempty
     from driftloop.data.sources import read_table_file
@@ -46,9 +46,11 @@ def ingest(
 ) -> None:
     """Ingest one period and run the data contract on it (quarantined if it fails)."""
     settings = settings_for(store, contract)
+    period = period_label(settings, period)
+    connect_prefect()
     from flows.ingest import ingest_flow
 
-    version = ingest_flow(period_label(settings, period), settings)
+    version = ingest_flow(period, settings)
     typer.echo(f"{version.period}: {version.rows:,} rows, data version {version.short} passed the contract")
 
 
@@ -59,9 +61,11 @@ def train(
 ) -> None:
     """Ingest the window, train a challenger, evaluate it against the champion and promote if better."""
     settings = settings_for(store, contract)
+    as_of = period_label(settings, as_of)
+    connect_prefect()
     from flows.train import train_flow
 
-    outcome = train_flow(as_of=period_label(settings, as_of), settings=settings)
+    outcome = train_flow(as_of=as_of, settings=settings)
     verdict = "promoted to champion" if outcome.promoted else "not promoted"
     typer.echo(f"v{outcome.version} (holdout AUC {outcome.holdout_auc:.4f}) {verdict}:")
     for reason in outcome.reasons:
@@ -78,9 +82,11 @@ def score(
 ) -> None:
     """Ingest and gate a period, then score it with the champion and store the predictions."""
     settings = settings_for(store, contract)
+    period = period_label(settings, period)
+    connect_prefect()
     from flows.score import score_flow
 
-    outcome = score_flow(period_label(settings, period), version=version, settings=settings)
+    outcome = score_flow(period, version=version, settings=settings)
     auc = f", AUC {outcome.auc:.4f}" if outcome.auc is not None else ""
     scored_by = f"{outcome.rows:,} rows scored by v{outcome.model_version}{auc}"
     typer.echo(f"{outcome.period}: {scored_by} -> {outcome.predictions}")
@@ -95,9 +101,11 @@ def monitor(
 ) -> None:
     """Every detector on the champion's period; the policy decides; a retrain emits an event."""
     settings = settings_for(store, contract)
+    period = period_label(settings, period) if period else None
+    connect_prefect()
     from flows.monitor import WAITING_FOR_DATA, monitor_flow
 
-    state = monitor_flow(period_label(settings, period) if period else None, settings, return_state=True)
+    state = monitor_flow(period, settings, return_state=True)
     if state.name == WAITING_FOR_DATA:  # a scheduled-style run whose period has no data yet
         typer.echo(f"{WAITING_FOR_DATA}: {state.message}")
         return

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deployments.cli.options import ContractOption, StoreOption, settings_for
 from deployments.errors import ExitCode
+
+if TYPE_CHECKING:
+    from driftloop.core.settings import Settings
+    from driftloop.registry import Registry
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The registry alone, as `open_runtime` opens it: `models` reads JSON, so it opens no runtime (whose
+    source tables and caches bring pandas)."""
+    from driftloop.core.contract import load_contract
+    from driftloop.core.settings import S3Settings
+    from driftloop.core.storage import ObservedStorage, open_storage
+    from driftloop.registry import Registry
+
+    s3 = S3Settings() if settings.storage.url.startswith("s3://") else None
+    storage = ObservedStorage(open_storage(settings.storage.url, s3))
+    return Registry(storage, settings.training.model_name or load_contract(settings.data.contract).model_name)
 
 
 def models(
@@ -22,9 +39,8 @@ def models(
 ) -> None:
     """The registry: versions, the champion, the promotion log (and model cards)."""
     from deployments.cli.listing import registry_json, registry_text
-    from driftloop.lifecycle.runtime import open_runtime
 
-    registry = open_runtime(settings_for(store, contract, flows=False)).registry
+    registry = open_registry(settings_for(store, contract))
     if card is not None:
         typer.echo(registry.card(card))
     elif champion_at is not None:
@@ -43,7 +59,7 @@ def reproduce(
     from driftloop.lifecycle.reproduce import reproduce_version
     from driftloop.lifecycle.runtime import open_runtime
 
-    runtime = open_runtime(settings_for(store, contract, flows=False))
+    runtime = open_runtime(settings_for(store, contract))
     outcome = reproduce_version(runtime.registry, version, runtime.contract)
     if outcome.identical:
         typer.echo(f"v{version}: rebuilt byte for byte, model SHA-256 {outcome.registered_sha256[:16]}")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.options import ContractOption, StoreOption, period_label, settings_for
+from deployments.cli.options import ContractOption, StoreOption, connect_prefect, period_label, settings_for
 
 
 def _archive_local_store(url: str) -> Path | None:
@@ -57,6 +57,7 @@ def run(
         typer.echo(
             f"An earlier run's store was moved to {archived}; this replay starts from an empty registry."
         )
+    connect_prefect()
     from flows.lifecycle import lifecycle_flow
 
     result = lifecycle_flow(
@@ -82,12 +83,12 @@ def backtest(
 ) -> None:
     """Replay the history under several retraining policies side by side: what each costs and buys."""
     settings = settings_for(store, contract)
+    replay_to = period_label(settings, replay_to) if replay_to else None
+    connect_prefect()
     from driftloop.replay.backtest import plot_backtest, render_backtest
     from flows.backtest import backtest_flow
 
-    result = backtest_flow(
-        replay_to=period_label(settings, replay_to) if replay_to else None, settings=settings
-    )
+    result = backtest_flow(replay_to=replay_to, settings=settings)
     typer.echo("\n" + render_backtest(result))
     plot.parent.mkdir(parents=True, exist_ok=True)
     plot.write_bytes(plot_backtest(result))

@@ -15,7 +15,8 @@ from deployments.errors import ExitCode
 from deployments.stack.settings import StackSettings
 
 stack_app = typer.Typer(
-    help="A secured local stack (PostgreSQL, Prefect server + UI, SeaweedFS S3, a worker) and `apply`.",
+    help="A secured local stack (PostgreSQL, Prefect server + UI, SeaweedFS S3, a worker, optionally a Dask "
+    "cluster) and `apply`.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -38,6 +39,12 @@ def up() -> None:
         f"in {settings.secrets})\n"
         'Point a shell at the stack: eval "$(driftloop stack env)"; then: driftloop stack apply'
     )
+    if settings.dask_workers:
+        typer.echo(
+            f"Dask: {settings.dask_address} with {settings.dask_workers} worker"
+            f"{'s' if settings.dask_workers > 1 else ''}; a client needs the certificate "
+            "`driftloop stack env` names (DRIFTLOOP_DASK_TLS_*)"
+        )
 
 
 @stack_app.command()
@@ -53,7 +60,8 @@ def status() -> None:
     for row in rows:
         health = "healthy" if row.healthy else ("UNHEALTHY" if row.pid else "down")
         pid = f"pid {row.pid}" if row.pid else "-"
-        typer.echo(f"{row.name:<15} {health:<10} {pid:<11} {row.url}")
+        detail = f" ({row.detail})" if row.detail else ""
+        typer.echo(f"{row.name:<15} {health:<10} {pid:<11} {row.url}{detail}")
     if not all(row.healthy for row in rows):
         raise typer.Exit(ExitCode.INFRASTRUCTURE)
 

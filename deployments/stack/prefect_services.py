@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from deployments.environment import NO_TELEMETRY
 from deployments.stack import postgres
+from deployments.stack.clients import PROJECT_DIR, QUIET, UI_LINKS_PATH, inherited, runner_env
 from deployments.stack.processes import Launch
 from deployments.stack.secrets import StackSecrets
 from deployments.stack.settings import LOOPBACK, StackSettings
@@ -25,37 +25,14 @@ from deployments.stack.settings import LOOPBACK, StackSettings
 if TYPE_CHECKING:  # Prefect is imported when the API is probed, not to start the services
     from prefect.client.orchestration import SyncPrefectClient
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORKER_NAME = "driftloop-local"
-# Where "View at" links point: Prefect 3.8's default UI (v2), whose pages ask for the login themselves.
-UI_LINKS_PATH = "/v2"
-QUIET = {**NO_TELEMETRY, "MPLBACKEND": "Agg"}
-
-
-def _inherited() -> dict[str, str]:
-    """This process's environment without Prefect profiles, API keys or AWS keys of the caller's own."""
-    dropped = ("PREFECT_API_", "PREFECT_PROFILE", "PREFECT_HOME", "AWS_", "PREFECT_SERVER_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-
-
-def client_env(settings: StackSettings, secrets: StackSecrets) -> dict[str, str]:
-    """What a client of the stack needs: the API with its basic-auth string, and the S3 store."""
-    return {
-        "PREFECT_API_URL": settings.prefect_api_url,
-        "PREFECT_API_AUTH_STRING": secrets.prefect_auth_string,
-        "PREFECT_UI_URL": settings.ui_url + UI_LINKS_PATH,
-        "DRIFTLOOP_STORAGE_URL": settings.storage_url,
-        "DRIFTLOOP_S3_ENDPOINT_URL": settings.s3_endpoint_url,
-        "DRIFTLOOP_S3_ACCESS_KEY_ID": secrets.s3_access_key,
-        "DRIFTLOOP_S3_SECRET_ACCESS_KEY": secrets.s3_secret_key,
-    }
 
 
 def server_spec(settings: StackSettings, secrets: StackSecrets, log: Path) -> Launch:
     home = settings.state / "prefect-server"
     home.mkdir(parents=True, exist_ok=True)
     env = {
-        **_inherited(),
+        **inherited(),
         **QUIET,
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": postgres.connection_url(settings, secrets),
@@ -71,17 +48,20 @@ def server_spec(settings: StackSettings, secrets: StackSecrets, log: Path) -> La
     return Launch("prefect-server", argv, env, home, log)
 
 
-def worker_spec(settings: StackSettings, secrets: StackSecrets, pool: str, log: Path) -> Launch:
-    """A process worker in the project folder; the runs it starts inherit the store settings."""
+def worker_home(settings: StackSettings) -> Path:
+    """PREFECT_HOME of the worker, its flow runs and the Dask workers that run their tasks (made here)."""
     home = settings.state / "prefect-worker"
     home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def worker_spec(settings: StackSettings, secrets: StackSecrets, pool: str, log: Path) -> Launch:
+    """A process worker in the project folder; the runs it starts inherit the store and cluster settings."""
+    home = worker_home(settings)
     env = {
-        **_inherited(),
-        **QUIET,
-        **client_env(settings, secrets),
+        **runner_env(settings, secrets),
         "PREFECT_HOME": str(home),
         "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "5"),
-        "DRIFTLOOP_PROJECT_DIR": str(PROJECT_DIR),  # the deployments' pull step changes into it
     }
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
     argv += ["--name", WORKER_NAME]

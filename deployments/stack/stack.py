@@ -5,12 +5,17 @@ limit, record its pid; stop exactly what was recorded; keep every byte of data.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-from deployments.stack import postgres, prefect_services, seaweed
-from deployments.stack.certs import ensure_certificates
+import psutil
+
+from deployments.stack import dask_cluster, postgres, prefect_services, seaweed
+from deployments.stack.certs import StackCertificates, certificate_files, complete, ensure_certificates
+from deployments.stack.clients import client_env
 from deployments.stack.declared import load_declarations
 from deployments.stack.ports import free_ports, require_free
 from deployments.stack.processes import (
@@ -25,7 +30,10 @@ from deployments.stack.processes import (
 from deployments.stack.secrets import StackSecrets, load_or_create
 from deployments.stack.settings import LOOPBACK, StackSettings
 
-SERVICES = ("postgres", "seaweedfs", "prefect-server", "worker")
+# Started in this order (the Dask scheduler and workers, when on, just before the worker whose runs use
+# them), stopped in the reverse one.
+FIRST = ("postgres", "seaweedfs", "prefect-server")
+LAST = "worker"
 
 
 class ServiceStatus(NamedTuple):
@@ -33,10 +41,11 @@ class ServiceStatus(NamedTuple):
     url: str
     pid: int | None
     healthy: bool
+    detail: str = ""  # what the service says of itself (a Dask worker's threads and memory)
 
 
 class Stack:
-    """The four services of one state folder."""
+    """The services of one state folder: four, and a Dask scheduler and its workers when they are on."""
 
     def __init__(self, settings: StackSettings, echo: Callable[[str], None] = print) -> None:
         self.settings = settings
@@ -50,6 +59,35 @@ class Stack:
 
     def log(self, service: str) -> Path:
         return self.settings.state / "logs" / f"{service}.log"
+
+    def services(self) -> list[str]:
+        """Every service in start order: those the settings ask for, and the Dask services of earlier
+        settings still recorded (`down` and `status` know them; `up` leaves them be)."""
+        dask = {path.stem for path in (self.settings.state / "run").glob("dask-*.pid")}
+        if self.settings.dask_workers:
+            dask |= {
+                dask_cluster.SCHEDULER,
+                *map(dask_cluster.worker_name, range(self.settings.dask_workers)),
+            }
+        workers = sorted(
+            (index, name) for name in dask if (index := dask_cluster.worker_index(name)) is not None
+        )
+        scheduler = [dask_cluster.SCHEDULER] if dask_cluster.SCHEDULER in dask else []
+        return [*FIRST, *scheduler, *(name for _, name in workers), LAST]
+
+    def _certificates(self) -> StackCertificates:
+        """The stack's certificates. A set from before Dask is made again (a new CA) only while SeaweedFS,
+        which keeps the CA it started with, is down."""
+        folder = self.settings.secrets / "tls"
+        certificates = certificate_files(folder)
+        if complete(certificates) or recorded_pid(self.pid_file("seaweedfs")) is None:
+            return ensure_certificates(folder)
+        if self.settings.dask_workers:
+            raise StackError(
+                f"the stack's certificates in {folder} predate Dask, and SeaweedFS runs with them: "
+                "run `driftloop stack down`, then `driftloop stack up`"
+            )
+        return certificates
 
     def _ports(self) -> dict[str, int]:
         """SeaweedFS's internal ports: free ones picked on the first `up`, the same ones after."""
@@ -66,26 +104,26 @@ class Stack:
         for folder in (state, state / "run", state / "logs"):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o755)
-        # Every port first: a taken one fails `up` before anything is started.
+        # Every port and the cores first: a taken port fails `up` before anything is started.
+        dask_cluster.require_cores(self.settings, os.cpu_count())
         for name, ports in self._listening_ports().items():
             if recorded_pid(self.pid_file(name)) is None:
                 for port, setting in ports:
                     require_free(port, name, setting)
+        tls = self._certificates()
         self._postgres()
         self._service(
             "seaweedfs",
             lambda: seaweed.launch_spec(
-                self.settings,
-                self.secrets,
-                ensure_certificates(self.settings.secrets / "tls"),
-                self._ports(),
-                self.log("seaweedfs"),
+                self.settings, self.secrets, tls.seaweedfs, self._ports(), self.log("seaweedfs")
             ),
         )
         self._service(
             "prefect-server",
             lambda: prefect_services.server_spec(self.settings, self.secrets, self.log("prefect-server")),
         )
+        if self.settings.dask_workers:
+            self._dask(tls)
         self._service(
             "worker",
             lambda: prefect_services.worker_spec(self.settings, self.secrets, self.pool, self.log("worker")),
@@ -102,6 +140,9 @@ class Stack:
                 *((port, internal) for port in self._ports().values()),
             ],
             "prefect-server": [(s.prefect_port, "DRIFTLOOP_STACK_PREFECT_PORT")],
+            dask_cluster.SCHEDULER: [(s.dask_scheduler_port, "DRIFTLOOP_STACK_DASK_SCHEDULER_PORT")]
+            if s.dask_workers
+            else [],
             "worker": [],
         }
 
@@ -118,6 +159,9 @@ class Stack:
         wait_until("postgres", self._health()["postgres"][1], settings.start_timeout_seconds, process, log)
 
     def _service(self, name: str, spec: Callable[[], Launch]) -> None:
+        self._await(name, self._start(name, spec))
+
+    def _start(self, name: str, spec: Callable[[], Launch]) -> psutil.Process:
         process = recorded_process(self.pid_file(name))
         if process is not None:
             self.echo(f"{name}: already running (pid {process.pid})")
@@ -125,9 +169,27 @@ class Stack:
             launched = spec()
             process = launch(launched, self.pid_file(name))
             self.echo(f"{name}: started (pid {process.pid}), log {launched.log}")
+        return process
+
+    def _await(self, name: str, process: psutil.Process) -> None:
         healthy = self._health()[name][1]
         wait_until(name, healthy, self.settings.start_timeout_seconds, process, self.log(name))
         self.echo(f"{name}: healthy")
+
+    def _dask(self, tls: StackCertificates) -> None:
+        """The scheduler, then every worker at once; healthy when the scheduler lists each of them."""
+        s = self.settings
+        self._service(
+            dask_cluster.SCHEDULER,
+            lambda: dask_cluster.scheduler_spec(s, tls.dask, self.log(dask_cluster.SCHEDULER)),
+        )
+        started = {}
+        for index in range(s.dask_workers):
+            name = dask_cluster.worker_name(index)
+            spec = partial(dask_cluster.worker_spec, s, self.secrets, tls.dask, index, self.log(name))
+            started[name] = self._start(name, spec)
+        for name, process in started.items():
+            self._await(name, process)
 
     def _health(self) -> dict[str, tuple[str, Callable[[], bool | None]]]:
         """Each service's address and its health probe: True when healthy, None while not (yet)."""
@@ -142,17 +204,31 @@ class Stack:
                 f"{s.ui_url} (UI), {s.prefect_api_url}",
                 lambda: prefect_services.server_answers(s, secrets),
             ),
+            dask_cluster.SCHEDULER: (s.dask_address, lambda: self._dask_workers() is not None or None),
+            **{
+                name: (f"a worker of {s.dask_address}", partial(self._dask_worker_listed, name))
+                for name in self.services()
+                if dask_cluster.worker_index(name) is not None
+            },
             "worker": (
                 f"work pool {self.pool!r}",
                 lambda: prefect_services.worker_online(s, secrets, self.pool),
             ),
         }
 
+    def _dask_workers(self) -> dict[str, dask_cluster.DaskWorker] | None:
+        """The workers the scheduler lists (asked as a client); None when it does not answer."""
+        client = certificate_files(self.settings.secrets / "tls").dask_client
+        return dask_cluster.cluster_workers(self.settings, client)
+
+    def _dask_worker_listed(self, name: str) -> bool | None:
+        return name in (self._dask_workers() or {}) or None
+
     # ---- down --------------------------------------------------------------------------------
     def down(self) -> None:
         """Stop in reverse order the recorded processes (pid and create time) with what each started;
         data, logs and secrets stay."""
-        for name in reversed(SERVICES):
+        for name in reversed(self.services()):
             process = recorded_process(self.pid_file(name))
             if process is None:
                 self.echo(f"{name}: not running")
@@ -166,15 +242,47 @@ class Stack:
     # ---- status ------------------------------------------------------------------------------
     def status(self) -> list[ServiceStatus]:
         probes = self._health()
+        names = self.services()
+        dask = set(names) - {*FIRST, LAST}
+        pids = {name: recorded_pid(self.pid_file(name)) for name in names}
+        # One question to the scheduler for all the Dask rows.
+        workers = self._dask_workers() if pids.get(dask_cluster.SCHEDULER) else None
         rows = []
-        for name in SERVICES:
+        for name in names:
             url, probe = probes[name]
-            pid = recorded_pid(self.pid_file(name))
-            rows.append(ServiceStatus(name, url, pid, pid is not None and bool(probe())))
+            pid = pids[name]
+            if name not in dask:
+                rows.append(ServiceStatus(name, url, pid, pid is not None and bool(probe())))
+            elif name == dask_cluster.SCHEDULER:
+                detail = "not answering" if workers is None else _cluster_detail(list(workers.values()))
+                rows.append(ServiceStatus(name, url, pid, pid is not None and workers is not None, detail))
+            else:
+                worker = (workers or {}).get(name)
+                detail = "not connected to the scheduler" if worker is None else _worker_detail(worker)
+                url = url if worker is None else worker.address
+                rows.append(ServiceStatus(name, url, pid, pid is not None and worker is not None, detail))
         return rows
 
     def client_env(self) -> dict[str, str]:
-        return prefect_services.client_env(self.settings, self.secrets)
+        return client_env(self.settings, self.secrets)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _memory(limit: int) -> str:
+    return f"{limit / 2**30:.1f} GiB" if limit else "no memory limit"
+
+
+def _worker_detail(worker: dask_cluster.DaskWorker) -> str:
+    return f"{_plural(worker.threads, 'thread')}, {_memory(worker.memory_limit)}"
+
+
+def _cluster_detail(workers: list[dask_cluster.DaskWorker]) -> str:
+    threads = sum(worker.threads for worker in workers)
+    memory = sum(worker.memory_limit for worker in workers)
+    return f"{_plural(len(workers), 'worker')}, {_plural(threads, 'thread')}, {_memory(memory)}"
 
 
 def require_running(stack: Stack) -> None:

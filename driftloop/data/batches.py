@@ -6,7 +6,9 @@ name whenever it is read back.
 
 from __future__ import annotations
 
+import hashlib
 import io
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -76,33 +78,54 @@ def sample_batch(batch: pd.DataFrame, fraction: float, seed: int) -> pd.DataFram
     return batch.loc[keep].reset_index(drop=True)
 
 
+class _Hashing(io.RawIOBase):
+    """A file that hashes what is written through it: the content hash is known when the last byte is."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.digest.update(data)
+        return self.out.write(data)
+
+
 def store_batch(storage: Storage, dataset: str, period: str, frame: pd.DataFrame) -> DataVersion:
-    """Write a batch under its content hash; identical data maps to the same, already-stored version."""
-    data = to_parquet_bytes(frame)
-    digest = sha256_hex(data)
-    key = layout.batch(dataset, period, digest)
-    if not storage.exists(key):
-        storage.write_bytes(key, data)
+    """Write a batch under its content hash; identical data maps to the same, already-stored version.
+
+    The Parquet bytes stream to a spool file and through SHA-256 at once (the same bytes as
+    `to_parquet_bytes`), so a large batch is never held twice in memory, then move to their key.
+    """
+    spool = storage.spool(layout.batches(dataset, period))
+    try:
+        with open(spool, "wb") as out:
+            sink = _Hashing(out)
+            frame.to_parquet(sink, index=False, compression="zstd")
+        digest = sink.digest.hexdigest()
+        key = layout.batch(dataset, period, digest)
+        if not storage.exists(key):
+            storage.put_file(key, spool)
+    finally:
+        spool.unlink(missing_ok=True)
     return DataVersion(dataset=dataset, period=period, sha256=digest, key=key, rows=len(frame))
 
 
 def ingest_period(
     storage: Storage,
     contract: Contract,
-    table: pd.DataFrame,
+    rows: pd.DataFrame,
     period: str,
     fraction: float = 1.0,
     seed: int = 0,
-    labels: pd.Series | None = None,
 ) -> DataVersion:
-    """Cut `period` out of the source table (optionally a fixed-seed slice) and store it as a data version.
+    """Store the rows of `period` (optionally a fixed-seed slice) as a data version.
 
     Undeclared columns are dropped first when the contract says `extra_columns: drop`.
-
-    Raises:
-        NoDataForPeriod: not one row of the source falls in `period`.
     """
-    batch = cut_nonempty(table, contract, period, labels)
+    batch = rows
     if contract.extra_columns == "drop":
         batch = batch[[column for column in batch.columns if column in contract.columns]]
     return store_batch(storage, contract.name, period, sample_batch(batch, fraction, seed))
@@ -124,11 +147,15 @@ class NoDataForPeriod(LookupError):
 
 
 def _no_data(labels: pd.Series, contract: Contract, period: str) -> str:
-    held = sorted(str(label) for label in labels.dropna().unique())
-    span = f"it holds {held[0]}..{held[-1]}" if held else "it holds no row with a readable time"
     unreadable = int(labels.isna().sum())
     note = f"; {unreadable:,} rows have a {contract.time.column} that does not parse" if unreadable else ""
-    return f"the source of {contract.name} has no row in {contract.time.period} {period}: {span}{note}"
+    return no_data_message(contract, period, periods_in(labels)) + note
+
+
+def no_data_message(contract: Contract, period: str, held: list[str]) -> str:
+    """Why there is nothing to cut for `period`: which periods the source does hold."""
+    span = f"it holds {held[0]}..{held[-1]}" if held else "it holds no row with a readable time"
+    return f"the source of {contract.name} has no row in {contract.time.period} {period}: {span}"
 
 
 def read_batch(storage: Storage, version: DataVersion) -> pd.DataFrame:

@@ -15,8 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from driftloop.core.contract import Contract
+from driftloop.core.periods import check_period
 from driftloop.core.records import Record
 from driftloop.core.times import period_of
+from driftloop.data.batches import NoDataForPeriod, cut_nonempty, no_data_message, periods_in
+from driftloop.data.parquet_periods import ParquetPeriods
 
 
 class UnreadableInput(Exception):
@@ -126,16 +129,53 @@ class SourceProvenance(Record):
 
 
 class SourceTables:
-    """The source's tables, each read on first use and then kept for the life of this object."""
+    """The source's tables, each read on first use and then kept for the life of this object.
+
+    The main table is read one period at a time when it is Parquet with a timestamp time column
+    (`ParquetPeriods`): a period costs the memory of that period, whatever the history holds. Any other
+    source (the packaged tables, CSV, times written as text) is read whole once and cut in memory.
+    """
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
         self._main: pd.DataFrame | None = None
         self._references: dict[str, pd.DataFrame] | None = None
         self._labels: pd.Series | None = None
+        self._by_period: ParquetPeriods | bool | None = False  # False: not looked at yet
+        self._periods: list[str] | None = None
+
+    def by_period(self) -> ParquetPeriods | None:
+        """The main table as Parquet read by period, when it is one."""
+        if self._by_period is False:
+            source = self.contract.source
+            self._by_period = (
+                ParquetPeriods.open(self.contract, source.path or "") if source.kind == "file" else None
+            )
+        return self._by_period  # type: ignore[return-value]
+
+    def periods(self) -> list[str]:
+        """The periods that hold at least one row, oldest first."""
+        if self._periods is None:
+            parquet = self.by_period()
+            self._periods = parquet.periods() if parquet else periods_in(self.labels())
+        return self._periods
+
+    def read_period(self, period: str) -> pd.DataFrame:
+        """The rows of `period`, in the source's order.
+
+        Raises:
+            NoDataForPeriod: not one row falls in `period`; the message says which periods there are.
+        """
+        parquet = self.by_period()
+        if parquet is None:
+            return cut_nonempty(self.main(), self.contract, period, self.labels())
+        rows = parquet.read(check_period(period, self.contract.time.period))
+        if rows.empty:
+            raise NoDataForPeriod(no_data_message(self.contract, period, self.periods()))
+        return rows
 
     def main(self) -> pd.DataFrame:
-        """The table batches are cut from."""
+        """The whole table batches are cut from (a source read by period is never read whole)."""
         if self._main is None:
             self._main = load_source_table(self.contract)
         return self._main

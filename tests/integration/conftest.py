@@ -1,4 +1,5 @@
-"""The real stack for the session: `driftloop stack up` + `apply` on free loopback ports in a temp folder.
+"""The real stack for the session: `driftloop stack up` + `apply` on free loopback ports in a temp folder;
+and, for the module that tests it, a stack of its own with a Dask cluster.
 
 PostgreSQL (and Chromium, for the UI test) come from Debian's packages: `scripts/system-packages.sh`
 installs them when it can (root with apt-get); when it cannot, the tests are skipped and say why.
@@ -191,9 +192,12 @@ def _stack_env(env: dict[str, str]) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
 
 
-@pytest.fixture(scope="session")
-def stack(slice_contract: Any) -> Iterator[StackHandle]:
-    """`driftloop stack up` then `apply`; at the end `stack down`, which must leave nothing running."""
+@contextlib.contextmanager
+def _running_stack(
+    slice_contract: Any, settings: dict[str, str] | None = None, apply: bool = True
+) -> Iterator[StackHandle]:
+    """`driftloop stack up` (with `settings` on top of the free ports), then `apply` if asked; at the end
+    `stack down`, which must leave nothing running."""
     missing = system_packages()
     if missing:
         pytest.skip(f"the stack needs Debian packages: {missing}")
@@ -203,7 +207,7 @@ def stack(slice_contract: Any) -> Iterator[StackHandle]:
     root.chmod(0o711)
     contract = write_contract(slice_contract, root / "flights-slice.yaml")
     ports = {"prefect": free_port(), "postgres": free_port(), "s3": free_port()}
-    env = _client_env(root, ports, contract)
+    env = {**_client_env(root, ports, contract), **(settings or {})}
     up = subprocess.run(
         [DRIFTLOOP, "stack", "up"], env=env, cwd=REPO, capture_output=True, text=True, timeout=400
     )
@@ -211,15 +215,18 @@ def stack(slice_contract: Any) -> Iterator[StackHandle]:
         if up.returncode != 0:
             pytest.fail(f"driftloop stack up exited {up.returncode}:\n{up.stdout}\n{up.stderr}")
         env.update(_stack_env(env))
-        applied = subprocess.run(
-            [DRIFTLOOP, "stack", "apply"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-        )
-        assert applied.returncode == 0, applied.stdout + applied.stderr
+        applied_output = ""
+        if apply:
+            applied = subprocess.run(
+                [DRIFTLOOP, "stack", "apply"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+            )
+            assert applied.returncode == 0, applied.stdout + applied.stderr
+            applied_output = applied.stdout
         token = base64.b64encode(env["PREFECT_API_AUTH_STRING"].encode()).decode()
         with httpx.Client(
             base_url=env["PREFECT_API_URL"], headers={"Authorization": f"Basic {token}"}, timeout=15
         ) as api:
-            yield StackHandle(env, api, root, applied.stdout)
+            yield StackHandle(env, api, root, applied_output)
     finally:
         # Each service with its children: `stack down` stops the whole family.
         family: list[psutil.Process] = []
@@ -235,3 +242,29 @@ def stack(slice_contract: Any) -> Iterator[StackHandle]:
         shutil.rmtree(root, ignore_errors=True)
         assert down.returncode == 0, down.stdout + down.stderr
         assert left == [], f"still running after `stack down`: {left}"
+
+
+@pytest.fixture(scope="session")
+def stack(slice_contract: Any) -> Iterator[StackHandle]:
+    """The shared stack, declarations applied; no Dask."""
+    with _running_stack(slice_contract) as handle:
+        yield handle
+
+
+DASK_WORKERS = 2
+DASK_MEMORY_LIMIT = "1GiB"
+
+
+@pytest.fixture(scope="module")
+def dask_stack(slice_contract: Any) -> Iterator[StackHandle]:
+    """A stack of its own with a Dask scheduler and two workers, for one module: the shared stack does not
+    carry the cluster. Nothing is applied to it."""
+    dask = {
+        "DRIFTLOOP_STACK_DASK_WORKERS": str(DASK_WORKERS),
+        "DRIFTLOOP_STACK_DASK_SCHEDULER_PORT": str(free_port()),
+        "DRIFTLOOP_STACK_DASK_MEMORY_LIMIT": DASK_MEMORY_LIMIT,
+        # On a one-core machine the test insists on its two workers.
+        "DRIFTLOOP_STACK_DASK_OVERSUBSCRIBE": str((os.cpu_count() or 1) < DASK_WORKERS).lower(),
+    }
+    with _running_stack(slice_contract, dask, apply=False) as handle:
+        yield handle

@@ -7,6 +7,7 @@ only) and `if_match=etag` (compare-and-swap).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 
@@ -41,6 +42,15 @@ class Storage(Protocol):
         ...
 
     def exists(self, key: str) -> bool: ...
+
+    def spool(self, prefix: str) -> Path:
+        """A new, empty local file to write a large object into before `put_file` (streamed, never held
+        in memory); on the same disk as `prefix` when the store is a folder, so `put_file` is a rename."""
+        ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Move a local file, written in full, to `key` atomically; `path` is gone afterwards."""
+        ...
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix`, sorted."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +71,43 @@ class LocalStorage:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def spool(self, prefix: str) -> Path:
+        folder = self._path(prefix)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".spool.", suffix=".tmp")  # hidden: never listed
+        os.close(fd)
+        return Path(name)
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(path, _FILE_MODE)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            if Path(path).parent == target.parent:
+                os.replace(path, target)
+            else:  # another disk: copy next to the target first, so the last step is still a rename
+                self._replace_from(target, Path(path))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    @staticmethod
+    def _replace_from(target: Path, source: Path) -> None:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, _FILE_MODE)
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as data:
+                shutil.copyfileobj(data, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

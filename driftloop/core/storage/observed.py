@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from pathlib import Path
 
 from driftloop.core.storage.base import Storage
 
@@ -38,6 +39,12 @@ class ObservedStorage:
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
+
+    def spool(self, prefix: str) -> Path:
+        return self.inner.spool(prefix)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.inner.put_file(key, path)
 
     def list(self, prefix: str) -> list[str]:
         return self.inner.list(prefix)

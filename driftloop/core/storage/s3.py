@@ -7,7 +7,11 @@ writes map onto S3's conditional writes: `if_absent` sends `If-None-Match: *`, `
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
+import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -173,6 +177,25 @@ class S3Storage:
 
     def exists(self, key: str) -> bool:
         return self.etag(key) is not None
+
+    def spool(self, prefix: str) -> Path:
+        fd, name = tempfile.mkstemp(prefix="driftloop-spool-", suffix=".tmp")
+        os.close(fd)
+        return Path(name)
+
+    @reachable
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file (multipart when large: boto3's transfer manager), then remove it."""
+        try:
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                self._key(key),
+                ExtraArgs={"ContentType": mimetypes.guess_type(key)[0] or "application/octet-stream"},
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     @reachable
     def list(self, prefix: str) -> list[str]:

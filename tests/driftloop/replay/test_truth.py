@@ -26,9 +26,7 @@ def truth(flights_contract, tmp_path_factory: pytest.TempPathFactory) -> TruthRu
     storage = LocalStorage(tmp_path_factory.mktemp("truth"))
     sources = SourceTables(flights_contract)
     periods = ["2013-01", "2013-02", "2013-03"]
-    versions = [
-        ingest_period(storage, flights_contract, sources.main(), p, labels=sources.labels()) for p in periods
-    ]
+    versions = [ingest_period(storage, flights_contract, sources.read_period(p), p) for p in periods]
     training, drift = TrainingSettings(), DriftSettings()
     window = load_window(
         storage,

@@ -321,3 +321,19 @@ def test_batches_do_not_leak_into_each_other(jan: pd.DataFrame, small_contract: 
     assert [[(f.column, f.rule) for f in r.failures] for r in sequential] == expected
     assert threaded == sequential
     assert [r.rows for r in threaded] == [SLICE_ROWS, SLICE_ROWS, 50, SLICE_ROWS]
+
+
+def test_a_time_column_held_as_timestamps_is_typed_by_its_dtype(
+    jan: pd.DataFrame, small_contract: Contract
+) -> None:
+    """Parquet sources hold times as timestamps: the same rows pass the same number of rules, and a row
+    broken elsewhere is still named with its counts (found on a pass/fail run, detailed on a second)."""
+    typed = jan.assign(time_hour=pd.to_datetime(jan["time_hour"], utc=True))
+    as_text, as_timestamps = validate_batch(jan, small_contract), validate_batch(typed, small_contract)
+    assert as_text.passed and as_timestamps.passed
+    assert as_timestamps.rules_checked == as_text.rules_checked
+    broken = typed.copy()
+    broken.loc[:9, "distance"] = 99_999
+    [failure] = validate_batch(broken, small_contract).failures
+    assert (failure.column, failure.rule) == ("distance", "range")
+    assert failure.observed.startswith(f"10 of {len(broken):,} non-null values outside, e.g. 99999")

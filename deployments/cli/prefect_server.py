@@ -1,0 +1,256 @@
+"""The embedded default's Prefect server: started once on 127.0.0.1, reused by later commands, gone when idle.
+
+Starting Prefect's server (its imports, the SQLite schema check, the block types) takes seconds, more than
+a command whose work is already done. So the first flow verb starts one in the background, under
+PREFECT_HOME, and later verbs use it. It stops by itself after `idle_timeout_seconds` without a request
+(an open connection, such as a running flow's event stream, counts as a request until it closes):
+nothing is left running for long after the last command.
+
+Files in PREFECT_HOME:
+- `server.json`: the server's pid and create time (`deployments.stack.processes` checks both, so a pid
+  the kernel has given to another process is never taken for it), its API URL and its idle timeout;
+- `server.lock`: held while a command finds or starts the server, and by the server while it stops,
+  so a command never picks a server that is about to go;
+- `server.log`: the server's output.
+
+The command binds the listening socket on 127.0.0.1 itself and hands it to the server process, so the
+port is known at once and nothing else can take it in between. `python -m deployments.cli.prefect_server
+FD IDLE_SECONDS` is the server process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deployments.environment import PrefectRuntimeSettings
+from deployments.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    import psutil
+    import uvicorn
+
+LOOPBACK = "127.0.0.1"
+STATE, LOCK, LOG = "server.json", "server.lock", "server.log"
+HEALTH_POLL_SECONDS = 0.05  # how often a command asks a starting server whether it answers
+IDLE_POLL_SECONDS = 1.0  # how often the server looks at its idle clock
+STOP_SECONDS = 10.0  # how long `stop_local_server` waits for a clean exit before SIGKILL
+# The server never gets these: it needs no driftloop setting, and secrets stay out of a long-lived process.
+PRIVATE_PREFIX = "DRIFTLOOP_"
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A running local server: its process and where its API answers."""
+
+    process: psutil.Process
+    api_url: str
+    started: bool  # this command started it
+
+
+def prefect_home() -> Path:
+    """PREFECT_HOME, as `deployments.environment.prefect_environment` set it."""
+    return Path(os.environ["PREFECT_HOME"])
+
+
+def local_server(runtime: PrefectRuntimeSettings, home: Path | None = None) -> LocalServer:
+    """The local server under `home` (default PREFECT_HOME), started now if none runs; answers when returned.
+
+    Raises:
+        InfrastructureError: it exited during start-up or did not answer within the start-up timeout.
+    """
+    home = home or prefect_home()
+    with _locked(home):
+        server = running_server(home)
+        if server is None:
+            server = _start(home, runtime.idle_timeout_seconds)
+        _wait_until_healthy(server, home, runtime.startup_timeout_seconds)
+    return server
+
+
+def running_server(home: Path) -> LocalServer | None:
+    """The server `home/server.json` names while its process runs (pid and create time), else None."""
+    from deployments.stack.processes import recorded_process
+
+    state = home / STATE
+    process = recorded_process(state)
+    if process is None:
+        return None
+    return LocalServer(process=process, api_url=json.loads(state.read_text())["api_url"], started=False)
+
+
+def stop_local_server(home: Path | None = None, timeout: float = STOP_SECONDS) -> bool:
+    """Stop the local server under `home` (default PREFECT_HOME) now; True if one was running."""
+    from deployments.stack.processes import stop
+
+    home = home or prefect_home()
+    with _locked(home):
+        server = running_server(home)
+        if server is None:
+            return False
+        stop(server.process, timeout)
+        with contextlib.suppress(FileNotFoundError):
+            (home / STATE).unlink()
+    return True
+
+
+@contextlib.contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _start(home: Path, idle_timeout: int) -> LocalServer:
+    """Bind 127.0.0.1 on a free port, start the server process on that socket, record it; does not wait."""
+    from deployments.stack.processes import record
+
+    env = {name: value for name, value in os.environ.items() if not name.startswith(PRIVATE_PREFIX)}
+    env.pop("PREFECT_API_URL", None)
+    # What Prefect's own temporary server runs with: no UI, only the services an ephemeral server needs.
+    env.update({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener, open(home / LOG, "ab") as log:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deployments.cli.prefect_server",
+                str(listener.fileno()),
+                str(idle_timeout),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
+            start_new_session=True,  # not in the terminal's process group: Ctrl-C on a command leaves it be
+        )
+    api_url = f"http://{LOOPBACK}:{port}/api"
+    process = record(home / STATE, child.pid)
+    state = json.loads((home / STATE).read_text())
+    _write_state(home, {**state, "api_url": api_url, "idle_timeout_seconds": idle_timeout})
+    return LocalServer(process=process, api_url=api_url, started=True)
+
+
+def _write_state(home: Path, state: dict[str, Any]) -> None:
+    partial = home / f"{STATE}.partial"
+    partial.write_text(json.dumps(state))
+    partial.replace(home / STATE)
+
+
+def _wait_until_healthy(server: LocalServer, home: Path, timeout: float) -> None:
+    from deployments.stack.processes import running
+
+    deadline = time.monotonic() + timeout
+    while not _answers(server.api_url):
+        if not running(server.process):
+            raise InfrastructureError(
+                f"the local Prefect server exited during start-up: see {home / LOG} "
+                "(or point PREFECT_API_URL at a server of your own)"
+            )
+        if time.monotonic() > deadline:
+            raise InfrastructureError(
+                f"the local Prefect server (pid {server.process.pid}) did not answer at {server.api_url} "
+                f"within {timeout:.0f} s: see {home / LOG} (DRIFTLOOP_PREFECT_STARTUP_TIMEOUT_SECONDS)"
+            )
+        time.sleep(HEALTH_POLL_SECONDS)
+
+
+def _answers(api_url: str) -> bool:
+    """True if the API's health endpoint says so. Straight to 127.0.0.1: no proxy from the environment."""
+    port = int(api_url.rsplit(":", 1)[1].split("/", 1)[0])
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+    try:
+        connection.request("GET", "/api/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+# ---- the server process ---------------------------------------------------------------------------------
+
+
+class IdleClock:
+    """ASGI middleware: how long the app has had no request in progress and no connection open."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.open = 0
+        self.last = time.monotonic()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)  # lifespan
+            return
+        self.open += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open -= 1
+            self.last = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        return 0.0 if self.open else time.monotonic() - self.last
+
+
+def _stop_when_idle(server: uvicorn.Server, clock: IdleClock, home: Path, idle_timeout: float) -> None:
+    """Stop `server` once `clock` has been idle for `idle_timeout`, taking its record away first.
+
+    The record goes under the lock commands hold while they choose a server: a command either saw this
+    server answer (which restarts the clock, so it is not stopped) or finds no record and starts another.
+    """
+    while not server.should_exit:
+        time.sleep(IDLE_POLL_SECONDS)
+        if clock.idle_seconds() < idle_timeout:
+            continue
+        with _locked(home):
+            if clock.idle_seconds() < idle_timeout:
+                continue
+            _forget(home)
+            server.should_exit = True
+
+
+def _forget(home: Path) -> None:
+    """Remove `home/server.json` if it names this process."""
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        if json.loads((home / STATE).read_text())["pid"] == os.getpid():
+            (home / STATE).unlink()
+
+
+def serve(fd: int, idle_timeout: float, home: Path) -> None:
+    """Run Prefect's API (as its temporary server does: no UI) on the socket `fd` until idle or signalled."""
+    import uvicorn
+    from prefect.server.api.server import create_app
+
+    clock = IdleClock(create_app(ephemeral=True, final=True))
+    server = uvicorn.Server(uvicorn.Config(clock, log_level="error", lifespan="on"))
+    threading.Thread(target=_stop_when_idle, args=(server, clock, home, idle_timeout), daemon=True).start()
+    try:
+        server.run(sockets=[socket.socket(fileno=fd)])
+    finally:
+        _forget(home)
+
+
+if __name__ == "__main__":  # pragma: no cover - started by `_start`, in its own process
+    serve(int(sys.argv[1]), float(sys.argv[2]), prefect_home())
