@@ -62,8 +62,9 @@ def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | No
 
 
 @contextmanager
-def embedded_prefect(api_url: str | None = None) -> Iterator[None]:
-    """Flow runs go to the local server at `api_url`, or to a temporary one without it, with no heartbeats.
+def embedded_prefect(api_url: str | None = None, auth_string: str | None = None) -> Iterator[None]:
+    """Flow runs go to the local server at `api_url` (with its `auth_string`), or to a temporary one without
+    it; with no heartbeats.
 
     Nothing changes when PREFECT_API_URL is set (the stack, production): runs go there, heartbeats on.
     A heartbeat lets a long-lived server's services mark a run whose process died as crashed. Neither the
@@ -72,14 +73,19 @@ def embedded_prefect(api_url: str | None = None) -> Iterator[None]:
     the end of every flow run, which costs up to 1 s (it sleeps in 1 s steps): most of a rerun that hits
     every cache.
     """
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
 
     if PREFECT_API_URL.value():
         yield
         return
     updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     if api_url is not None:
-        updates[PREFECT_API_URL] = api_url
+        updates |= {PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: auth_string}
     with temporary_settings(updates=updates):
         yield
 
@@ -122,8 +128,20 @@ class _SaidOnce(logging.Filter):
         return True
 
 
+class _DrainingIsNotNews(logging.Filter):
+    """Drop "Still processing items: 6 items remaining..." of Prefect's event and log workers at exit.
+
+    They send what they hold before the process ends (a failure to send is logged apart); the note came at
+    the end of nearly every short flow verb, under its result.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Still processing items")
+
+
 def quiet_console() -> None:
     """Set up Prefect's logging now and install the filters on its console handlers."""
+    import prefect.main  # noqa: F401  (its import sets Prefect's logging up, every time: do it once, now)
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
@@ -138,6 +156,6 @@ def quiet_console() -> None:
     ]
     once = _SaidOnce()
     for handler in consoles:
-        for wanted in (_RunFailuresStayInTheUI, _SaidOnce):
+        for wanted in (_RunFailuresStayInTheUI, _SaidOnce, _DrainingIsNotNews):
             if not any(isinstance(f, wanted) for f in handler.filters):
                 handler.addFilter(once if wanted is _SaidOnce else wanted())

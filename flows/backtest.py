@@ -17,6 +17,7 @@ from driftloop.lifecycle.runtime import open_runtime
 from driftloop.lifecycle.scoring import EnrichedBatch
 from driftloop.replay.backtest import Backtest, BacktestResult, plot_backtest, render_backtest, run_backtest
 from driftloop.replay.plan import plan_replay
+from flows.fanout import prepare_on_cluster
 from flows.phases import ingest_and_gate
 from tasks.artifacts import artifact_key, as_link
 from tasks.score import enrich_task
@@ -41,9 +42,10 @@ def backtest_flow(
         replay_to,
     )
     batches: dict[str, EnrichedBatch] = {}
+    prepared = prepare_on_cluster(runtime.settings, [*plan.initial, *plan.replay])  # {} on one machine
     for period in [*plan.initial, *plan.replay]:
         try:
-            batches[period] = enrich_task(runtime, ingest_and_gate(runtime, period))
+            batches[period] = enrich_task(runtime, ingest_and_gate(runtime, period, prepared.get(period)))
         except ContractViolation as violation:
             get_run_logger().warning("%s blocked at the gate: no policy sees it.\n%s", period, violation)
     # In the flow's body, not a task: its progress lines are the flow's (task logs stay off the console).

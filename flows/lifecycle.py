@@ -28,6 +28,7 @@ from driftloop.registry import NoChampion
 from driftloop.replay.plan import plan_replay, refuse_used_registry
 from driftloop.replay.table import render_table, table_records
 from driftloop.replay.timeline import plot_timeline
+from flows.fanout import prepare_on_cluster
 from flows.phases import TaskSteps, ingest_and_gate, train_and_judge
 from tasks.artifacts import artifact_key
 from tasks.score import enrich_task, score_task
@@ -84,9 +85,10 @@ def lifecycle_flow(
     if plan.gaps:
         logger.warning("No data in the source for %s: skipped, not ingested.", ", ".join(plan.gaps))
 
+    prepared = prepare_on_cluster(runtime.settings, [*plan.initial, *plan.replay])  # {} on one machine
     for period in plan.initial:
         try:  # enriched now and kept: the first trainings read these periods from memory, not the store
-            enrich_task(runtime, ingest_and_gate(runtime, period))
+            enrich_task(runtime, ingest_and_gate(runtime, period, prepared.get(period)))
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
             logger.warning("%s blocked at the gate; training without it.\n%s", period, violation)
     first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1], champion=None)
@@ -100,7 +102,7 @@ def lifecycle_flow(
         key=artifact_key("replay-progress", runtime.registry.model),
         description="Periods replayed",
     )
-    steps = TaskSteps(runtime)
+    steps = TaskSteps(runtime, prepared)
     state: LoopState[int] = LoopState(champion=original, last_training=plan.initial[-1])
     rows: list[PeriodOutcome] = []
     reads: dict[str, int] = {}

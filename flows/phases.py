@@ -21,6 +21,7 @@ from tasks.evaluate import evaluate_task
 from tasks.gate import gate_task
 from tasks.ingest import ingest_task
 from tasks.monitor import decide_task, monitor_task, realize_task
+from tasks.prepare import PreparedPeriod
 from tasks.score import enrich_task, score_task
 from tasks.train import train_task
 
@@ -36,9 +37,13 @@ class TrainOutcome(Record):
     missing_periods: tuple[str, ...]
 
 
-def ingest_and_gate(runtime: Runtime, period: str) -> GateResult:
-    """Ingest `period` (a cache hit when the source is unchanged) and gate it; raises ContractViolation."""
-    version = ingest_task(runtime, period)
+def ingest_and_gate(runtime: Runtime, period: str, prepared: PreparedPeriod | None = None) -> GateResult:
+    """Ingest `period` (a cache hit when the source is unchanged) and gate it; raises ContractViolation.
+
+    A version a cluster already ingested and validated (`flows.fanout`) is taken as it is: its gate then
+    finds it validated, and nothing is read again.
+    """
+    version = prepared.gate() if prepared is not None else ingest_task(runtime, period)
     if is_missing(runtime.storage, runtime.contract, version):
         get_run_logger().warning(
             "%s: the cached data version %s is gone from the store; ingesting again", period, version.short
@@ -76,8 +81,9 @@ def train_and_judge(runtime: Runtime, as_of: str, data_period: str, champion: in
 class TaskSteps:
     """The period step through Prefect tasks: every part stored and published; models named by version."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, prepared: dict[str, PreparedPeriod] | None = None) -> None:
         self.runtime = runtime
+        self.prepared = prepared or {}  # periods a cluster already ingested and gated
 
     def name(self, model: int) -> str:
         return f"v{model}"
@@ -85,7 +91,7 @@ class TaskSteps:
     def observe(self, period: str, champion: int) -> ScoredBatch | Blocked:
         runtime = self.runtime
         try:
-            gate = ingest_and_gate(runtime, period)
+            gate = ingest_and_gate(runtime, period, self.prepared.get(period))
         except ContractViolation as violation:
             get_run_logger().warning("%s blocked at the gate; champion unchanged.\n%s", period, violation)
             return Blocked("quarantined by the gate", violation)

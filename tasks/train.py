@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import TaskRunContext
 
 from driftloop.core.provenance import CODE_VERSION
 from driftloop.data.batches import DataVersion
 from driftloop.data.sources import source_fingerprint
-from driftloop.lifecycle.challenger import Challenger, train_challenger
+from driftloop.lifecycle.challenger import Challenger, train_challenger, train_challenger_on_cluster
 from driftloop.lifecycle.runtime import Runtime
 from driftloop.modelling.features import FEATURE_CODE_VERSION
 from driftloop.modelling.metrics import metric_rows
@@ -35,6 +35,7 @@ def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
         settings.training,
         settings.drift.sample_rows,
         settings.drift.sample_seed,
+        "dask" if settings.dask.address else "local",  # where it trains changes the model
     )
 
 
@@ -46,17 +47,36 @@ def train_cache_key(_: TaskRunContext, parameters: dict[str, Any]) -> str:
 )
 def train_task(runtime: Runtime, as_of: str, periods: list[str], versions: list[DataVersion]) -> Challenger:
     """Train, register and publish the model card and the metrics table."""
-    window = runtime.windows.load(periods, versions)
-    with runtime.clock.measure("train"):
-        challenger = train_challenger(
-            runtime.registry,
-            runtime.contract,
-            window,
-            as_of,
-            runtime.settings.training,
-            runtime.settings.drift,
-            runtime.source,
-        )
+    settings = runtime.settings
+    if settings.dask.address:  # the workers read the window from the store and train on it
+        with runtime.clock.measure("train"):
+            challenger, holdout = train_challenger_on_cluster(
+                runtime.registry,
+                runtime.contract,
+                runtime.cluster,
+                runtime.storage.url,
+                periods,
+                versions,
+                runtime.plan,
+                as_of,
+                settings.training,
+                settings.drift,
+                runtime.source,
+                progress=get_run_logger().info,
+            )
+        runtime.windows.remember(periods, versions, holdout)
+    else:
+        window = runtime.windows.load(periods, versions)
+        with runtime.clock.measure("train"):
+            challenger = train_challenger(
+                runtime.registry,
+                runtime.contract,
+                window,
+                as_of,
+                settings.training,
+                settings.drift,
+                runtime.source,
+            )
     version = challenger.version
     metrics = version.metrics
     named = [(f"fold {f.fold} ({f.valid_start[:10]}..{f.valid_end[:10]})", f.metrics) for f in metrics.folds]

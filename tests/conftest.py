@@ -206,3 +206,12 @@ def trained_store(
     store = tmp_path_factory.mktemp("trained-store")
     versions = tuple(train_into(store, slice_contract, as_of) for as_of in ("2013-03", "2013-05"))
     return TrainedStore(store, slice_contract_path, versions)
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Dask scheduler with two single-threaded workers, started with `dask scheduler/worker`."""
+    from tests.servers import dask_cluster
+
+    with dask_cluster(tmp_path_factory.mktemp("dask"), workers=2) as endpoint:
+        yield endpoint.address

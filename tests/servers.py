@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
@@ -313,3 +314,43 @@ def answering(status: int, body: bytes) -> Iterator[str]:
             yield f"http://{LOOPBACK}:{server.server_address[1]}"
         finally:
             server.shutdown()
+
+
+class DaskEndpoint(NamedTuple):
+    address: str
+    workers: int
+
+
+@contextmanager
+def dask_cluster(folder: Path, workers: int = 2) -> Iterator[DaskEndpoint]:
+    """A real Dask scheduler and `workers` single-threaded workers, started with Dask's own CLI on loopback.
+
+    One thread each: two LightGBM trainings on two cores must not spin against each other
+    (docs/operations.md: threads x processes <= cores).
+    """
+    from distributed import Client
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://{LOOPBACK}:{port}"
+    commands = [[dask, "scheduler", "--host", LOOPBACK, "--port", str(port), "--no-dashboard"]]
+    commands += [
+        [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", LOOPBACK,
+         "--local-directory", str(folder / f"worker-{index}"), "--memory-limit", "0"]
+        for index in range(workers)
+    ]  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        processes = []
+        for number, command in enumerate(commands):
+            log = stack.enter_context(open(folder / f"process-{number}.log", "ab"))
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stack.callback(_stop, process)  # stopped in reverse: the workers before the scheduler
+            processes.append(process)
+        deadline = time.monotonic() + 120
+        with Client(address, timeout=60) as client:
+            while len(client.scheduler_info()["workers"]) < workers:
+                if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+                    raise RuntimeError(f"{workers} Dask workers did not join: see the logs in {folder}")
+                time.sleep(0.2)
+        yield DaskEndpoint(address=address, workers=workers)

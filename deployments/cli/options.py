@@ -57,10 +57,10 @@ def connect_prefect() -> None:
     from deployments.environment import PrefectRuntimeSettings, embedded_prefect, quiet_console
 
     runtime = PrefectRuntimeSettings()
-    api_url = None
+    api_url = auth_string = None
     if not PREFECT_API_URL.value() and runtime.idle_timeout_seconds:
         server = local_server(runtime)
-        api_url = server.api_url
+        api_url, auth_string = server.api_url, server.auth_string
         if server.started:
             typer.echo(
                 f"Started the local Prefect server at {api_url} (pid {server.process.pid}); it stops "
@@ -68,7 +68,7 @@ def connect_prefect() -> None:
                 "(DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS)",
                 err=True,
             )
-    Command.resources.enter_context(embedded_prefect(api_url))
+    Command.resources.enter_context(embedded_prefect(api_url, auth_string))
     if not Command.debug:
         quiet_console()
 

@@ -7,8 +7,10 @@ PREFECT_HOME, and later verbs use it. It stops by itself after `idle_timeout_sec
 nothing is left running for long after the last command.
 
 Files in PREFECT_HOME:
-- `server.json`: the server's pid and create time (`deployments.stack.processes` checks both, so a pid
-  the kernel has given to another process is never taken for it), its API URL and its idle timeout;
+- `server.json` (readable by its owner only): the server's pid and create time (`deployments.stack.processes`
+  checks both, so a pid the kernel has given to another process is never taken for it), its API URL, its
+  idle timeout and the credentials it asks of every request but its health check (a random basic-auth
+  string: a long-lived API on 127.0.0.1 is open to every local process and to what a browser sends there);
 - `server.lock`: held while a command finds or starts the server, and by the server while it stops,
   so a command never picks a server that is about to go;
 - `server.log`: the server's output.
@@ -25,6 +27,7 @@ import fcntl
 import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployments.environment import PrefectRuntimeSettings
+from deployments.environment import NO_TELEMETRY, PrefectRuntimeSettings
 from deployments.errors import InfrastructureError
 
 if TYPE_CHECKING:
@@ -57,6 +60,7 @@ class LocalServer:
 
     process: psutil.Process
     api_url: str
+    auth_string: str  # PREFECT_API_AUTH_STRING for its clients
     started: bool  # this command started it
 
 
@@ -88,7 +92,10 @@ def running_server(home: Path) -> LocalServer | None:
     process = recorded_process(state)
     if process is None:
         return None
-    return LocalServer(process=process, api_url=json.loads(state.read_text())["api_url"], started=False)
+    record = json.loads(state.read_text())
+    return LocalServer(
+        process=process, api_url=record["api_url"], auth_string=record["auth_string"], started=False
+    )
 
 
 def stop_local_server(home: Path | None = None, timeout: float = STOP_SECONDS) -> bool:
@@ -119,24 +126,36 @@ def _locked(home: Path) -> Iterator[None]:
 
 def _start(home: Path, idle_timeout: int) -> LocalServer:
     """Bind 127.0.0.1 on a free port, start the server process on that socket, record it; does not wait."""
-    from deployments.stack.processes import record
+    import psutil
 
+    auth_string = f"driftloop:{secrets.token_urlsafe(24)}"
     env = {name: value for name, value in os.environ.items() if not name.startswith(PRIVATE_PREFIX)}
     env.pop("PREFECT_API_URL", None)
-    # What Prefect's own temporary server runs with: no UI, only the services an ephemeral server needs.
-    env.update({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})
+    for name, value in NO_TELEMETRY.items():
+        env.setdefault(name, value)
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_API_AUTH_STRING": auth_string,
+            # What Prefect's own temporary server runs with: no UI, the services an ephemeral server needs.
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener, open(home / LOG, "ab") as log:
         listener.bind((LOOPBACK, 0))
         listener.listen(128)
         port = listener.getsockname()[1]
+        argv = [
+            sys.executable,
+            "-m",
+            "deployments.cli.prefect_server",
+            str(listener.fileno()),
+            str(idle_timeout),
+        ]
         child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deployments.cli.prefect_server",
-                str(listener.fileno()),
-                str(idle_timeout),
-            ],
+            argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -144,17 +163,23 @@ def _start(home: Path, idle_timeout: int) -> LocalServer:
             pass_fds=(listener.fileno(),),
             start_new_session=True,  # not in the terminal's process group: Ctrl-C on a command leaves it be
         )
-    api_url = f"http://{LOOPBACK}:{port}/api"
-    process = record(home / STATE, child.pid)
-    state = json.loads((home / STATE).read_text())
-    _write_state(home, {**state, "api_url": api_url, "idle_timeout_seconds": idle_timeout})
-    return LocalServer(process=process, api_url=api_url, started=True)
-
-
-def _write_state(home: Path, state: dict[str, Any]) -> None:
+    process = psutil.Process(child.pid)  # an exited child stays a zombie until reaped: still readable
+    server = LocalServer(
+        process=process, api_url=f"http://{LOOPBACK}:{port}/api", auth_string=auth_string, started=True
+    )
+    record = {
+        "pid": child.pid,
+        "create_time": process.create_time(),
+        "api_url": server.api_url,
+        "idle_timeout_seconds": idle_timeout,
+        "auth_string": auth_string,
+    }
     partial = home / f"{STATE}.partial"
-    partial.write_text(json.dumps(state))
+    partial.unlink(missing_ok=True)  # created anew below, readable by its owner only
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(json.dumps(record))
     partial.replace(home / STATE)
+    return server
 
 
 def _wait_until_healthy(server: LocalServer, home: Path, timeout: float) -> None:

@@ -6,6 +6,7 @@ online service all look rows up through that index, so a request joins exactly a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +49,26 @@ class ReferenceLookup:
     @property
     def table(self) -> str:
         return self.join.table
+
+    @functools.cached_property
+    def _index(self) -> tuple[pd.Index, np.ndarray]:
+        """The reference rows by key as a pandas index (for whole batches), and each entry's row."""
+        rows = np.fromiter(self._rows.values(), dtype=np.intp, count=len(self._rows))
+        keys = list(self._rows)
+        if len(self.join.using) == 1:
+            return pd.Index([key[0] for key in keys]), rows
+        return pd.MultiIndex.from_tuples(keys), rows
+
+    def rows_of(self, batch: pd.DataFrame) -> np.ndarray:
+        """`rows` for a whole batch at once: the same answer, by pandas' hashed index instead of a loop."""
+        columns = [batch[key] for key in self.join.using]
+        target = pd.Index(columns[0]) if len(columns) == 1 else pd.MultiIndex.from_arrays(columns)
+        index, rows = self._index
+        found = index.get_indexer(target)
+        out = np.where(found >= 0, rows[found], -1)
+        for column in columns:  # a key with a missing part never matches
+            out[column.isna().to_numpy()] = -1
+        return out
 
     def rows(self, keys: Sequence[Sequence[Any]]) -> np.ndarray:
         """The reference row of each input row (-1: no such key), from the key columns' values in order."""
@@ -105,9 +126,15 @@ class References:
     def enrich(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The batch with the joined columns appended, rows renumbered and in their order (a left join)."""
         self.check(batch.columns)
-        keys = {key: batch[key].tolist() for lookup in self.lookups for key in lookup.join.using}
-        joined, _ = self.join(keys)
-        return batch.reset_index(drop=True).assign(**joined)
+        # A shallow copy with the joined columns added: the batch's own columns are shared, not copied
+        # (a copy of a period of millions of rows costs more than the joins).
+        out = batch.copy(deep=False)
+        if not out.index.equals(pd.RangeIndex(len(out))):
+            out.index = pd.RangeIndex(len(out))
+        for lookup in self.lookups:
+            for name, values in lookup.take(lookup.rows_of(batch)).items():
+                out[name] = values
+        return out
 
 
 def enrich(batch: pd.DataFrame, contract: Contract, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from driftloop.core.contract import Contract, TimeSpec
 from driftloop.core.periods import period_bounds
 from driftloop.core.times import period_of
+from driftloop.data.batches import release_arrow_memory
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class ParquetPeriods:
             filter=(field >= bounds[0]) & (field < bounds[1]),
         )
         frame = table.to_pandas()
+        del table
+        release_arrow_memory()
+        if self.time_type.tz is not None:  # instants: the filter's bounds are exactly the period's
+            return frame
+        # Wall-clock times: one that does not exist in the timezone (a DST gap) counts in no period.
         keep = (period_of(frame, self.time) == period).to_numpy(dtype=bool)
         return frame if keep.all() else frame.loc[keep].reset_index(drop=True)
 

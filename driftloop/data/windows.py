@@ -133,16 +133,16 @@ def load_window(
         The window with its holdout mask.
     """
     known = enriched or {}
-    frame = pd.concat(
-        [
-            known[v.sha256] if v.sha256 in known else enrich(read_batch(storage, v), contract, tables)
-            for v in versions
-        ],
-        ignore_index=True,
-    )
+    labelled = []  # each batch's labelled rows, dropped before the concat: one copy of the window, not two
+    for version in versions:
+        batch = known.get(version.sha256)
+        if batch is None:
+            batch = enrich(read_batch(storage, version), contract, tables)
+        keep = labels(batch, contract).notna().to_numpy()
+        labelled.append(batch if keep.all() else batch.loc[keep])
+    frame = pd.concat(labelled, ignore_index=True)
+    del labelled
     label = labels(frame, contract)
-    keep = label.notna().to_numpy()
-    frame = frame.loc[keep].reset_index(drop=True)
     times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
     if plan.holdout_days is not None:
         cutoff = times.max().normalize() - pd.Timedelta(days=plan.holdout_days - 1)
@@ -157,7 +157,7 @@ def load_window(
     covered = {version.period for version in versions}
     return TrainingWindow(
         frame=frame,
-        label=label[keep].reset_index(drop=True),
+        label=label,
         times=times,
         versions=tuple(versions),
         periods=tuple(periods),

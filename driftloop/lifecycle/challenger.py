@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
@@ -11,12 +13,15 @@ import pandas as pd
 from driftloop.core.contract import Contract
 from driftloop.core.provenance import CODE_VERSION, library_versions
 from driftloop.core.records import Record
-from driftloop.core.sampling import sample_rows
+from driftloop.core.sampling import FrameRows
 from driftloop.core.settings import DriftSettings, TrainingParameters
+from driftloop.core.times import local_times
+from driftloop.data.batches import DataVersion
 from driftloop.data.sources import SourceProvenance
-from driftloop.data.windows import TrainingWindow
+from driftloop.data.windows import TrainingWindow, WindowPlan
+from driftloop.lifecycle.cluster import ClusterTraining, train_on_cluster
 from driftloop.lifecycle.model_card import example_explanations, render_model_card
-from driftloop.modelling.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec
+from driftloop.modelling.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec, spec_inputs
 from driftloop.modelling.leakage import check_leakage
 from driftloop.modelling.metrics import Metrics, score_predictions
 from driftloop.modelling.promotion import naive_metrics
@@ -28,7 +33,10 @@ from driftloop.modelling.training import (
     train_model,
 )
 from driftloop.modelling.yardsticks import MonitoringYardsticks, fit_yardsticks
-from driftloop.registry import ContractRef, Lineage, ModelMetrics, ModelVersion, Registry
+from driftloop.registry import LOCAL, ContractRef, Engine, Lineage, ModelMetrics, ModelVersion, Registry
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class Challenger(Record):
@@ -47,9 +55,11 @@ def fit_challenger(
     Returns:
         The trained model and the training rows' model matrix (shared by the leakage guard and LightGBM).
     """
-    train_frame = window.train_frame
-    spec = fit_feature_spec(train_frame, contract)
-    features = build_features(train_frame, spec)
+    train = ~window.holdout
+    spec = fit_feature_spec(window.frame.loc[train, spec_inputs(window.frame, contract)], contract)
+    # The matrix of every row of the window, then its training rows: the same values as the matrix of a
+    # copy of the training rows (the feature function is row by row), without copying the window first.
+    features = build_features(window.frame, spec).loc[train].reset_index(drop=True)
     check_leakage(features, window.train_label, window.train_times, contract)
     return train_model(features, window.train_label, window.train_times, spec, settings), features
 
@@ -83,20 +93,62 @@ def build_candidate(
         The candidate; a backtest compares candidates without registering them.
     """
     trained, features = fit_challenger(window, contract, settings)
+    # Time order by datetime64 (UTC), not an object array of Timestamps: the same order, faster.
+    order = np.argsort(window.train_times.to_numpy(dtype="datetime64[ns]"), kind="stable")
+    return _judged(
+        trained,
+        features,
+        order,
+        window.holdout_frame,
+        window.holdout_label,
+        float(window.train_label.mean()),
+        settings,
+        drift,
+    )
+
+
+def build_candidate_on_cluster(
+    training: ClusterTraining, settings: TrainingParameters, drift: DriftSettings
+) -> Candidate:
+    """A model trained on a cluster, judged like one trained here: its holdout, and its yardsticks from
+    the fixed-seed sample of training rows the workers sent (in time order)."""
+    features = build_features(training.sample, training.trained.spec)
+    return _judged(
+        training.trained,
+        features,
+        np.arange(len(features)),
+        training.holdout_frame,
+        training.holdout_label,
+        training.positive_rate,
+        settings,
+        drift,
+    )
+
+
+def _judged(
+    trained: TrainedModel,
+    features: pd.DataFrame,
+    order: np.ndarray,
+    holdout_frame: pd.DataFrame,
+    holdout_label: np.ndarray,
+    positive_rate: float,
+    settings: TrainingParameters,
+    drift: DriftSettings,
+) -> Candidate:
+    """A trained model scored on the holdout, with its drift reference and yardsticks from `features`
+    (training rows, `order` putting them in time order)."""
     booster = trained.booster()
-    holdout_features = build_features(window.holdout_frame, trained.spec)
+    holdout_features = build_features(holdout_frame, trained.spec)
     holdout_prob = predict_proba(booster, holdout_features)
-    y_holdout = window.holdout_label
-    scored = features.assign(**{PREDICTION_COLUMN: predict_proba(booster, features)})
-    # datetime64 (UTC), not an object array of Timestamps: the same order, 0.4 s less per training
-    in_time_order = scored.iloc[
-        np.argsort(window.train_times.to_numpy(dtype="datetime64[ns]"), kind="stable")
-    ]
+    # The training rows with their predictions, copied only where the calibration samples them.
+    prediction = predict_proba(booster, features)
+    scored = FrameRows(features, extra={PREDICTION_COLUMN: prediction})
+    in_time_order = FrameRows(features, order=order, extra={PREDICTION_COLUMN: prediction})
     yardsticks = fit_yardsticks(
         in_time_order,
         numeric=[*trained.spec.numeric, PREDICTION_COLUMN],
         categorical=trained.spec.categorical,
-        holdout_label=y_holdout,
+        holdout_label=holdout_label,
         holdout_probability=holdout_prob,
         mean_abs_contribution=trained.mean_contributions,
         settings=drift,
@@ -104,11 +156,11 @@ def build_candidate(
     return Candidate(
         trained=trained,
         booster=booster,
-        holdout=score_predictions(y_holdout, holdout_prob, settings.calibration_bins),
-        naive=naive_metrics(y_holdout, float(window.train_label.mean()), settings.calibration_bins),
+        holdout=score_predictions(holdout_label, holdout_prob, settings.calibration_bins),
+        naive=naive_metrics(holdout_label, positive_rate, settings.calibration_bins),
         holdout_features=holdout_features,
         holdout_probability=holdout_prob,
-        reference=sample_rows(scored, drift.sample_rows, drift.sample_seed).reset_index(drop=True),
+        reference=scored.sample(drift.sample_rows, drift.sample_seed).reset_index(drop=True),
         yardsticks=yardsticks,
     )
 
@@ -136,14 +188,48 @@ def train_challenger(
     Returns:
         The registered version with its holdout and naive-model metrics.
     """
-    candidate = build_candidate(window, contract, settings, drift)
+    made = WindowMade(
+        periods=window.periods,
+        versions=window.versions,
+        missing_periods=window.missing_periods,
+        holdout_rows=int(window.holdout.sum()),
+        holdout_start=window.holdout_start.isoformat(),
+        engine=LOCAL,
+    )
+    return register_candidate(
+        registry, contract, build_candidate(window, contract, settings, drift), as_of, made, settings, source
+    )
+
+
+@dataclass(frozen=True)
+class WindowMade:
+    """What a lineage says of the window a model was trained on, and where it was trained."""
+
+    periods: tuple[str, ...]
+    versions: tuple[DataVersion, ...]
+    missing_periods: tuple[str, ...]
+    holdout_rows: int
+    holdout_start: str
+    engine: Engine
+
+
+def register_candidate(
+    registry: Registry,
+    contract: Contract,
+    candidate: Candidate,
+    as_of: str,
+    made: WindowMade,
+    settings: TrainingParameters,
+    source: SourceProvenance,
+) -> Challenger:
+    """Register a candidate with its lineage, metrics and model card."""
     trained, holdout_metrics, naive = candidate.trained, candidate.holdout, candidate.naive
     lineage = Lineage(
         dataset=contract.name,
         as_of=as_of,
-        periods=window.periods,
-        data_versions=window.versions,
-        missing_periods=window.missing_periods,
+        periods=made.periods,
+        data_versions=made.versions,
+        missing_periods=made.missing_periods,
         contract=ContractRef(name=contract.name, version=contract.version, fingerprint=contract.fingerprint),
         code_version=CODE_VERSION,
         feature_code_version=FEATURE_CODE_VERSION,
@@ -152,12 +238,13 @@ def train_challenger(
         num_rounds=trained.num_rounds,
         train_rows=trained.train_rows,
         train_period=(trained.train_start, trained.train_end),
-        holdout_rows=int(window.holdout.sum()),
-        holdout_start=window.holdout_start.isoformat(),
+        holdout_rows=made.holdout_rows,
+        holdout_start=made.holdout_start,
         training=settings.parameters(),
         source_fingerprint=source.source_fingerprint,
         reference_tables_sha256=source.reference_tables_sha256,
         library_versions=library_versions(),
+        engine=made.engine,
     )
     metrics = ModelMetrics(
         cv=trained.cv_metrics,
@@ -183,3 +270,49 @@ def train_challenger(
         yardsticks=candidate.yardsticks,
     )
     return Challenger(version=version, holdout=holdout_metrics, naive=naive)
+
+
+def train_challenger_on_cluster(
+    registry: Registry,
+    contract: Contract,
+    client: Client,
+    store_url: str,
+    periods: list[str],
+    versions: list[DataVersion],
+    plan: WindowPlan,
+    as_of: str,
+    settings: TrainingParameters,
+    drift: DriftSettings,
+    source: SourceProvenance,
+    progress: Callable[[str], None] = lambda message: None,
+) -> tuple[Challenger, TrainingWindow]:
+    """`train_challenger` with the window read and the model trained on a Dask cluster.
+
+    Returns:
+        The registered challenger, and its holdout rows as a window (what its evaluation scores).
+    """
+    training = train_on_cluster(
+        client, store_url, contract, periods, versions, plan, settings, drift, progress
+    )
+    covered = {version.period for version in versions}
+    made = WindowMade(
+        periods=tuple(periods),
+        versions=tuple(versions),
+        missing_periods=tuple(period for period in periods if period not in covered),
+        holdout_rows=len(training.holdout_frame),
+        holdout_start=training.holdout_start.isoformat(),
+        engine=training.engine,
+    )
+    candidate = build_candidate_on_cluster(training, settings, drift)
+    challenger = register_candidate(registry, contract, candidate, as_of, made, settings, source)
+    time = contract.time
+    holdout = TrainingWindow(
+        frame=training.holdout_frame,
+        label=pd.Series(training.holdout_label),
+        times=local_times(training.holdout_frame, time.column, time.timezone, time.format),
+        versions=made.versions,
+        periods=made.periods,
+        missing_periods=made.missing_periods,
+        holdout=np.ones(len(training.holdout_frame), dtype=bool),
+    )
+    return challenger, holdout

@@ -7,18 +7,24 @@ a reviewer can check, not a promise.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.provenance import CODE_VERSION, library_versions
 from driftloop.core.records import Record
-from driftloop.core.settings import TrainingParameters
+from driftloop.core.settings import DriftSettings, TrainingParameters
 from driftloop.core.storage import ObjectNotFound
 from driftloop.data.batches import CorruptBatch, to_parquet_bytes
 from driftloop.data.sources import SourceTables, source_fingerprint
 from driftloop.data.windows import load_window, resolve_windows
 from driftloop.lifecycle.challenger import fit_challenger
+from driftloop.lifecycle.cluster import engine_of, train_on_cluster
 from driftloop.modelling.features import FEATURE_CODE_VERSION
-from driftloop.registry import Registry
+from driftloop.registry import LOCAL, Registry
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class Reproduction(Record):
@@ -35,7 +41,9 @@ class Reproduction(Record):
         return self.rebuilt_sha256 == self.registered_sha256
 
 
-def reproduce_version(registry: Registry, version: int, current_contract: Contract) -> Reproduction:
+def reproduce_version(
+    registry: Registry, version: int, current_contract: Contract, cluster: Client | None = None
+) -> Reproduction:
     """Retrain `version` from its recorded inputs and compare the model file's SHA-256.
 
     Args:
@@ -43,6 +51,7 @@ def reproduce_version(registry: Registry, version: int, current_contract: Contra
         version: the version number.
         current_contract: used only for versions registered before the contract was stored with the
             model, and only if its fingerprint is the recorded one.
+        cluster: a Dask client; a model trained on a cluster is rebuilt only on a cluster of its shape.
 
     Returns:
         The registered and rebuilt SHA-256 and every recorded input that differs today.
@@ -90,6 +99,40 @@ def reproduce_version(registry: Registry, version: int, current_contract: Contra
         current = sha256_hex(to_parquet_bytes(tables[name])) if name in tables else None
         if current != then:
             differences.append(f"reference table {name}: content changed since training")
+
+    engine = lineage.engine
+    if engine.kind == "dask":
+        here = engine_of(cluster) if cluster is not None else LOCAL
+        if not engine.same_shape(here):
+            return _failed(
+                registry,
+                manifest.model_sha256,
+                version,
+                [
+                    *differences,
+                    f"engine: trained on {engine.describe()}; a rebuild needs a cluster of that shape "
+                    f"(DRIFTLOOP_DASK_ADDRESS), and here is {here.describe()}",
+                ],
+            )
+        drift = DriftSettings(sample_seed=engine.sample_seed if engine.sample_seed is not None else 7)
+        plan = resolve_windows(contract, settings)
+        training = train_on_cluster(
+            cluster, registry.storage.url, contract, list(lineage.periods), list(lineage.data_versions),
+            plan, settings, drift,
+        )  # fmt: skip
+        rebuilt = sha256_hex(training.trained.model_text.encode())
+        if rebuilt != manifest.model_sha256:
+            differences.append(
+                f"engine: rebuilt on {here.describe()}, as trained; LightGBM on Dask does not pin rows to "
+                "workers, so the bytes can differ run to run (compare the holdout AUC instead)"
+            )
+        return Reproduction(
+            model=registry.model,
+            version=version,
+            registered_sha256=manifest.model_sha256,
+            rebuilt_sha256=rebuilt,
+            differences=tuple(differences),
+        )
 
     try:  # every data version must still be there and still hash to its name
         window = load_window(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -19,7 +20,11 @@ from driftloop.core.storage import ObservedStorage, open_storage
 from driftloop.data.batches import DataVersion, to_parquet_bytes
 from driftloop.data.sources import SourceProvenance, SourceTables, source_fingerprint
 from driftloop.data.windows import TrainingWindow, WindowPlan, load_window, resolve_windows
+from driftloop.lifecycle.cluster import connect
 from driftloop.registry import LoadedModel, Registry
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class ModelCache:
@@ -71,6 +76,11 @@ class WindowCache:
             self._key = key
         return self._window
 
+    def remember(self, periods: list[str], versions: list[DataVersion], window: TrainingWindow) -> None:
+        """Keep a window built elsewhere (a cluster's holdout rows) for the evaluation that follows."""
+        self._key = (*periods, *(version.sha256 for version in versions))
+        self._window = window
+
 
 class Runtime:
     """Opened once per outer flow run and handed to its tasks.
@@ -109,6 +119,11 @@ class Runtime:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The reference tables the contract joins, read once per runtime."""
         return self.sources.references()
+
+    @cached_property
+    def cluster(self) -> Client:
+        """A client of the Dask cluster `DRIFTLOOP_DASK_ADDRESS` names, opened on first use."""
+        return connect(self.settings.dask)
 
     @cached_property
     def source(self) -> SourceProvenance:

@@ -147,16 +147,19 @@ class FeatureEncoder:
             for column in spec.columns
             if column.kind == "categorical"
         }
-        self._derives = any(column.derive is not None for column in spec.columns)
         self._memo: dict[Any, tuple[float, ...]] = {}
         self._memo_limit = memo_limit
 
-    def raw(self, columns: Columns) -> list[tuple[FeatureColumn, Any]]:
-        """Each feature's raw values: a column of the input, or a calendar part of the time column."""
-        calendar = self._calendar(columns) if self._derives else {}
+    def raw(
+        self, columns: Columns, kind: Literal["numeric", "categorical"] | None = None
+    ) -> list[tuple[FeatureColumn, Any]]:
+        """Each feature's raw values (of one `kind` only, when given): a column of the input, or a calendar
+        part of the time column."""
+        wanted = [column for column in self.spec.columns if kind is None or column.kind == kind]
+        calendar = self._calendar(columns) if any(column.derive for column in wanted) else {}
         return [
             (column, calendar[column.derive] if column.derive else _column(columns, column.name))
-            for column in self.spec.columns
+            for column in wanted
         ]
 
     def values(self, columns: Columns) -> dict[str, np.ndarray]:
@@ -217,6 +220,12 @@ class FeatureEncoder:
         return {part: values[:, index] for index, part in enumerate(CALENDAR_PARTS)}
 
 
+def spec_inputs(frame: pd.DataFrame, contract: Contract) -> list[str]:
+    """The columns of `frame` that `fit_feature_spec` reads: the categorical features and the time column."""
+    wanted = {f.name for f in contract.features if f.kind == "categorical"} | {contract.time.column}
+    return [column for column in frame.columns if column in wanted]
+
+
 def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
     """Freeze category levels from the training data (sorted, so the same data gives the same spec).
 
@@ -227,27 +236,38 @@ def fit_feature_spec(training: pd.DataFrame, contract: Contract) -> FeatureSpec:
     Returns:
         The spec to save with the model.
     """
-    partial = FeatureSpec(
+    return spec_with_levels(contract, category_levels(training, contract))
+
+
+def category_levels(training: pd.DataFrame, contract: Contract) -> dict[str, set[str]]:
+    """Each categorical feature's levels in these rows, as text. Levels of parts of the training rows
+    (a cluster's partitions) unite into the levels of all of them."""
+    return {
+        column.name: set(pd.Series(category_texts(raw)).dropna().unique())
+        for column, raw in FeatureEncoder(_unfitted(contract)).raw(training, kind="categorical")
+    }
+
+
+def spec_with_levels(contract: Contract, levels: Mapping[str, set[str]]) -> FeatureSpec:
+    """The contract's features with these category levels frozen, sorted."""
+    partial = _unfitted(contract)
+    columns = [
+        column.model_copy(update={"categories": tuple(sorted(levels[column.name]))})
+        if column.name in levels
+        else column
+        for column in partial.columns
+    ]
+    return partial.model_copy(update={"columns": tuple(columns)})
+
+
+def _unfitted(contract: Contract) -> FeatureSpec:
+    return FeatureSpec(
         columns=tuple(FeatureColumn(name=f.name, kind=f.kind, derive=f.derive) for f in contract.features),
         time_column=contract.time.column,
         timezone=contract.time.timezone,
         time_format=contract.time.format,
         contract_name=contract.name,
         contract_fingerprint=contract.fingerprint,
-    )
-    columns = []
-    for column, raw in FeatureEncoder(partial).raw(training):
-        if column.kind == "categorical":
-            levels = pd.Series(category_texts(raw)).dropna().unique()
-            column = column.model_copy(update={"categories": tuple(sorted(levels))})
-        columns.append(column)
-    return FeatureSpec(
-        columns=tuple(columns),
-        time_column=partial.time_column,
-        timezone=partial.timezone,
-        time_format=partial.time_format,
-        contract_name=partial.contract_name,
-        contract_fingerprint=partial.contract_fingerprint,
     )
 
 

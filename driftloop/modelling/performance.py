@@ -22,6 +22,7 @@ from driftloop.modelling.metrics import weighted_auc
 
 _CONFIDENCE = 0.95
 _MAX_ROWS = 50_000  # rows an estimate draws labels for: enough for AUC to ±0.002, bounded cost
+_BOOTSTRAP_CELLS = 4_000_000  # resample weights held at once (32 MB), whatever the holdout's size
 
 
 class ProbabilityCalibration(Record):
@@ -63,6 +64,18 @@ class AucEstimate(Record):
     rows: int
 
 
+def _bootstrap_aucs(p: np.ndarray, y: np.ndarray, bootstrap: int, seed: int) -> np.ndarray:
+    """The AUC under `bootstrap` Poisson resamples, drawn a few at a time so memory stays at a few
+    copies of the holdout (one draw of all of them would be `bootstrap` copies); the same numbers."""
+    rng = np.random.default_rng(seed)
+    step = max(1, min(bootstrap, _BOOTSTRAP_CELLS // max(len(y), 1)))
+    aucs = []
+    for start in range(0, bootstrap, step):
+        weights = rng.poisson(1.0, size=(min(step, bootstrap - start), len(y))).astype(float)
+        aucs.append(weighted_auc(p, weights * y, weights * (1 - y)))
+    return np.concatenate(aucs)
+
+
 def _interval(values: np.ndarray) -> tuple[float, float]:
     tail = (1 - _CONFIDENCE) / 2 * 100
     finite = values[np.isfinite(values)]
@@ -87,9 +100,7 @@ def fit_holdout_performance(
 
     y = np.asarray(label, dtype=float)
     p = np.asarray(probability, dtype=float)
-    weights = np.random.default_rng(seed).poisson(1.0, size=(bootstrap, len(y))).astype(float)
-    aucs = weighted_auc(p, weights * y, weights * (1 - y))
-    low, high = _interval(aucs)
+    low, high = _interval(_bootstrap_aucs(p, y, bootstrap, seed))
     isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
     return HoldoutPerformance(
         holdout_auc=round(float(weighted_auc(p, y, 1 - y)), 6),

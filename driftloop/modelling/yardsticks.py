@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core.records import Record
+from driftloop.core.sampling import Rows
 from driftloop.core.settings import DriftSettings
 from driftloop.modelling.drift.calibration import DriftCalibration, calibrate_drift
 from driftloop.modelling.performance import HoldoutPerformance, fit_holdout_performance
@@ -35,7 +36,7 @@ def attribution_weights(mean_abs_contribution: dict[str, float]) -> dict[str, fl
 
 
 def fit_yardsticks(
-    train_features: pd.DataFrame,
+    train_features: pd.DataFrame | Rows,
     *,
     numeric: list[str],
     categorical: list[str],

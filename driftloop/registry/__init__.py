@@ -3,7 +3,9 @@
 from driftloop.registry.blobs import IntegrityError
 from driftloop.registry.champion import ChampionChanged, RegistryConflict
 from driftloop.registry.records import (
+    LOCAL,
     ContractRef,
+    Engine,
     Evaluation,
     Lineage,
     ModelFiles,
@@ -15,8 +17,10 @@ from driftloop.registry.records import (
 from driftloop.registry.registry import LoadedModel, NoChampion, Registry, UnknownVersion
 
 __all__ = [
+    "LOCAL",
     "ChampionChanged",
     "ContractRef",
+    "Engine",
     "Evaluation",
     "IntegrityError",
     "Lineage",

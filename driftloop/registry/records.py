@@ -6,6 +6,8 @@ Typed records with one JSON form each. Manifests written before v0.2 (plain dict
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from driftloop.core.records import Record
@@ -35,6 +37,32 @@ class ContractRef(Record):
     fingerprint: str
 
 
+class Engine(Record):
+    """Where a model was trained: this process, or a Dask cluster of a given shape (a model trained on a
+    cluster depends on how many workers split its rows, so a rebuild needs the same shape)."""
+
+    kind: Literal["local", "dask"]
+    workers: int = 1
+    threads_per_worker: tuple[int, ...] = ()  # one entry per worker, sorted
+    sample_seed: int | None = None  # on a cluster: the seed of the training sample the rounds were chosen on
+
+    def same_shape(self, other: Engine) -> bool:
+        return (self.kind, self.workers, self.threads_per_worker) == (
+            other.kind,
+            other.workers,
+            other.threads_per_worker,
+        )
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return "one process"
+        threads = ", ".join(str(count) for count in self.threads_per_worker)
+        return f"a Dask cluster of {self.workers} worker(s) ({threads} thread(s))"
+
+
+LOCAL = Engine(kind="local")
+
+
 class Lineage(Record):
     """Everything a model was made from: enough to rebuild it and say why a rebuild differs."""
 
@@ -60,6 +88,7 @@ class Lineage(Record):
     source_fingerprint: str | None = None
     reference_tables_sha256: dict[str, str] | None = None
     library_versions: dict[str, str] | None = None
+    engine: Engine = LOCAL  # since v0.5; models before were all trained in one process
 
 
 class ModelMetrics(Record):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core.records import Record
-from driftloop.core.sampling import sample_rows
+from driftloop.core.sampling import FrameRows, Rows, sample_positions
 from driftloop.core.settings import DriftSettings
 from driftloop.modelling.drift.evidently import CATEGORICAL_METHOD, NUMERIC_METHOD, column_score
 
@@ -45,13 +45,18 @@ class DriftCalibration(Record):
 
 
 def calibrate_drift(
-    reference: pd.DataFrame, *, numeric: list[str], categorical: list[str], settings: DriftSettings
+    reference: pd.DataFrame | Rows,
+    *,
+    numeric: list[str],
+    categorical: list[str],
+    settings: DriftSettings,
 ) -> DriftCalibration:
     """Score each time-ordered chunk of `reference` against the rest and set each column's threshold.
 
     Args:
         reference: the model's training rows as model features (and its prediction column, listed in
-            `numeric`), in time order.
+            `numeric`), in time order: a frame, or `Rows` taken by position (only the sampled rows are
+            ever copied, so a window of millions of rows costs a few samples' memory).
         numeric: numeric columns (Wasserstein distance normed by the reference std).
         categorical: categorical columns (Jensen-Shannon distance).
         settings: `calibration_chunks` consecutive chunks (at least 3, so a spread can be measured);
@@ -64,19 +69,20 @@ def calibrate_drift(
     Returns:
         The calibration; a column with too few values in some chunk keeps only its other chunks' scores.
     """
+    rows = FrameRows(reference) if isinstance(reference, pd.DataFrame) else reference
     chunks, k, floor = settings.calibration_chunks, settings.calibration_k, settings.calibration_floor
     sample_rows_per_side, seed = settings.sample_rows, settings.sample_seed
     if chunks < 3:
         raise ValueError(f"calibration needs at least 3 chunks, got {chunks}")
-    if len(reference) < chunks * 10:
-        raise ValueError(f"calibration needs at least {chunks * 10} reference rows, got {len(reference)}")
-    bounds = np.array_split(np.arange(len(reference)), chunks)
+    if len(rows) < chunks * 10:
+        raise ValueError(f"calibration needs at least {chunks * 10} reference rows, got {len(rows)}")
+    everything = np.arange(len(rows))
+    bounds = np.array_split(everything, chunks)
     scores: dict[str, list[float]] = {column: [] for column in [*numeric, *categorical]}
-    for number, rows in enumerate(bounds):
-        inside = np.zeros(len(reference), dtype=bool)
-        inside[rows] = True
-        chunk = sample_rows(reference.loc[inside], sample_rows_per_side, seed + number)
-        rest = sample_rows(reference.loc[~inside], sample_rows_per_side, seed + number)
+    for number, inside in enumerate(bounds):
+        outside = np.concatenate([everything[: inside[0]], everything[inside[-1] + 1 :]])
+        chunk = rows.take(inside[sample_positions(len(inside), sample_rows_per_side, seed + number)])
+        rest = rows.take(outside[sample_positions(len(outside), sample_rows_per_side, seed + number)])
         for column in scores:
             if chunk[column].notna().any() and rest[column].notna().any():
                 method = NUMERIC_METHOD if column in numeric else CATEGORICAL_METHOD
