@@ -17,7 +17,14 @@ from driftloop.lifecycle.cluster import security
 from tasks.prepare import PreparedPeriod, prepare_period_task
 
 
-@flow(name="prepare-periods", flow_run_name="prepare {periods[0]}..{periods[-1]}")
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    periods = flow_run.parameters["periods"]
+    return f"prepare {periods[0]}..{periods[-1]}"
+
+
+@flow(name="prepare-periods", flow_run_name=_run_name)
 def prepare_periods_flow(settings: Settings, periods: list[str]) -> dict[str, PreparedPeriod]:
     """Every period at once on the flow's task runner (the cluster)."""
     futures = {period: prepare_period_task.submit(settings, period) for period in periods}

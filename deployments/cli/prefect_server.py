@@ -92,10 +92,13 @@ def running_server(home: Path) -> LocalServer | None:
     process = recorded_process(state)
     if process is None:
         return None
-    record = json.loads(state.read_text())
-    return LocalServer(
-        process=process, api_url=record["api_url"], auth_string=record["auth_string"], started=False
-    )
+    try:
+        record = json.loads(state.read_text())
+        return LocalServer(
+            process=process, api_url=record["api_url"], auth_string=record["auth_string"], started=False
+        )
+    except (OSError, ValueError, KeyError):  # gone meanwhile, or written by another version: not usable
+        return None
 
 
 def stop_local_server(home: Path | None = None, timeout: float = STOP_SECONDS) -> bool:

@@ -113,6 +113,7 @@ def test_a_flow_verb_whose_work_is_done_imports_only_what_it_runs(file_source: P
     reruns = {argv[0]: run_verb(*argv, env=env) for argv in (ingest, train, score)}
 
     assert {verb: code for verb, (code, _, _) in reruns.items()} == dict.fromkeys(reruns, ExitCode.OK)
-    assert reruns["ingest"][1] == {"prefect", "pandas", "pyarrow"}
-    assert reruns["train"][1] == {"prefect", "pandas", "pyarrow", "lightgbm", "sklearn"}
-    assert reruns["score"][1] == {"prefect", "pandas", "pyarrow", "lightgbm", "sklearn"}
+    flow = {"prefect", "pandas", "pyarrow"}
+    assert reruns["ingest"][1] == flow  # nothing scored or trained: no LightGBM
+    for verb in ("train", "score"):  # judging and scoring need LightGBM (which imports scikit-learn), no more
+        assert flow <= reruns[verb][1] <= flow | {"lightgbm", "sklearn"}, verb

@@ -7,6 +7,7 @@ test that leaves one under the session's PREFECT_HOME.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -38,6 +40,14 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
     finally:
         stop_local_server(path)
+
+
+def status(api_url: str, path: str, auth_string: str | None = None) -> int:
+    """The HTTP status of POST `path` (an empty filter) on the API, with basic auth when given."""
+    headers = (
+        {"Authorization": f"Basic {base64.b64encode(auth_string.encode()).decode()}"} if auth_string else {}
+    )
+    return httpx.post(f"{api_url}{path}", json={}, headers=headers, timeout=30, trust_env=False).status_code
 
 
 def gone(process: psutil.Process, within: float) -> bool:
@@ -65,6 +75,9 @@ def test_a_server_is_started_once_on_loopback_and_reused(home: Path) -> None:
     assert [address.ip for address in listening] == ["127.0.0.1"]
     assert first.api_url == f"http://127.0.0.1:{next(iter(listening)).port}/api"
     state = json.loads((home / STATE).read_text())
+    assert (home / STATE).stat().st_mode & 0o777 == 0o600  # it holds the server's credentials
+    assert status(first.api_url, "/flows/filter") == 401  # a request without them is refused
+    assert status(first.api_url, "/flows/filter", first.auth_string) == 200
     assert (state["pid"], state["api_url"], state["idle_timeout_seconds"]) == (
         first.process.pid,
         first.api_url,
@@ -89,7 +102,12 @@ def test_the_server_stops_by_itself_when_idle(home: Path) -> None:
 def test_a_record_of_a_process_that_is_not_the_server_is_ignored(tmp_path: Path) -> None:
     """A pid the kernel has given to another process since (here: this test's own) is not the server."""
     me = psutil.Process(os.getpid())
-    state = {"pid": me.pid, "create_time": me.create_time() + 1.0, "api_url": "http://127.0.0.1:1/api"}
+    state = {
+        "pid": me.pid,
+        "create_time": me.create_time() + 1.0,
+        "api_url": "http://127.0.0.1:1/api",
+        "auth_string": "a:b",
+    }
     (tmp_path / STATE).write_text(json.dumps(state))
 
     assert running_server(tmp_path) is None
