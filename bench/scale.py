@@ -76,9 +76,9 @@ def _plan(contract_path: str) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from driftloop.core.contract import load_contract
+    from driftloop.core.settings import TrainingSettings
     from driftloop.data.sources import SourceTables
     from driftloop.data.windows import resolve_windows, window_periods
-    from driftloop.core.settings import TrainingSettings
 
     contract = load_contract(contract_path)
     periods = SourceTables(contract).periods()
@@ -106,7 +106,9 @@ def _phase(side: str, phase: str, job: dict[str, Any], env: dict[str, str]) -> d
     _, status, usage = os.wait4(process.pid, 0)
     output = process.stdout.read() if process.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{side} {phase} failed (exit {os.waitstatus_to_exitcode(status)}): {output[-2000:]}")
+        raise SystemExit(
+            f"{side} {phase} failed (exit {os.waitstatus_to_exitcode(status)}): {output[-2000:]}"
+        )
     report = json.loads(output.strip().splitlines()[-1])
     report["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # kB on Linux
     report["process_s"] = round(time.perf_counter() - started, 2)
@@ -118,11 +120,12 @@ def _prefect_server(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str,
     from deployments.stack.ports import free_port
 
     port = free_port()
+    database = work / "prefect-server" / "prefect.db"
     env = {
         **os.environ,
         "PREFECT_HOME": str(work / "prefect-server"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{work / 'prefect-server' / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{database}",
     }
     (work / "prefect-server").mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
@@ -180,8 +183,13 @@ def run(sizes: list[int], work: Path, training: dict[str, str]) -> dict[str, Any
                         shutil.rmtree(store, ignore_errors=True)
                     report = _phase(side, phase, {**job, "store": str(store)}, env)
                     phases[phase][side] = report
-                    print(f"  {phase:8s} {side:10s} {report['seconds']:8.2f} s  peak {report['peak_rss_mb']:7.0f} MB "
-                          f"(after imports {report['baseline_mb']:.0f} MB)", file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"  {phase:8s} {side:10s} {report['seconds']:8.2f} s"
+                        f"  peak {report['peak_rss_mb']:7.0f} MB"
+                        f" (after imports {report['baseline_mb']:.0f} MB)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             window_rows = phases["ingest"]["driftloop"]["rows"] - phases["score"]["driftloop"]["rows"]
             phases["train"]["window_arrow_mb"] = round(window_rows * plan["arrow_bytes_per_row"] / 2**20, 1)
             runs.append(
@@ -200,7 +208,11 @@ def run(sizes: list[int], work: Path, training: dict[str, str]) -> dict[str, Any
         os.killpg(server.pid, 15)
         server.wait(30)
     return {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "training": training,
         "prefect_api": url,
         "runs": runs,
@@ -216,6 +228,8 @@ def _driftloop_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.load(store=job["store"], contract=job["contract"])
     prefect_environment(settings)  # before Prefect is imported: results (the cache) live in the store
 
+    import evidently  # noqa: F401
+    import great_expectations  # noqa: F401  (imported before the clock starts, as the bare side does)
     from prefect import flow
 
     from driftloop.lifecycle.runtime import open_runtime
@@ -224,9 +238,6 @@ def _driftloop_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
     from tasks.ingest import ingest_task
     from tasks.monitor import monitor_task
     from tasks.score import enrich_task, score_task
-
-    import great_expectations  # noqa: F401  (imported before the clock starts, as the bare side does)
-    import evidently  # noqa: F401
 
     imports = time.perf_counter() - imports
     baseline = _rss_mb()
@@ -257,7 +268,12 @@ def _driftloop_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     result = run_phase()
     seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "imports_s": round(imports, 2), "baseline_mb": round(baseline, 1), **result}
+    return {
+        "seconds": round(seconds, 2),
+        "imports_s": round(imports, 2),
+        "baseline_mb": round(baseline, 1),
+        **result,
+    }
 
 
 # ---- a phase process: the libraries alone ---------------------------------------------------------------
@@ -345,7 +361,9 @@ class Bare:
         out = {}
         for name in self.features:
             if name == "day_of_week":
-                out[name] = pd.Categorical(local.dt.dayofweek.astype(float).astype(int).astype(str), levels[name])
+                out[name] = pd.Categorical(
+                    local.dt.dayofweek.astype(float).astype(int).astype(str), levels[name]
+                )
             elif name in self.categorical:
                 out[name] = pd.Categorical(frame[name].astype(str), categories=levels[name])
             else:
@@ -369,7 +387,11 @@ class Bare:
         local = pd.to_datetime(window["time_hour"], utc=True).dt.tz_convert(TIMEZONE)
         holdout = (local >= local.max().normalize() - pd.Timedelta(days=self.holdout_days - 1)).to_numpy()
         train = window.loc[~holdout]
-        levels = {name: sorted(train[name].dropna().astype(str).unique()) for name in self.categorical if name != "day_of_week"}
+        levels = {
+            name: sorted(train[name].dropna().astype(str).unique())
+            for name in self.categorical
+            if name != "day_of_week"
+        }
         levels["day_of_week"] = [str(day) for day in range(7)]
         x = self.matrix(train, levels).reset_index(drop=True)
         y = train["label"].to_numpy(dtype=float)
@@ -381,7 +403,9 @@ class Bare:
                 lgb.Dataset(x.iloc[fit], y[fit], categorical_feature=self.categorical, free_raw_data=False),
                 num_boost_round=settings.max_rounds,
                 valid_sets=[lgb.Dataset(x.iloc[valid], y[valid], categorical_feature=self.categorical)],
-                callbacks=[lgb.early_stopping(settings.early_stopping_rounds, first_metric_only=True, verbose=False)],
+                callbacks=[
+                    lgb.early_stopping(settings.early_stopping_rounds, first_metric_only=True, verbose=False)
+                ],
             )
             rounds.append(int(booster.best_iteration or settings.max_rounds))
         final = lgb.train(
@@ -390,7 +414,11 @@ class Bare:
             num_boost_round=max(1, int(np.median(rounds))),
         )
         final.feature_importance(importance_type="gain")
-        sample = np.sort(np.random.default_rng(settings.seed).choice(len(x), min(len(x), settings.explain_rows), replace=False))
+        sample = np.sort(
+            np.random.default_rng(settings.seed).choice(
+                len(x), min(len(x), settings.explain_rows), replace=False
+            )
+        )
         final.predict(x.iloc[sample], pred_contrib=True)
         held = window.loc[holdout]
         holdout_prob = final.predict(self.matrix(held, levels))
@@ -401,11 +429,19 @@ class Bare:
         label = held["label"].to_numpy(dtype=float)
         weighted_auc(holdout_prob, weights * label, weights * (1 - label))
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(holdout_prob, label)
-        reference = x.iloc[np.sort(np.random.default_rng(drift.sample_seed).choice(len(x), min(len(x), drift.sample_rows), replace=False))]
+        reference = x.iloc[
+            np.sort(
+                np.random.default_rng(drift.sample_seed).choice(
+                    len(x), min(len(x), drift.sample_rows), replace=False
+                )
+            )
+        ]
         reference = reference.assign(prediction=final.predict(reference)).reset_index(drop=True)
         (self.store / "model.txt").write_text(final.model_to_string())
         (self.store / "levels.json").write_text(json.dumps(levels))
-        (self.store / "calibration.json").write_text(json.dumps([iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()]))
+        (self.store / "calibration.json").write_text(
+            json.dumps([iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()])
+        )
         reference.to_parquet(self.store / "reference.parquet")
         return len(x)
 
@@ -420,7 +456,11 @@ class Bare:
             picked = []
             for part in (rows, rest_rows):
                 n = min(len(part), drift.sample_rows)
-                chosen = part[np.sort(np.random.default_rng(drift.sample_seed + number).choice(len(part), n, replace=False))]
+                chosen = part[
+                    np.sort(
+                        np.random.default_rng(drift.sample_seed + number).choice(len(part), n, replace=False)
+                    )
+                ]
                 picked.append(x.iloc[order[chosen]].assign(prediction=prediction[order[chosen]]))
             chunk, rest = picked
             for column in [*self.numeric, "prediction"]:
@@ -435,7 +475,9 @@ class Bare:
     def _model(self) -> tuple[Any, dict[str, list[str]]]:
         import lightgbm as lgb
 
-        return lgb.Booster(model_file=str(self.store / "model.txt")), json.loads((self.store / "levels.json").read_text())
+        return lgb.Booster(model_file=str(self.store / "model.txt")), json.loads(
+            (self.store / "levels.json").read_text()
+        )
 
     # score: the period, joined, the model matrix, predictions written with the keys
     def score(self, store: bool = True) -> tuple[int, Any, Any, Any]:
@@ -459,14 +501,18 @@ class Bare:
 
         from driftloop.modelling.metrics import weighted_auc
 
-        rows, frame, x, prediction = self.score(store=False)
+        rows, _, x, prediction = self.score(store=False)
         booster, _ = self._model()
         drift = self.drift
         for column in self.features:
             values = x[column]
             values.isna().mean()
             values.dropna().value_counts()
-        sample = np.sort(np.random.default_rng(drift.sample_seed).choice(len(x), min(len(x), drift.attribution_rows), replace=False))
+        sample = np.sort(
+            np.random.default_rng(drift.sample_seed).choice(
+                len(x), min(len(x), drift.attribution_rows), replace=False
+            )
+        )
         booster.predict(x.iloc[sample], pred_contrib=True)
         points, rates = json.loads((self.store / "calibration.json").read_text())
         rng = np.random.default_rng(drift.sample_seed)
@@ -475,13 +521,21 @@ class Bare:
         weighted_auc(p, q, 1 - q)
         drawn = (rng.random((drift.estimate_draws, len(p))) < q).astype(float)
         weighted_auc(p, drawn, 1 - drawn)
-        picked = np.sort(np.random.default_rng(drift.sample_seed).choice(len(x), min(len(x), drift.sample_rows), replace=False))
+        picked = np.sort(
+            np.random.default_rng(drift.sample_seed).choice(
+                len(x), min(len(x), drift.sample_rows), replace=False
+            )
+        )
         current = x.iloc[picked].assign(prediction=prediction[picked])
         reference = pd.read_parquet(self.store / "reference.parquet")
         numeric = [*self.numeric, "prediction"]
         definition = evidently.DataDefinition(numerical_columns=numeric, categorical_columns=self.categorical)
         metrics = [
-            ValueDrift(column=c, method="wasserstein" if c in numeric else "jensenshannon", threshold=drift.column_threshold)
+            ValueDrift(
+                column=c,
+                method="wasserstein" if c in numeric else "jensenshannon",
+                threshold=drift.column_threshold,
+            )
             for c in [*numeric, *self.categorical]
         ]
 
@@ -524,7 +578,12 @@ def _bare_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
     else:
         rows = bare.monitor()
     seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 2), "imports_s": round(imports, 2), "baseline_mb": round(baseline, 1), "rows": rows}
+    return {
+        "seconds": round(seconds, 2),
+        "imports_s": round(imports, 2),
+        "baseline_mb": round(baseline, 1),
+        "rows": rows,
+    }
 
 
 def main() -> None:
