@@ -6,20 +6,10 @@ from prefect import flow
 
 from driftloop.core import layout
 from driftloop.core.periods import check_period
-from driftloop.core.records import Record
 from driftloop.core.settings import Settings
 from driftloop.lifecycle.runtime import open_runtime
 from flows.phases import ingest_and_gate
-from tasks.score import enrich_task, score_task
-
-
-class ScoreOutcome(Record):
-    period: str
-    model_version: int
-    data_version: str
-    rows: int
-    predictions: str
-    auc: float | None
+from tasks.score import ScoreOutcome, score_period_task
 
 
 @flow(name="score", flow_run_name="score {period}")
@@ -29,14 +19,7 @@ def score_flow(period: str, version: int | None = None, settings: Settings | Non
     period = check_period(period, runtime.contract.time.period)
     version = version if version is not None else runtime.registry.require_champion().version
     gate = ingest_and_gate(runtime, period)
-    scored = score_task(runtime, enrich_task(runtime, gate), version)
-    metrics = scored.metrics
-    key = layout.predictions(runtime.contract.name, period, runtime.registry.model, version)
-    return ScoreOutcome(
-        period=period,
-        model_version=version,
-        data_version=gate.version.sha256,
-        rows=len(scored.prediction),
-        predictions=runtime.storage.uri(key),
-        auc=metrics.auc if metrics else None,
+    stored = runtime.storage.exists(
+        layout.predictions(runtime.contract.name, period, runtime.registry.model, version)
     )
+    return score_period_task.with_options(refresh_cache=not stored)(runtime, gate, version)

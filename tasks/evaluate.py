@@ -24,7 +24,7 @@ def evaluate_task(
     """Judge against `champion`, promote over it only (judged again if it moved), publish what is new."""
     registry = runtime.registry
     lineage = challenger.version.lineage
-    earlier = registry.evaluation(challenger.version.version)
+    earlier = registry.evaluation_against(challenger.version.version, champion)
     with runtime.clock.measure("evaluate"):
         judgement = judge_and_promote(
             registry,

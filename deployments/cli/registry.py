@@ -60,7 +60,8 @@ def reproduce(
     from driftloop.lifecycle.runtime import open_runtime
 
     runtime = open_runtime(settings_for(store, contract))
-    outcome = reproduce_version(runtime.registry, version, runtime.contract)
+    cluster = runtime.cluster if runtime.settings.dask.address else None  # a Dask model needs its cluster
+    outcome = reproduce_version(runtime.registry, version, runtime.contract, cluster)
     if outcome.identical:
         typer.echo(f"v{version}: rebuilt byte for byte, model SHA-256 {outcome.registered_sha256[:16]}")
     else:

@@ -124,6 +124,12 @@ def evaluation(model: str, version: int) -> str:
     return registry(model, "evaluations", f"{version:04d}.json")
 
 
+def rejudgement(model: str, version: int, champion: int | None) -> str:
+    """A version judged again, against a champion other than its first evaluation's (None: no champion)."""
+    against = f"v{champion:04d}" if champion is not None else "none"
+    return registry(model, "evaluations", f"{version:04d}-against-{against}.json")
+
+
 def retrain_request(model: str, event_id: str) -> str:
     """A drift event: "pending" when monitoring emits it, then taken by one retrain run (accepted, stale)."""
     return registry(model, "retrains", f"{event_id}.json")

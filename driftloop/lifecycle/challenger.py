@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -36,6 +35,7 @@ from driftloop.modelling.yardsticks import MonitoringYardsticks, fit_yardsticks
 from driftloop.registry import LOCAL, ContractRef, Engine, Lineage, ModelMetrics, ModelVersion, Registry
 
 if TYPE_CHECKING:
+    import lightgbm as lgb
     from distributed import Client
 
 

@@ -37,22 +37,25 @@ def evaluate_challenger(
     registry: Registry,
     challenger: Challenger,
     window: WindowLoader,
-    champion: LoadedModel | None,
+    champion: int | None,
+    load: Callable[[int], LoadedModel],
     promotion: PromotionSettings,
     calibration_bins: int,
 ) -> Evaluation:
     """Score the champion on the challenger's holdout, apply the promotion rule and record the evaluation.
 
     An evaluation already recorded against the same champion is returned as it stands: a rerun decides
-    nothing new and needs no data (and a run that died before promoting promotes now). Against another
-    champion the decision is made afresh; the store keeps the first evaluation of each version.
+    nothing new and needs neither data nor a model (and a run that died before promoting promotes now).
+    Against another champion the decision is made afresh and kept beside the first (which stays the
+    version's decision).
 
     Args:
         registry: where the evaluation is recorded.
         challenger: the registered challenger with its holdout metrics.
         window: loads the window the challenger was trained on (its holdout rows); called only when
             there is a champion other than the challenger and no earlier evaluation against it.
-        champion: the current champion, loaded, or None before the first promotion.
+        champion: the current champion's version, or None before the first promotion.
+        load: loads a registered version's model; called only when the champion must be scored.
         promotion: the primary metric and margins.
         calibration_bins: bins of the champion's calibration table.
 
@@ -60,26 +63,25 @@ def evaluate_challenger(
         The evaluation that holds now.
     """
     number = challenger.version.version
-    champion_number = champion.version.version if champion is not None else None
-    earlier = registry.evaluation(number)
-    if earlier is not None and earlier.champion_version == champion_number:
+    earlier = registry.evaluation_against(number, champion)
+    if earlier is not None:
         return earlier
     champion_metrics = None
-    if champion is not None and champion_number != number:
-        holdout = window()
-        probabilities = predict_proba(champion.booster, build_features(holdout.holdout_frame, champion.spec))
+    if champion is not None and champion != number:
+        loaded, holdout = load(champion), window()
+        probabilities = predict_proba(loaded.booster, build_features(holdout.holdout_frame, loaded.spec))
         champion_metrics = score_predictions(holdout.holdout_label, probabilities, calibration_bins)
     elif champion is not None:
         champion_metrics = challenger.holdout  # re-evaluating the champion itself: it cannot beat itself
     decision = decide_promotion(challenger.holdout, champion_metrics, challenger.naive, promotion)
-    veto = unfair_comparison(champion.version if champion else None, challenger)
+    veto = unfair_comparison(registry.get(champion) if champion is not None else None, challenger)
     if veto is not None:
         decision = decision.refused(veto)
     evaluation = Evaluation(
         version=number,
         at=now_utc(),
         as_of=challenger.version.lineage.as_of,
-        champion_version=champion_number,
+        champion_version=champion,
         decision=decision,
     )
     registry.record_evaluation(evaluation)
@@ -176,8 +178,9 @@ def judge_and_promote(
     """
     superseded: list[int | None] = []
     for _ in range(rounds):
-        loaded = load(champion) if champion is not None else None
-        evaluation = evaluate_challenger(registry, challenger, window, loaded, promotion, calibration_bins)
+        evaluation = evaluate_challenger(
+            registry, challenger, window, champion, load, promotion, calibration_bins
+        )
         try:
             promoted = promote_if_better(registry, challenger, evaluation.decision, data_period, champion)
         except ChampionChanged as changed:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -17,6 +17,9 @@ from driftloop.data.enrichment import enrich, labels
 from driftloop.modelling.features import FeatureSpec, build_features
 from driftloop.modelling.metrics import Metrics, score_predictions
 from driftloop.modelling.training import PREDICTION_COLUMN, predict_proba
+
+if TYPE_CHECKING:  # only annotated here: loading and scoring import LightGBM where they run
+    import lightgbm as lgb
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -19,6 +19,9 @@ from driftloop.core.sampling import sample_rows
 from driftloop.core.settings import BoosterParams, TrainingParameters
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.metrics import Metrics, score_predictions
+
+if TYPE_CHECKING:  # imported where used: LightGBM (with scikit-learn) costs a command line 0.8 s
+    import lightgbm as lgb
 
 # The column a model's probability goes under, beside its inputs: in the drift reference sample, the stored
 # predictions and the prediction log.
@@ -54,6 +57,8 @@ class TrainedModel:
     mean_contributions: dict[str, float] = field(default_factory=dict)  # mean |pred_contrib| per feature
 
     def booster(self) -> lgb.Booster:
+        import lightgbm as lgb
+
         return lgb.Booster(model_str=self.model_text)
 
 
@@ -82,6 +87,8 @@ def time_ordered_folds(times: pd.Series, folds: int) -> list[tuple[np.ndarray, n
 
 
 def _dataset(features: pd.DataFrame, label: np.ndarray, spec: FeatureSpec) -> lgb.Dataset:
+    import lightgbm as lgb
+
     return lgb.Dataset(
         features,
         label=label,
@@ -117,6 +124,8 @@ def train_model(
         The trained model with per-fold and pooled out-of-fold metrics, gain importance and mean
         absolute contributions.
     """
+    import lightgbm as lgb
+
     if label.isna().any():
         raise ValueError("train_model needs labelled rows only")
     y = label.to_numpy(dtype=float)

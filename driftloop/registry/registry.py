@@ -12,8 +12,8 @@ import contextlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import pandas as pd
 
 from driftloop.core import layout
@@ -27,6 +27,9 @@ from driftloop.registry import claims, records
 from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import UNCHECKED, PromotionLog, Unchecked, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
+
+if TYPE_CHECKING:  # imported where a model is loaded: `driftloop models` lists versions without LightGBM
+    import lightgbm as lgb
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ class Registry:
     # ---- a version's files ---------------------------------------------------------------------
     def load(self, version: int) -> LoadedModel:
         """Load a version's booster and spec, checking both SHA-256s."""
+        import lightgbm as lgb
+
         manifest = self.get(version)
         booster = lgb.Booster(model_str=self.blobs.get(manifest.files.model).decode())
         spec = FeatureSpec.from_json(self.blobs.get(manifest.files.spec).decode())
@@ -182,18 +187,40 @@ class Registry:
 
     # ---- evaluations ---------------------------------------------------------------------------
     def record_evaluation(self, evaluation: records.Evaluation) -> None:
-        """Keep a challenger's evaluation (create-only: the first evaluation of a version stands)."""
-        key = layout.evaluation(self.model, evaluation.version)
+        """Keep a challenger's evaluation, create-only: the first evaluation of a version stands as its
+        decision; one against another champion since is kept beside it, so that a rerun judges nothing twice.
+        """
+        first = self.evaluation(evaluation.version)
+        if first is None:
+            key = layout.evaluation(self.model, evaluation.version)
+        elif first.champion_version != evaluation.champion_version:
+            key = layout.rejudgement(self.model, evaluation.version, evaluation.champion_version)
+        else:
+            return
         with contextlib.suppress(PreconditionFailed):
             self.storage.write_bytes(key, evaluation.to_json().encode(), if_absent=True)
 
     def evaluation(self, version: int) -> records.Evaluation | None:
+        """A version's first evaluation: its decision."""
         data = read_if_exists(self.storage, layout.evaluation(self.model, version))
         return records.Evaluation.from_json(data) if data is not None else None
 
+    def evaluation_against(self, version: int, champion: int | None) -> records.Evaluation | None:
+        """A version's evaluation against `champion` (None: when there was none), if it was judged so."""
+        first = self.evaluation(version)
+        if first is None or first.champion_version == champion:
+            return first
+        data = read_if_exists(self.storage, layout.rejudgement(self.model, version, champion))
+        return records.Evaluation.from_json(data) if data is not None else None
+
     def evaluations(self) -> list[records.Evaluation]:
+        """Every version's first evaluation (its decision), in version order."""
         keys = self.storage.list(layout.registry(self.model, "evaluations"))
-        return [records.Evaluation.from_json(self.storage.read_bytes(key)) for key in keys]
+        return [
+            records.Evaluation.from_json(self.storage.read_bytes(key))
+            for key in keys
+            if "-against-" not in key
+        ]
 
     # ---- champion ------------------------------------------------------------------------------
     def champion(self) -> ModelVersion | None:

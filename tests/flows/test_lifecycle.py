@@ -136,6 +136,39 @@ def test_rerun_hits_the_caches_and_registers_nothing_new(replay: tuple[Settings,
     assert states["train as of 2013-03"] == "Cached"
 
 
+def _task_states(flow_run_id: object) -> dict[str, str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name: run.state.name for run in runs}
+
+
+def test_scoring_a_period_again_is_a_cache_hit_until_its_predictions_are_gone(
+    replay: tuple[Settings, object],
+) -> None:
+    from flows.score import score_flow
+
+    settings, _ = replay
+    storage = LocalStorage(settings.storage.url)
+    champion = Registry(storage, "flights-delay").require_champion().version
+    predictions = Path(storage.uri(layout.predictions("flights", "2013-06", "flights-delay", champion)))
+    task = f"score 2013-06 with v{champion}"
+
+    runs = [score_flow("2013-06", settings=settings, return_state=True) for _ in range(2)]
+    written = predictions.stat().st_mtime_ns
+    predictions.unlink()
+    runs.append(score_flow("2013-06", settings=settings, return_state=True))
+
+    states = [_task_states(run.state_details.flow_run_id)[task] for run in runs]
+    assert states == ["Completed", "Cached", "Completed"]  # the file gone: scored again, not believed
+    outcomes = [run.result() for run in runs]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0].rows == len(pd.read_parquet(predictions)) and outcomes[0].model_version == champion
+    assert predictions.stat().st_mtime_ns != written
+
+
 def test_ingest_flow_fails_with_every_broken_rule(replay: tuple[Settings, object]) -> None:
     from flows.ingest import ingest_flow
 

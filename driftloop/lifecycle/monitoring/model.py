@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import pandas as pd
 
 from driftloop.lifecycle.challenger import Candidate
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.yardsticks import MonitoringYardsticks
 from driftloop.registry import LoadedModel, Registry
+
+if TYPE_CHECKING:  # only annotated here: loading and scoring import LightGBM where they run
+    import lightgbm as lgb
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,11 @@ def test_help_imports_none_of_them() -> None:
 
 @pytest.mark.parametrize("extra", [(), ("--json",), ("--card", "99")], ids=["text", "json", "no-such-card"])
 def test_models_reads_the_registry_json_without_them(v01_store: Path, extra: tuple[str, ...]) -> None:
-    """Versions, log and cards are JSON and text: no pandas; and a failure is classified without them too."""
+    """Versions, log and cards are JSON and text: no LightGBM, scikit-learn, Prefect, Great Expectations or
+    Evidently (pandas comes with the records' modules, 0.2 s); a failure is classified without them too."""
     code, imported, said = run_verb("models", "--store", str(v01_store), *extra)
     assert code == (ExitCode.MISSING_PREREQUISITE if extra == ("--card", "99") else ExitCode.OK), said
-    assert imported == set()
+    assert imported <= {"pandas", "pyarrow"}
 
 
 def test_validate_imports_great_expectations_and_pandas_only(

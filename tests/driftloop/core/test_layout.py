@@ -31,6 +31,7 @@ KEYS = {
     "log entry": layout.promotion_entry("flights-delay", 12),
     "pointer": layout.champion_pointer("flights-delay"),
     "evaluation": layout.evaluation("flights-delay", 3),
+    "rejudgement": layout.rejudgement("flights-delay", 3, 5),
     "claim": layout.registration_claim("flights-delay", SHA),
     "retrain request": layout.retrain_request("flights-delay", "6f1c2b1e-0000-5000-8000-000000000000"),
     "retrain outcome": layout.retrain_outcome("flights-delay", "6f1c2b1e-0000-5000-8000-000000000000"),

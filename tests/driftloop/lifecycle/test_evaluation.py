@@ -20,7 +20,7 @@ from driftloop.lifecycle.evaluation import (
     judge_and_promote,
     promote_if_better,
 )
-from driftloop.registry import ChampionChanged, Registry
+from driftloop.registry import ChampionChanged, LoadedModel, Registry
 
 SETTINGS = TrainingSettings(max_rounds=40, cv_folds=2)
 PLAN = WindowPlan(kind="month", train_periods=2, holdout_days=14)
@@ -62,13 +62,17 @@ def _never() -> TrainingWindow:
     raise AssertionError("the window was loaded although nothing needed it")
 
 
+def _unloadable(version: int) -> LoadedModel:
+    raise AssertionError(f"v{version} was loaded although nothing needed it")
+
+
 def test_the_first_challenger_is_promoted_without_loading_anything(
     setting: tuple[Registry, dict[str, TrainingWindow]], slice_contract: Contract
 ) -> None:
     registry, _ = setting
     first = _train(setting, slice_contract, "2013-03")
 
-    evaluation = evaluate_challenger(registry, first, _never, None, PromotionSettings(), 10)
+    evaluation = evaluate_challenger(registry, first, _never, None, _unloadable, PromotionSettings(), 10)
 
     assert evaluation.decision.promote and evaluation.champion_version is None
     assert evaluation.decision.reasons[1] == "no champion yet"
@@ -77,7 +81,7 @@ def test_the_first_challenger_is_promoted_without_loading_anything(
     assert (entry.version, entry.data_period) == (first.version.version, "2013-03")
     assert entry.evidence.challenger.auc == first.holdout.auc  # type: ignore[union-attr]
     # the same evaluation again, against the same (absent) champion: as it stands, no data needed
-    again = evaluate_challenger(registry, first, _never, None, PromotionSettings(), 10)
+    again = evaluate_challenger(registry, first, _never, None, _unloadable, PromotionSettings(), 10)
     assert again == evaluation
 
 
@@ -89,7 +93,13 @@ def test_a_champion_trained_inside_the_holdout_cannot_be_compared(
     champion = registry.load(registry.require_champion().version)  # trained on Feb to mid-March
 
     evaluation = evaluate_challenger(
-        registry, older, lambda: windows["2013-02"], champion, PromotionSettings(), 10
+        registry,
+        older,
+        lambda: windows["2013-02"],
+        champion.version.version,
+        registry.load,
+        PromotionSettings(),
+        10,
     )
 
     assert not evaluation.decision.promote
@@ -98,6 +108,11 @@ def test_a_champion_trained_inside_the_holdout_cannot_be_compared(
     )
     assert evaluation.decision.champion is not None  # still scored on the same holdout, for the record
     assert registry.evaluation(older.version.version) == evaluation  # recorded
+    # judged again against the same champion (a rerun): as recorded, with neither data nor a model loaded
+    again = evaluate_challenger(
+        registry, older, _never, champion.version.version, _unloadable, PromotionSettings(), 10
+    )
+    assert again == evaluation
     assert not promote_if_better(
         registry, older, evaluation.decision, "2013-02", replacing=champion.version.version
     )
@@ -112,7 +127,7 @@ def test_a_challenger_cannot_beat_itself(
     same = _train(setting, slice_contract, "2013-03")  # identical bytes: the same registered version
     assert same.version == champion_version
     evaluation = evaluate_challenger(
-        registry, same, _never, registry.load(champion_version.version), PromotionSettings(), 10
+        registry, same, _never, champion_version.version, _unloadable, PromotionSettings(), 10
     )
     assert not evaluation.decision.promote
     assert (

@@ -580,6 +580,27 @@ def test_the_first_evaluation_of_a_version_stands(
     assert registry.evaluation(9) is None
 
 
+def test_a_version_judged_again_against_a_new_champion_keeps_both_judgements(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    """A rerun after the champion moved on finds that judgement too, instead of scoring the champion again."""
+    register(0)
+    registry.record_evaluation(_evaluation(1, True, "first, with no champion"))
+    against_5 = _evaluation(1, False, "against v5").model_copy(update={"champion_version": 5})
+    registry.record_evaluation(against_5)
+    registry.record_evaluation(
+        against_5.model_copy(update={"decision": _evaluation(1, True, "later").decision})
+    )
+
+    assert registry.evaluation(1).decision.reasons == ("first, with no champion",)  # type: ignore[union-attr]
+    assert registry.evaluation_against(1, None) == registry.evaluation(1)
+    assert registry.evaluation_against(1, 5) == against_5  # the first against v5 stands too
+    assert registry.evaluation_against(1, 6) is None
+    assert [e.reasons for e in (ev.decision for ev in registry.evaluations())] == [
+        ("first, with no champion",)
+    ]
+
+
 def test_models_are_lightgbm_text_and_nothing_is_pickled(
     registry: Registry, register: Callable[..., ModelVersion], store: Storage
 ) -> None:
