@@ -9,7 +9,7 @@ days of the window) and a fixed-seed sample of its training rows.
 The steps, and how they differ from one machine (`challenger.build_candidate`):
 - the feature spec: each period's category levels, united (the same levels as on one machine);
 - the number of boosting rounds: the same time-ordered cross-validation with early stopping, on the
-  sample (on one machine: on every training row);
+  sample (on one machine: on every training row), its folds side by side on the workers;
 - the model: `lightgbm.dask` on every training row, data-parallel across the workers, for that many
   rounds;
 - the holdout evaluation, the drift calibration, the reference sample and the explanations: on the
@@ -41,7 +41,15 @@ from driftloop.data.enrichment import enrich, labels
 from driftloop.data.sources import SourceTables
 from driftloop.data.windows import WindowPlan
 from driftloop.modelling.features import build_features, category_levels, spec_with_levels
-from driftloop.modelling.training import TrainedModel, mean_abs_contributions, train_model
+from driftloop.modelling.training import (
+    FoldData,
+    FoldOutcome,
+    FoldRunner,
+    TrainedModel,
+    cross_validate,
+    mean_abs_contributions,
+    train_fold,
+)
 from driftloop.registry import Engine
 
 if TYPE_CHECKING:
@@ -88,6 +96,27 @@ def engine_of(client: Client) -> Engine:
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
     threads = tuple(sorted(int(worker["nthreads"]) for worker in workers))
     return Engine(kind="dask", workers=len(threads), threads_per_worker=threads)
+
+
+def folds_on(client: Client, engine: Engine) -> FoldRunner:
+    """Run the cross-validation folds side by side on the workers, each fold with a worker's threads.
+
+    The fold data goes to every worker once; LightGBM is told the smallest worker's thread count, so that
+    no fold takes cores another fold is using.
+    """
+    threads = min(engine.threads_per_worker, default=1)
+
+    def run(data: FoldData, folds: list[tuple[int, np.ndarray, np.ndarray]]) -> list[FoldOutcome]:
+        on_worker = data.settings.model_copy(update={"num_threads": threads})
+        fitted = FoldData(data.features, data.label, data.times, data.spec, on_worker)
+        shared = client.scatter(fitted, broadcast=True)
+        futures = [
+            client.submit(train_fold, shared, number, train_idx, valid_idx, pure=False)
+            for number, train_idx, valid_idx in folds
+        ]
+        return client.gather(futures)
+
+    return run
 
 
 # ---- what the workers do: read a period from the store, never from the client --------------------------
@@ -254,9 +283,15 @@ def train_on_cluster(
     sample_times = sample_times.iloc[order].reset_index(drop=True)
     sample_label = sample.pop(LABEL)
 
-    progress(f"choosing the number of rounds by time-ordered CV on a {len(sample):,}-row sample")
+    engine = engine_of(client).model_copy(update={"sample_seed": drift.sample_seed})
+    progress(
+        f"choosing the number of rounds by time-ordered CV on a {len(sample):,}-row sample, "
+        f"{settings.cv_folds} folds side by side on the workers"
+    )
     sample_features = build_features(sample, spec)
-    chosen = train_model(sample_features, sample_label, sample_times, spec, settings)
+    chosen = cross_validate(
+        sample_features, sample_label, sample_times, spec, settings, run_folds=folds_on(client, engine)
+    )
 
     progress(f"training on {train_rows:,} rows for {chosen.num_rounds} rounds")
     matrix = dd.from_map(
@@ -273,14 +308,13 @@ def train_on_cluster(
     booster = model.booster_
     gain = booster.feature_importance(importance_type="gain")
     total_gain = float(gain.sum()) or 1.0
-    engine = engine_of(client).model_copy(update={"sample_seed": drift.sample_seed})
     trained = TrainedModel(
         model_text=booster.model_to_string(),
         spec=spec,
-        params=chosen.params,
+        params=settings.lightgbm_params(),
         num_rounds=chosen.num_rounds,
         folds=chosen.folds,
-        cv_metrics=chosen.cv_metrics,
+        cv_metrics=chosen.metrics,
         gain_importance={name: float(g) / total_gain for name, g in zip(spec.names, gain, strict=True)},
         train_rows=train_rows,
         train_start=pd.Timestamp(summary["first"].min()).tz_convert("UTC").isoformat(),

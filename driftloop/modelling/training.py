@@ -8,6 +8,7 @@ then the final model is trained once on all rows with that number, so nothing de
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,104 @@ def _iso(value: object) -> str:
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).isoformat()
 
 
+@dataclass(frozen=True)
+class FoldData:
+    """What every cross-validation fold reads: the model matrix, labels and times of the training rows."""
+
+    features: pd.DataFrame
+    label: np.ndarray
+    times: pd.Series  # naive UTC, aligned with `features`
+    spec: FeatureSpec
+    settings: TrainingParameters
+
+
+@dataclass(frozen=True)
+class FoldOutcome:
+    """One fold's result, with its out-of-fold labels and predictions for the pooled metrics."""
+
+    result: FoldResult
+    valid_label: np.ndarray
+    valid_prob: np.ndarray
+
+
+def train_fold(data: FoldData, number: int, train_idx: np.ndarray, valid_idx: np.ndarray) -> FoldOutcome:
+    """Train one time-ordered fold with early stopping on its validation block."""
+    import lightgbm as lgb
+
+    settings, y = data.settings, data.label
+    train_set = _dataset(data.features.iloc[train_idx], y[train_idx], data.spec)
+    valid_set = _dataset(data.features.iloc[valid_idx], y[valid_idx], data.spec).construct()
+    booster = lgb.train(
+        settings.lightgbm_params().for_lightgbm(),
+        train_set,
+        num_boost_round=settings.max_rounds,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, first_metric_only=True, verbose=False)],
+    )
+    prob = booster.predict(data.features.iloc[valid_idx], num_iteration=booster.best_iteration)
+    valid_times = data.times.iloc[valid_idx]
+    result = FoldResult(
+        fold=number,
+        train_rows=len(train_idx),
+        valid_rows=len(valid_idx),
+        valid_start=_iso(valid_times.min()),
+        valid_end=_iso(valid_times.max()),
+        best_iteration=int(booster.best_iteration or settings.max_rounds),
+        metrics=score_predictions(y[valid_idx], prob, settings.calibration_bins),
+    )
+    return FoldOutcome(result=result, valid_label=y[valid_idx], valid_prob=prob)
+
+
+FoldRunner = Callable[[FoldData, list[tuple[int, np.ndarray, np.ndarray]]], list[FoldOutcome]]
+
+
+def folds_in_turn(data: FoldData, folds: list[tuple[int, np.ndarray, np.ndarray]]) -> list[FoldOutcome]:
+    """The folds one after the other, in this process (a cluster runs them side by side instead)."""
+    return [train_fold(data, number, train_idx, valid_idx) for number, train_idx, valid_idx in folds]
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """The time-ordered folds, their pooled out-of-fold metrics, and the rounds the final model gets."""
+
+    folds: tuple[FoldResult, ...]
+    metrics: Metrics
+    num_rounds: int  # the median of the folds' early-stopping rounds
+
+
+def cross_validate(
+    features: pd.DataFrame,
+    label: pd.Series,
+    times: pd.Series,
+    spec: FeatureSpec,
+    settings: TrainingParameters,
+    run_folds: FoldRunner = folds_in_turn,
+) -> CrossValidation:
+    """Time-ordered cross-validation with early stopping: how many rounds, and how good out of fold.
+
+    `run_folds` runs the independent folds: in turn here, or on a cluster's workers.
+    """
+    if label.isna().any():
+        raise ValueError("train_model needs labelled rows only")
+    # naive UTC datetime64: tz-aware values would become an object array of Timestamps (0.5 s a window)
+    time_values = pd.Series(
+        pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy(), index=features.index
+    )
+    data = FoldData(features, label.to_numpy(dtype=float), time_values, spec, settings)
+    splits = time_ordered_folds(time_values, settings.cv_folds)
+    outcomes = run_folds(data, [(number, t, v) for number, (t, v) in enumerate(splits, 1)])
+    results = tuple(outcome.result for outcome in outcomes)
+    return CrossValidation(
+        folds=results,
+        metrics=score_predictions(
+            np.concatenate([o.valid_label for o in outcomes]),
+            np.concatenate([o.valid_prob for o in outcomes]),
+            settings.calibration_bins,
+        ),
+        num_rounds=max(1, int(np.median([fold.best_iteration for fold in results]))),
+    )
+
+
 def train_model(
     features: pd.DataFrame,
     label: pd.Series,
@@ -126,64 +225,26 @@ def train_model(
     """
     import lightgbm as lgb
 
-    if label.isna().any():
-        raise ValueError("train_model needs labelled rows only")
+    validation = cross_validate(features, label, times, spec, settings)
     y = label.to_numpy(dtype=float)
     params = settings.lightgbm_params()
-    booster_params = params.for_lightgbm()
-    # naive UTC datetime64: tz-aware values would become an object array of Timestamps (0.5 s a window)
-    time_values = pd.Series(
-        pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy(), index=features.index
+    final = lgb.train(
+        params.for_lightgbm(), _dataset(features, y, spec), num_boost_round=validation.num_rounds
     )
-
-    fold_results: list[FoldResult] = []
-    oof_true: list[np.ndarray] = []
-    oof_prob: list[np.ndarray] = []
-    for number, (train_idx, valid_idx) in enumerate(time_ordered_folds(time_values, settings.cv_folds), 1):
-        train_set = _dataset(features.iloc[train_idx], y[train_idx], spec)
-        valid_set = _dataset(features.iloc[valid_idx], y[valid_idx], spec).construct()
-        booster = lgb.train(
-            booster_params,
-            train_set,
-            num_boost_round=settings.max_rounds,
-            valid_sets=[valid_set],
-            callbacks=[
-                lgb.early_stopping(settings.early_stopping_rounds, first_metric_only=True, verbose=False)
-            ],
-        )
-        prob = booster.predict(features.iloc[valid_idx], num_iteration=booster.best_iteration)
-        valid_times = time_values.iloc[valid_idx]
-        fold_results.append(
-            FoldResult(
-                fold=number,
-                train_rows=len(train_idx),
-                valid_rows=len(valid_idx),
-                valid_start=_iso(valid_times.min()),
-                valid_end=_iso(valid_times.max()),
-                best_iteration=int(booster.best_iteration or settings.max_rounds),
-                metrics=score_predictions(y[valid_idx], prob, settings.calibration_bins),
-            )
-        )
-        oof_true.append(y[valid_idx])
-        oof_prob.append(prob)
-
-    num_rounds = max(1, int(np.median([fold.best_iteration for fold in fold_results])))
-    final = lgb.train(booster_params, _dataset(features, y, spec), num_boost_round=num_rounds)
     gain = final.feature_importance(importance_type="gain")
     total_gain = float(gain.sum()) or 1.0
+    utc = pd.to_datetime(times, utc=True)
     return TrainedModel(
         model_text=final.model_to_string(),
         spec=spec,
         params=params,
-        num_rounds=num_rounds,
-        folds=tuple(fold_results),
-        cv_metrics=score_predictions(
-            np.concatenate(oof_true), np.concatenate(oof_prob), settings.calibration_bins
-        ),
+        num_rounds=validation.num_rounds,
+        folds=validation.folds,
+        cv_metrics=validation.metrics,
         gain_importance={name: float(g) / total_gain for name, g in zip(spec.names, gain, strict=True)},
         train_rows=len(features),
-        train_start=_iso(time_values.min()),
-        train_end=_iso(time_values.max()),
+        train_start=_iso(utc.min()),
+        train_end=_iso(utc.max()),
         mean_contributions=mean_abs_contributions(final, features, settings.explain_rows, settings.seed),
     )
 
