@@ -57,11 +57,11 @@ def fit_challenger(
     """
     train = ~window.holdout
     spec = fit_feature_spec(window.frame.loc[train, spec_inputs(window.frame, contract)], contract)
-    # The matrix of every row of the window, then its training rows: the same values as the matrix of a
-    # copy of the training rows (the feature function is row by row), without copying the window first.
-    features = build_features(window.frame, spec).loc[train].reset_index(drop=True)
-    check_leakage(features, window.train_label, window.train_times, contract)
-    return train_model(features, window.train_label, window.train_times, spec, settings), features
+    # The training rows' matrix, taken column by column: never a copy of the window, nor of its matrix.
+    features = build_features(window.frame, spec, rows=train)
+    label, times = window.train_label, window.train_times
+    check_leakage(features, label, times, contract)
+    return train_model(features, label, times, spec, settings), features
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -271,25 +271,51 @@ def _unfitted(contract: Contract) -> FeatureSpec:
     )
 
 
-def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def build_features(frame: pd.DataFrame, spec: FeatureSpec, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The model matrix: numeric as float64, categoricals with the spec's fixed levels (unseen -> NaN).
 
     Args:
         frame: enriched rows (batch joined with reference tables), any extra columns ignored.
         spec: the frozen feature spec of the model.
+        rows: only these rows of `frame` (a boolean mask or positions), taken column by column so that
+            the frame itself is never copied; the result is then indexed from 0.
 
     Returns:
-        A new DataFrame with exactly `spec.names` columns, in order, same index as `frame`.
+        A new DataFrame with exactly `spec.names` columns, in order, same index as `frame` (or the taken
+        rows'). Each column keeps its own array: no second, consolidated copy of the matrix.
     """
-    encoded = FeatureEncoder(spec).codes(frame)
+    positions = None if rows is None else np.flatnonzero(rows) if rows.dtype == bool else rows
+    columns: Columns = frame if positions is None else _TakenRows(frame, positions)
+    encoded = FeatureEncoder(spec).codes(columns)
     out: dict[str, Any] = {}
     for column in spec.columns:
-        values = encoded[column.name]
+        values = encoded.pop(column.name)
         if column.kind == "categorical":
             dtype = pd.CategoricalDtype(list(column.categories))
             values = pd.Categorical.from_codes(values, dtype=dtype)
         out[column.name] = values
-    return pd.DataFrame(out, index=frame.index)
+    index = frame.index if positions is None else pd.RangeIndex(len(positions))
+    return pd.DataFrame(out, index=index, copy=False)
+
+
+class _TakenRows(Mapping[str, Any]):
+    """Some rows of a frame, as columns: a column is taken only when a feature reads it."""
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray) -> None:
+        self._frame = frame
+        self._positions = positions
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._frame.columns
+
+    def __getitem__(self, name: str) -> Any:
+        return self._frame[name].iloc[self._positions].reset_index(drop=True)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._frame.columns)
+
+    def __len__(self) -> int:
+        return len(self._frame.columns)
 
 
 def feature_values(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:

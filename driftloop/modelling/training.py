@@ -87,14 +87,17 @@ def time_ordered_folds(times: pd.Series, folds: int) -> list[tuple[np.ndarray, n
     return splits
 
 
-def _dataset(features: pd.DataFrame, label: np.ndarray, spec: FeatureSpec) -> lgb.Dataset:
+def _dataset(
+    features: pd.DataFrame, label: np.ndarray, spec: FeatureSpec, keep_rows: bool = True
+) -> lgb.Dataset:
+    """LightGBM's dataset of the matrix; `keep_rows=False` lets it drop a fold's copy once binned."""
     import lightgbm as lgb
 
     return lgb.Dataset(
         features,
         label=label,
         categorical_feature=spec.categorical,
-        free_raw_data=False,
+        free_raw_data=not keep_rows,
         params={"verbosity": -1},
     )
 
@@ -130,7 +133,8 @@ def train_fold(data: FoldData, number: int, train_idx: np.ndarray, valid_idx: np
     import lightgbm as lgb
 
     settings, y = data.settings, data.label
-    train_set = _dataset(data.features.iloc[train_idx], y[train_idx], data.spec)
+    # The fold's training rows are copied for LightGBM to bin, and dropped once binned.
+    train_set = _dataset(data.features.iloc[train_idx], y[train_idx], data.spec, keep_rows=False)
     valid_set = _dataset(data.features.iloc[valid_idx], y[valid_idx], data.spec).construct()
     booster = lgb.train(
         settings.lightgbm_params().for_lightgbm(),
