@@ -58,15 +58,21 @@ def _rss_mb() -> float:
 
 # ---- the parent: sizes, sources, one process per phase ------------------------------------------------
 def _source(rows: int, work: Path) -> dict[str, Any]:
-    from bench.scale_data import generate
+    """The source of `rows` rows, written once by `bench/scale_data.py` in its own process.
 
+    Not in this one: a child's peak RSS as `wait4` reports it starts from its parent's RSS at the fork,
+    so a parent that had held the generated rows would lift every phase's peak to its own.
+    """
     out = work / f"source-{rows}"
     summary = out / "source.json"
     if summary.exists() and json.loads(summary.read_text())["rows"] == rows:
         return json.loads(summary.read_text())
     shutil.rmtree(out, ignore_errors=True)
     print(f"writing {rows:,} rows to {out}", file=sys.stderr, flush=True)
-    return generate(rows, out, progress=False)
+    script = Path(__file__).with_name("scale_data.py")
+    subprocess.run([sys.executable, str(script), "--rows", str(rows), "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return json.loads(summary.read_text())
 
 
 def _plan(contract_path: str) -> dict[str, Any]:
@@ -586,6 +592,43 @@ def _bare_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# ---- the tables of docs/benchmarks.md, from the JSON ---------------------------------------------------
+def _ratio(run: dict[str, Any]) -> str:
+    return f"{run['driftloop']['seconds'] / run['bare']['seconds']:.2f}" if run["bare"]["seconds"] else "-"
+
+
+def tables(result: dict[str, Any]) -> str:
+    """Markdown: the sizes end to end, then each phase at each size (rows/s, s per 1M rows, peak RSS)."""
+    runs = result["runs"]
+    lines = [
+        "| rows | months | rows a month | Arrow MB | driftloop s | bare s | **ratio** | peak RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        ratio = run["driftloop_s"] / run["bare_s"]
+        lines.append(
+            f"| {run['rows']:,} | {run['months']} | {run['period_rows']:,} | {run['data_mb']:,.0f} | "
+            f"{run['driftloop_s']:.1f} | {run['bare_s']:.1f} | **{ratio:.2f}** | {run['peak_rss_mb']:,.0f} |"
+        )
+    lines += [
+        "",
+        "| rows | phase | rows worked on | driftloop s | bare s | ratio | s per 1M rows | rows/s | "
+        "peak RSS MB (driftloop / bare) | after imports MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for run in runs:
+        for name in PHASES:
+            phase = run["phases"][name]
+            mine, bare = phase["driftloop"], phase["bare"]
+            per_million, per_second = mine["seconds"] / mine["rows"] * 1e6, mine["rows"] / mine["seconds"]
+            lines.append(
+                f"| {run['rows']:,} | {name} | {mine['rows']:,} | {mine['seconds']:.2f} | "
+                f"{bare['seconds']:.2f} | {_ratio(phase)} | {per_million:.2f} | {per_second:,.0f} | "
+                f"{mine['peak_rss_mb']:,.0f} / {bare['peak_rss_mb']:,.0f} | {mine['baseline_mb']:,.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
@@ -595,8 +638,12 @@ def main() -> None:
         "--train", action="append", default=[], metavar="NAME=VALUE",
         help="a training setting for both sides, e.g. --train max_rounds=100 (DRIFTLOOP_TRAIN_<NAME>)",
     )  # fmt: skip
+    parser.add_argument("--tables", type=Path, metavar="JSON", help="print the tables of a past run's JSON")
     parser.add_argument("--phase", nargs=3, metavar=("SIDE", "PHASE", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tables:
+        print(tables(json.loads(args.tables.read_text())))
+        return
     if args.phase:
         side, phase, job = args.phase
         report = (_driftloop_phase if side == "driftloop" else _bare_phase)(phase, json.loads(job))
@@ -606,10 +653,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     training = dict(item.split("=", 1) for item in args.train)
     result = run(sorted(args.rows), work, training)
-    text = json.dumps(result, indent=2)
     if args.json:
-        args.json.write_text(text)
-    print(text)
+        args.json.write_text(json.dumps(result, indent=2))
+    print(tables(result))
 
 
 if __name__ == "__main__":

@@ -324,4 +324,4 @@ def feature_values(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     `build_features` turns a category level the model never saw into missing; monitoring needs to see
     that value by name (a new value that takes over a column is an upstream change, not noise).
     """
-    return pd.DataFrame(FeatureEncoder(spec).values(frame), index=frame.index)
+    return pd.DataFrame(FeatureEncoder(spec).values(frame), index=frame.index, copy=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from driftloop.core import layout
-from driftloop.core.sampling import sample_rows
+from driftloop.core.sampling import FrameRows, sample_rows
 from driftloop.core.settings import DriftSettings
 from driftloop.core.storage import Storage
 from driftloop.lifecycle.monitoring.alarms import raise_alarms
@@ -139,9 +139,9 @@ def assess(
     Returns:
         The verdict (its report key unset) and the HTML.
     """
-    current = scored.features.copy()
-    current[PREDICTION_COLUMN] = scored.prediction
-    sampled = sample_rows(current, settings.sample_rows, settings.sample_seed)
+    # The sampled rows with their predictions: the period's matrix itself is not copied.
+    current = FrameRows(scored.features, extra={PREDICTION_COLUMN: scored.prediction})
+    sampled = current.sample(settings.sample_rows, settings.sample_seed)
     # A column with no value left cannot be compared; breakage names it instead.
     present = {c for c in model.spec.names if sampled[c].notna().any() and model.reference[c].notna().any()}
     summary, report = compute_drift(
