@@ -88,6 +88,8 @@ def _plan(contract_path: str) -> dict[str, Any]:
 
     contract = load_contract(contract_path)
     periods = SourceTables(contract).periods()
+    if _rows_in(contract, periods[-1]) < contract.rows.min:
+        periods = periods[:-1]  # a last month the shifted years leave partial: not a period to work on
     plan = resolve_windows(contract, TrainingSettings())
     as_of, target = periods[-2], periods[-1]
     files = sorted(glob.glob(contract.source.path or ""))
@@ -102,6 +104,23 @@ def _plan(contract_path: str) -> dict[str, Any]:
         "arrow_bytes_per_row": round(per_row, 1),
         "data_mb": round(rows * per_row / 2**20, 1),
     }
+
+
+def _rows_in(contract: Any, period: str) -> int:
+    """Rows of `period` in the source, counted from the files without loading them."""
+    import glob
+
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from driftloop.core.periods import period_bounds
+
+    start, end = period_bounds(period, contract.time.period, contract.time.timezone)
+    data = ds.dataset(sorted(glob.glob(contract.source.path)), format="parquet")
+    kind = data.schema.field(contract.time.column).type
+    column = ds.field(contract.time.column)
+    bound = lambda moment: pa.scalar(moment.tz_convert("UTC").to_pydatetime(), type=kind)  # noqa: E731
+    return data.count_rows(filter=(column >= bound(start)) & (column < bound(end)))
 
 
 def _phase(side: str, phase: str, job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -165,10 +184,20 @@ def _prefect_server(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str,
     return server, url, client
 
 
-def run(sizes: list[int], work: Path, training: dict[str, str]) -> dict[str, Any]:
+def run(sizes: list[int], work: Path, training: dict[str, str], out: Path | None) -> dict[str, Any]:
     server, url, env = _prefect_server(work)
     env = {**env, **{f"DRIFTLOOP_TRAIN_{name.upper()}": value for name, value in training.items()}}
-    runs = []
+    runs: list[dict[str, Any]] = []
+    result = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "training": training,
+        "prefect_api": url,
+        "runs": runs,
+    }
     try:
         for rows in sizes:
             source = _source(rows, work)
@@ -201,7 +230,7 @@ def run(sizes: list[int], work: Path, training: dict[str, str]) -> dict[str, Any
             runs.append(
                 {
                     "rows": source["rows"],
-                    "months": plan["periods"],
+                    "months": source["months"],
                     "period_rows": phases["score"]["driftloop"]["rows"],
                     "driftloop_s": round(sum(p["driftloop"]["seconds"] for p in phases.values()), 2),
                     "bare_s": round(sum(p["bare"]["seconds"] for p in phases.values()), 2),
@@ -210,19 +239,12 @@ def run(sizes: list[int], work: Path, training: dict[str, str]) -> dict[str, Any
                     "phases": phases,
                 }
             )
+            if out:  # after each size: a later size's failure keeps the sizes done
+                out.write_text(json.dumps(result, indent=2))
     finally:
         os.killpg(server.pid, 15)
         server.wait(30)
-    return {
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "training": training,
-        "prefect_api": url,
-        "runs": runs,
-    }
+    return result
 
 
 # ---- a phase process: driftloop --------------------------------------------------------------------------
@@ -652,10 +674,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="driftloop-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     training = dict(item.split("=", 1) for item in args.train)
-    result = run(sorted(args.rows), work, training)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-    print(tables(result))
+    print(tables(run(sorted(args.rows), work, training, args.json)))
 
 
 if __name__ == "__main__":
