@@ -2,13 +2,15 @@
 each phase timed against the same work done with the libraries alone, in the same run.
 
     .venv/bin/python bench/scale.py --rows 1000000 10000000 30000000 100000000 --json FILE [--work DIR]
+    .venv/bin/python bench/scale.py --tables FILE      # the Markdown tables of docs/benchmarks.md, again
 
 For each size, `bench/scale_data.py` writes the source once (real flights resampled into monthly Parquet
 files, read through a file-source contract: the path a user's own data takes). Up to 10M rows the history
 is one year and a month grows with the size; beyond, a month keeps 10M / 12 rows and the history grows
 (10M, 30M, 100M rows = 1, 3, 10 years), so the phases of one period meet the same period whatever the
 history holds. The phases work at the end of the history: the training window is the three months before
-the last one, and the last month is ingested, gated, scored and monitored.
+the last one, and the last month is ingested, gated, scored and monitored (a last month left partial by
+the 52-week years, fewer rows than the contract's minimum, is skipped: at 100M the period is 2022-11).
 
 Each phase of each side runs in its own process (so its peak RSS is its own, read by `wait4`), after its
 imports (timed apart: a process pays them whichever side it is):
