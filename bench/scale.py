@@ -110,19 +110,12 @@ def _plan(contract_path: str) -> dict[str, Any]:
 
 def _rows_in(contract: Any, period: str) -> int:
     """Rows of `period` in the source, counted from the files without loading them."""
-    import glob
+    from driftloop.data.parquet_periods import ParquetPeriods
 
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    from driftloop.core.periods import period_bounds
-
-    start, end = period_bounds(period, contract.time.period, contract.time.timezone)
-    data = ds.dataset(sorted(glob.glob(contract.source.path)), format="parquet")
-    kind = data.schema.field(contract.time.column).type
-    column = ds.field(contract.time.column)
-    bound = lambda moment: pa.scalar(moment.tz_convert("UTC").to_pydatetime(), type=kind)  # noqa: E731
-    return data.count_rows(filter=(column >= bound(start)) & (column < bound(end)))
+    source = ParquetPeriods.open(contract, contract.source.path)
+    if source is None:
+        raise SystemExit(f"{contract.source.path}: not Parquet files with a timestamp time column")
+    return source.count(period)
 
 
 def _phase(side: str, phase: str, job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:

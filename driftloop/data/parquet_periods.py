@@ -72,14 +72,15 @@ class ParquetPeriods:
                 found.update(str(label) for label in self._labels(times[self.time.column]).dropna().unique())
         return sorted(found)
 
+    def count(self, period: str) -> int:
+        """Rows whose time falls within `period`'s bounds, counted without loading them (a wall-clock time
+        in a DST gap counts here, while `read` drops it)."""
+        return ds.dataset(list(self.paths), format="parquet").count_rows(filter=self._within(period))
+
     def read(self, period: str) -> pd.DataFrame:
         """The rows of `period`, in the files' order (sorted paths, then rows)."""
-        start, end = period_bounds(period, self.time.period, self.time.timezone)
-        field = ds.field(self.time.column)
-        bounds = (self._scalar(start), self._scalar(end))
         table = ds.dataset(list(self.paths), format="parquet").to_table(
-            columns=list(self.columns) if self.columns else None,
-            filter=(field >= bounds[0]) & (field < bounds[1]),
+            columns=list(self.columns) if self.columns else None, filter=self._within(period)
         )
         frame = table.to_pandas()
         del table
@@ -89,6 +90,12 @@ class ParquetPeriods:
         # Wall-clock times: one that does not exist in the timezone (a DST gap) counts in no period.
         keep = (period_of(frame, self.time) == period).to_numpy(dtype=bool)
         return frame if keep.all() else frame.loc[keep].reset_index(drop=True)
+
+    def _within(self, period: str) -> ds.Expression:
+        """The filter pushed down to the row groups: the time column within the period's bounds."""
+        start, end = period_bounds(period, self.time.period, self.time.timezone)
+        field = ds.field(self.time.column)
+        return (field >= self._scalar(start)) & (field < self._scalar(end))
 
     def _scalar(self, moment: pd.Timestamp) -> pa.Scalar:
         """A period bound in the column's own terms: an instant, or wall-clock time for naive columns."""

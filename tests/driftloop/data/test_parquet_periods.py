@@ -54,6 +54,7 @@ def test_the_periods_and_each_period_are_those_of_the_whole_table(
         got = parquet.read(period)
         assert len(got) == len(expected) > 20_000
         pd.testing.assert_frame_equal(got, expected)  # same rows, same order, same types
+        assert parquet.count(period) == len(expected)  # counted from the files, nothing loaded
 
 
 def test_wall_clock_timestamps_are_cut_in_the_contracts_timezone(
