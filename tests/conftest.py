@@ -50,6 +50,18 @@ FLIGHTS_CONTRACT = REPO / "data_contracts" / "flights.yaml"
 SLICE_FRACTION = 0.08  # ~2,200 rows a month: enough for LightGBM and drift, fast everywhere
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that use the session's Dask cluster run last, whole, in their usual order.
+
+    After a flow has run on the cluster, LightGBM trainings in the same process take about twice as long
+    (measured: 1.8 s -> 3.9 s for one training on 2 threads; a plain `Client` or `DaskTaskRunner` alone
+    does not do it). Run last, the cluster is up only while needed and the single-process trainings
+    (the golden replay, the known-truth stream) keep their speed.
+    """
+    on_cluster = {item.nodeid.split("::")[0] for item in items if "dask_scheduler" in item.fixturenames}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] in on_cluster)  # stable: otherwise unchanged
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No DRIFTLOOP_* variable from the developer's shell leaks into a test."""

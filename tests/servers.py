@@ -142,6 +142,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _stop_together(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        _stop(process)
+
+
 def _remove_grpc_sockets(ports: list[int]) -> None:
     # gRPC sockets are always /tmp/seaweedfs-<service>-grpc-<port>.sock (no flag moves them) and some
     # outlive the process; the port in the name makes them ours.
@@ -345,8 +353,10 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[DaskEndpoint]:
         for number, command in enumerate(commands):
             log = stack.enter_context(open(folder / f"process-{number}.log", "ab"))
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            stack.callback(_stop, process)  # stopped in reverse: the workers before the scheduler
             processes.append(process)
+        # At the end the workers all at once (each takes seconds to close), then the scheduler.
+        stack.callback(_stop, processes[0])
+        stack.callback(_stop_together, processes[1:])
         deadline = time.monotonic() + 120
         with Client(address, timeout=60) as client:
             while len(client.scheduler_info()["workers"]) < workers:
