@@ -19,7 +19,7 @@ from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
 from driftloop.data.enrichment import References
 from driftloop.modelling.features import FeatureEncoder, FeatureSpec
-from driftloop.online.problems import refused
+from driftloop.online.problems import refused, times_that_cannot_exist
 from driftloop.online.schema import RequestSchema, record_columns, request_schema
 from driftloop.registry import LoadedModel, ModelVersion
 
@@ -75,9 +75,13 @@ class ServedModel:
     def records(self, body: bytes) -> list[dict[str, Any]]:
         """The body's records, checked against the contract; `RequestRefused` naming each broken rule."""
         try:
-            return self.schema.adapter.validate_json(body)["records"]
+            records: list[dict[str, Any]] = self.schema.adapter.validate_json(body)["records"]
         except ValidationError as error:
             raise refused(error, self.schema) from None
+        impossible = times_that_cannot_exist(self.schema, records)
+        if impossible is not None:
+            raise impossible
+        return records
 
     def score(self, records: list[dict[str, Any]]) -> Scored:
         """Probabilities in record order: columns, reference lookups, the feature encoder, the booster."""

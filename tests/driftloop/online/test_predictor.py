@@ -15,6 +15,7 @@ from driftloop.data.enrichment import References
 from driftloop.lifecycle.scoring import enrich_batch, score_batch
 from driftloop.modelling.features import FeatureColumn
 from driftloop.online import ModelRefused, ServedModel
+from driftloop.online.problems import RequestRefused
 from driftloop.online.responses import PredictResponse
 from driftloop.registry import LoadedModel, Registry
 from tests.driftloop.online.conftest import body_of, records_of
@@ -121,3 +122,31 @@ def test_a_spec_that_is_not_the_boosters_is_refused(
         ServedModel(_loaded_with(registry, columns=spec.columns[::-1]), slice_contract, references, 10)
     with pytest.raises(ModelRefused, match="trained on contract 'rain'"):
         ServedModel(_loaded_with(registry, contract_name="rain"), slice_contract, references, 10)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2013-02-30T10:00:00Z",  # no such day
+        "0000-01-01T10:00:00Z",  # no year 0
+        "9999-12-31T23:59:59Z",  # beyond what a timestamp holds (2262)
+        "2013-03-10T02:30:00",  # wall-clock time skipped by DST in America/New_York
+        "2013-11-03T01:30:00",  # wall-clock time repeated by DST: two instants
+    ],
+)
+def test_a_time_that_cannot_exist_is_refused_naming_the_record_and_field(
+    registry: Registry, slice_contract: Contract, references: References, may: pd.DataFrame, written: str
+) -> None:
+    model = served(registry, 1, slice_contract, references)
+    records = records_of(may.iloc[:3], slice_contract)
+    records[1]["time_hour"] = written
+
+    with pytest.raises(RequestRefused) as refused:
+        model.records(body_of(records))
+
+    assert refused.value.kind == "invalid" and refused.value.total == 1
+    [problem] = refused.value.problems
+    assert (problem.loc, problem.rule, problem.got) == (("body", "records", 1, "time_hour"), "type", written)
+    assert "America/New_York" in problem.expected
+    records[1]["time_hour"] = "2013-03-10T03:30:00"  # an hour later exists
+    assert len(model.records(body_of(records))) == 3
