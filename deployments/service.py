@@ -11,6 +11,7 @@ parsing would decode the JSON, then validate it again: twice the work for the sa
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import secrets
@@ -46,16 +47,27 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class BodyTimeout(Exception):
+    """The request body did not arrive in time."""
+
+
 async def _body(request: Request, service: PredictionService) -> bytes:
-    """The request body, read no further than the size limit."""
+    """The request body, read no further than the size limit, nor for longer than the body timeout."""
     declared = request.headers.get("content-length")
     service.check_size(int(declared) if declared and declared.isdigit() else None)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        service.check_size(size)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(service.settings.body_timeout_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                service.check_size(size)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(
+            f"the request body did not arrive within {service.settings.body_timeout_seconds:g} s "
+            f"({size:,} bytes came; setting DRIFTLOOP_SERVE_BODY_TIMEOUT_SECONDS): send it whole"
+        ) from None
     return b"".join(chunks)
 
 
@@ -88,6 +100,7 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
         "/predict",
         response_model=PredictResponse,
         responses={
+            408: {"description": "the body did not arrive in time"},
             413: {"description": "too large"},
             422: {"description": "breaks the contract"},
             503: {"description": "no verified model loaded yet"},
@@ -105,6 +118,8 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
             return _json(refusal.body(), _STATUS[refusal.kind], {"X-Request-ID": identifier})
         except NoModel as missing:
             return _json({"detail": str(missing)}, 503, {"Retry-After": "5", "X-Request-ID": identifier})
+        except BodyTimeout as stalled:
+            return _json({"detail": str(stalled)}, 408, {"Connection": "close", "X-Request-ID": identifier})
         headers = {"X-Model-Version": result["model_version"], "X-Request-ID": identifier}
         return Response(encode(result), media_type="application/json", headers=headers)
 

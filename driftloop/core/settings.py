@@ -245,6 +245,12 @@ class ServingSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="largest request body in bytes (413 beyond)"
     )
+    body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="longest a request body may take to arrive after its headers (408 beyond, connection "
+        "closed): a stalled client cannot hold a worker's connection",
+    )
     predict_threads: int = Field(
         default=1,
         ge=1,

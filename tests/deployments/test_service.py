@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ FAST = {
     "DRIFTLOOP_SERVE_RELOAD_TOKEN": TOKEN,
     "DRIFTLOOP_SERVE_MAX_RECORDS": "2000",
     "DRIFTLOOP_SERVE_MAX_BODY_BYTES": "1000000",
+    "DRIFTLOOP_SERVE_BODY_TIMEOUT_SECONDS": "1",
 }
 
 
@@ -166,6 +169,24 @@ def test_too_many_records_or_too_many_bytes_is_413(
     assert many.status_code == 413 and "DRIFTLOOP_SERVE_MAX_RECORDS" in many.json()["detail"][0]["msg"]
     assert huge.status_code == 413 and "DRIFTLOOP_SERVE_MAX_BODY_BYTES" in huge.json()["detail"][0]["msg"]
     assert streamed.status_code == 413
+
+
+def test_a_stalled_body_gets_408_and_its_connection_closed(served: tuple[ServiceEndpoint, Registry]) -> None:
+    endpoint, _ = served
+    host, port = endpoint.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        head = f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        client.sendall(f"{head}Content-Length: 100\r\n\r\n{{".encode())  # then nothing
+        started = time.monotonic()
+        answer = b""
+        while chunk := client.recv(4096):  # until the service closes the connection
+            answer += chunk
+        waited = time.monotonic() - started
+
+    status, _, rest = answer.partition(b"\r\n")
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert b"DRIFTLOOP_SERVE_BODY_TIMEOUT_SECONDS" in rest and b"1 bytes came" in rest
+    assert 1 <= waited < 5  # the body timeout (1 s), not the client's patience
 
 
 def test_explanations_model_stats_and_docs(
