@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,45 @@ from driftloop.core.hashing import sha256_hex
 from driftloop.core.storage.base import ObjectNotFound, PreconditionFailed, check_key
 
 _FILE_MODE = 0o644
+# A temporary file is named after the process that writes it (`.NAME.pHOST-PID.RANDOM.tmp`), so the next
+# write into its folder can tell one left by a killed process (`kill -9`) from one being written now.
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_TEMP = re.compile(r"^\..*\.p(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[^.]+\.tmp$")
+_swept: set[Path] = set()
+
+
+def _temp_file(folder: Path, name: str) -> tuple[int, str]:
+    """A new temporary file in `folder` (mkstemp: 0600, never listed), after sweeping the folder once."""
+    if folder not in _swept:
+        sweep_leftovers(folder)
+        _swept.add(folder)
+    return tempfile.mkstemp(dir=folder, prefix=f".{name}.p{_HOST}-{os.getpid()}.", suffix=".tmp")
+
+
+def sweep_leftovers(folder: Path) -> list[Path]:
+    """Delete the temporary files in `folder` whose writer, a process of this host, is gone; returns them.
+
+    A temporary file is never listed or read, so removing one a dead process left changes nothing else.
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            match = _TEMP.match(entry.name)
+            if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 class LocalStorage:
@@ -63,7 +105,7 @@ class LocalStorage:
     @staticmethod
     def _replace(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _temp_file(path.parent, path.name)
         try:
             os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; artifacts are for the whole team to read
             with os.fdopen(fd, "wb") as handle:
@@ -79,7 +121,7 @@ class LocalStorage:
     def spool(self, prefix: str) -> Path:
         folder = self._path(prefix)
         folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".spool.", suffix=".tmp")  # hidden: never listed
+        fd, name = _temp_file(folder, "spool")  # hidden: never listed
         os.close(fd)
         return Path(name)
 
@@ -100,7 +142,7 @@ class LocalStorage:
 
     @staticmethod
     def _replace_from(target: Path, source: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp = _temp_file(target.parent, target.name)
         try:
             os.fchmod(fd, _FILE_MODE)
             with os.fdopen(fd, "wb") as out, open(source, "rb") as data:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -336,3 +339,34 @@ def test_open_storage_keeps_paths_local(tmp_path: Path) -> None:
     assert isinstance(store, LocalStorage)
     assert isinstance(store, Storage)
     assert isinstance(open_storage((tmp_path / "other").as_uri()), LocalStorage)
+
+
+def test_the_next_write_removes_what_a_killed_writer_left_and_keeps_a_live_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "store" / "registry"
+    folder.mkdir(parents=True)
+    begin = (
+        "import os, signal, sys; from pathlib import Path; from driftloop.core.storage import local;"
+        "local._temp_file(Path(sys.argv[1]), 'manifest.json'); "
+    )
+    repo = Path(__file__).resolve().parents[4]
+    # A writer still at work (first: each writer sweeps the folder before its first temporary file).
+    writing = subprocess.Popen(
+        [sys.executable, "-c", begin + "print(flush=True); sys.stdin.read()", str(folder)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=repo,
+    )  # fmt: skip
+    try:
+        assert writing.stdout is not None and writing.stdout.readline() == b"\n"  # its file is there
+        [live] = folder.iterdir()
+        # A writer killed (SIGKILL) between creating its temporary file and renaming it.
+        killed = subprocess.run(
+            [sys.executable, "-c", begin + "os.kill(os.getpid(), signal.SIGKILL)", str(folder)], cwd=repo
+        )
+        assert killed.returncode == -signal.SIGKILL
+        [dead] = [path for path in folder.iterdir() if path != live]
+
+        LocalStorage(tmp_path / "store").write_bytes("registry/champion", b"v1")
+
+        assert sorted(folder.iterdir()) == sorted([folder / "champion", live])  # `dead` is gone
+        assert f"-{writing.pid}." in live.name and dead.name.endswith(".tmp")
+    finally:
+        writing.communicate(b"")
