@@ -6,6 +6,7 @@ The codes are documented in the README; scripts can rely on them.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Iterator
 from enum import IntEnum
@@ -93,6 +94,9 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
     for code, domain, own in KNOWN_ERRORS:
         if isinstance(error, (*imported_types(domain), *own)):
             return code, _message(error)
+    disk = disk_problem(error)  # after the domain's errors: an unreadable input stays exit 3
+    if disk is not None:
+        return ExitCode.INFRASTRUCTURE, disk
     return (
         ExitCode.INTERNAL,
         f"internal error ({type(error).__name__}): {error}. Rerun with --debug and report it.",
@@ -131,6 +135,29 @@ def prefect_api_problem(error: BaseException) -> str | None:
                     f"the Prefect API at {_api_url(cause)} is failing (HTTP {status}): see the server's log "
                     "(the local stack: `driftloop stack status`)"
                 )
+    return None
+
+
+# A file system that refuses a write: what to do about each. Nothing is half-written when it happens (every
+# object is one atomic write), so the same command completes once the cause is gone.
+_DISK_ADVICE = {
+    errno.ENOSPC: "free some space",
+    errno.EDQUOT: "free some space or raise the quota",
+    errno.EROFS: "remount it read-write, or point DRIFTLOOP_STORAGE_URL at a writable store",
+    errno.EACCES: "give this user write access to it, or point DRIFTLOOP_STORAGE_URL elsewhere",
+    errno.EPERM: "give this user write access to it, or point DRIFTLOOP_STORAGE_URL elsewhere",
+}
+
+
+def disk_problem(error: BaseException) -> str | None:
+    """One line when `error` (or what caused it) is a full, read-only or forbidden file system."""
+    for cause in _chain(error):
+        if isinstance(cause, OSError) and cause.errno in _DISK_ADVICE:
+            where = f" {cause.filename}" if cause.filename else ""
+            return (
+                f"cannot use{where}: {cause.strerror or errno.errorcode[cause.errno]}; "
+                f"{_DISK_ADVICE[cause.errno]}, then run the same command again (nothing was half-written)"
+            )
     return None
 
 

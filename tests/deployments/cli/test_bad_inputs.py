@@ -282,6 +282,11 @@ CASES: dict[str, Case] = {
             ("DRIFTLOOP_S3_MAX_ATTEMPTS", "1"),
         ),
     ),
+    "disk-full": Case(  # a real ENOSPC: /dev/full refuses every write
+        lambda d, j: _validate(_csv(j, d), "--json", "/dev/full"),
+        5,
+        "cannot use: No space left on device; free some space, then run the same command again",
+    ),
     # ---- drift-looking but valid -----------------------------------------------------------------
     "summer-month": Case(lambda d, j: _validate(_csv(j, d)), 0, "Batch passes"),  # see the fixture: July
 }
