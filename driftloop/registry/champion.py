@@ -1,10 +1,13 @@
 """The champion: a create-only promotion log (the truth) and a pointer moved forward by compare-and-swap.
 
 If a writer died between appending to the log and moving the pointer, readers roll the pointer forward.
+A pointer the log does not back (unreadable, ahead of the log, or naming another version than its entry)
+is a damaged cache: readers take the champion from the log and rewrite the pointer.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -81,21 +84,42 @@ class PromotionLog:
         return [PromotionEntry.from_json(self.storage.read_bytes(key)) for key in keys]
 
     def _pointer(self) -> tuple[ChampionPointer | None, str | None]:
+        """The pointer and its etag; (None, etag) when it exists but does not parse (a damaged cache)."""
         key = layout.champion_pointer(self.model)
         etag = self.storage.etag(key)
         data = read_if_exists(self.storage, key) if etag is not None else None
-        return (ChampionPointer.from_json(data), etag) if data is not None else (None, None)
+        if data is None:
+            return None, None
+        try:
+            return ChampionPointer.from_json(data), etag
+        except ValueError:
+            return None, etag
 
     def latest(self) -> PromotionEntry | None:
-        """Newest log entry, found from the pointer and rolled forward over entries it missed."""
-        pointer, _ = self._pointer()
+        """Newest log entry, found from the pointer and rolled forward over entries it missed; a damaged
+        pointer (unreadable, or naming what the log does not hold) is ignored and rewritten."""
+        pointer, etag = self._pointer()
         seq = pointer.seq if pointer else 0
         entry = self._read(seq) if seq else None
+        damaged = etag is not None and (pointer is None or entry is None or entry.version != pointer.version)
+        if damaged:
+            entries = self.entries()
+            entry = entries[-1] if entries else None
+            seq = entry.seq if entry else 0
         while (following := self._read(seq + 1)) is not None:
             entry, seq = following, seq + 1
-        if entry is not None and (pointer is None or pointer.seq < entry.seq):
+        if damaged and entry is not None and etag is not None:
+            self._rewrite_pointer(entry, etag)
+        elif entry is not None and (pointer is None or pointer.seq < entry.seq):
             self._advance_pointer(entry)  # repair a pointer left behind by a crash
         return entry
+
+    def _rewrite_pointer(self, entry: PromotionEntry, damaged_etag: str) -> None:
+        """Replace a damaged pointer with one at `entry`, unless another writer replaced it meanwhile."""
+        key = layout.champion_pointer(self.model)
+        data = ChampionPointer(seq=entry.seq, version=entry.version, at=entry.at).to_json().encode()
+        with contextlib.suppress(PreconditionFailed):
+            self.storage.write_bytes(key, data, if_match=damaged_etag)
 
     def _advance_pointer(self, entry: PromotionEntry) -> None:
         """Move the alias to `entry` by compare-and-swap, only ever forward in the log."""

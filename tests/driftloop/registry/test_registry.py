@@ -528,6 +528,31 @@ def test_a_crash_between_log_and_pointer_is_repaired_by_the_next_read(
     assert registry.promote(1, "third").seq == 3  # and the log continues without a gap
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b'{"seq": 9, "version": 2, "at": "2026-01-01T00:00:00Z"}',  # ahead of the log
+        b'{"seq": 1, "version": 2, "at": "2026-01-01T00:00:00Z"}',  # another version than its entry
+        b"{not json",  # garbage
+    ],
+    ids=["ahead", "wrong-version", "garbage"],
+)
+def test_a_damaged_pointer_gives_way_to_the_log_and_is_rewritten(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage, damage: bytes
+) -> None:
+    register(0)
+    register(1)
+    registry.promote(1, "first")
+    second = registry.promote(2, "second")
+    store.write_bytes(layout.champion_pointer(MODEL), damage)
+
+    fresh = Registry(store, MODEL)  # a new reader, as a new command or a service start would be
+
+    assert fresh.require_champion().version == 2
+    assert _pointer(store) == ChampionPointer(seq=2, version=2, at=second.at)  # rewritten from the log
+    assert fresh.promote(1, "third").seq == 3  # and promotions go on from the log's end
+
+
 def test_concurrent_promotions_form_one_gapless_chain(
     store: Storage, register: Callable[..., ModelVersion]
 ) -> None:
