@@ -197,10 +197,24 @@ class FeatureEncoder:
             )
         return out
 
+    def unreadable_times(self, times: Any) -> np.ndarray:
+        """Which of `times` (values of the time column) are present but name no instant its calendar parts
+        can be made from (`local_times` gives NaT: no such date, beyond pandas' range, a wall-clock time a
+        DST change skips or repeats); read through the same remembered parses as the features."""
+        positions, table = self._calendar_table(times)
+        return (positions >= 0) & np.isnan(table[positions, 0])
+
     def _calendar(self, columns: Columns) -> dict[str, np.ndarray]:
         """Calendar parts of the time column in the contract's zone, parsed once per distinct time."""
+        positions, table = self._calendar_table(_column(columns, self.spec.time_column))
+        values = table[positions]  # position -1 (a missing time) picks the trailing NaN row
+        return {part: values[:, index] for index, part in enumerate(CALENDAR_PARTS)}
+
+    def _calendar_table(self, raw: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Each value's position in a table of calendar parts (one row per distinct value, NaN where it is
+        not a time, and a trailing NaN row for position -1, a missing value)."""
         spec = self.spec
-        positions, uniques = factorize(_column(columns, spec.time_column))
+        positions, uniques = factorize(raw)
         keys = uniques.tolist()
         # Only text is remembered: datetime64 values list as integers, which another column's could equal.
         memo = self._memo if uniques.dtype == object else {}
@@ -216,8 +230,7 @@ class FeatureEncoder:
             )
             memo.update(zip((keys[index] for index in fresh), map(tuple, parts), strict=True))
         table = np.array([*(memo[key] for key in keys), _MISSING_PARTS], dtype=np.float64).reshape(-1, 4)
-        values = table[positions]  # position -1 (a missing time) picks the trailing NaN row
-        return {part: values[:, index] for index, part in enumerate(CALENDAR_PARTS)}
+        return positions, table
 
 
 def spec_inputs(frame: pd.DataFrame, contract: Contract) -> list[str]:

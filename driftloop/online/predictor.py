@@ -78,9 +78,12 @@ class ServedModel:
             records: list[dict[str, Any]] = self.schema.adapter.validate_json(body)["records"]
         except ValidationError as error:
             raise refused(error, self.schema) from None
-        impossible = times_that_cannot_exist(self.schema, records)
-        if impossible is not None:
-            raise impossible
+        column = self.contract.time.column
+        if column in self.schema.fields:
+            times = np.array([record.get(column) for record in records], dtype=object)
+            impossible = np.flatnonzero(self.encoder.unreadable_times(times))
+            if len(impossible):
+                raise times_that_cannot_exist(self.contract, impossible.tolist(), times)
         return records
 
     def score(self, records: list[dict[str, Any]]) -> Scored:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import pandas as pd
 from pydantic import ValidationError
 
 from driftloop.core.contract import ColumnSpec, Contract
 from driftloop.core.records import Record
-from driftloop.core.times import local_times
 from driftloop.data.validation.suite import allowed_text, null_text, pattern_text, range_rule
 from driftloop.online.schema import ONLINE_TYPE_TEXT, RequestSchema
 
@@ -74,43 +72,19 @@ def refused(error: ValidationError, schema: RequestSchema) -> RequestRefused:
     return RequestRefused("invalid", problems, len(errors))
 
 
-def times_that_cannot_exist(schema: RequestSchema, records: list[dict[str, Any]]) -> RequestRefused | None:
-    """Times that have the time column's form but name no instant the features can be made from
-    (2013-02-30, year 0, beyond pandas' 2262, a wall-clock time a DST change skips or repeats): refused,
-    never scored with silently missing calendar features. The batch path reads them the same way
-    (`local_times`: not a time)."""
-    contract = schema.contract
-    column = contract.time.column
-    if column not in schema.fields:
-        return None
-    values = pd.DataFrame({column: pd.Series([record.get(column) for record in records], dtype=object)})
-    times = local_times(values, column, contract.time.timezone, contract.time.format)
-    bad = [
-        i
-        for i, (value, time) in enumerate(zip(values[column], times, strict=True))
-        if value is not None and pd.isna(time)
-    ]
-    if not bad:
-        return None
+def times_that_cannot_exist(contract: Contract, records: list[int], values: Any) -> RequestRefused:
+    """The refusal of `records` whose time (`values[record]`) has the time column's form but names no
+    instant (2013-02-30, year 0, beyond pandas' 2262, a wall-clock time a DST change skips or repeats):
+    never scored with silently missing calendar features."""
     expected = (
         "a time that exists: a real calendar date between the years 1677 and 2262, "
         f"not a wall-clock time that a DST change skips or repeats in {contract.time.timezone}"
     )
-    problems = []
-    for i in bad[:MAX_PROBLEMS]:
-        got = _shown(values[column][i])
-        problems.append(
-            Problem(
-                loc=("body", "records", i, column),
-                record=i,
-                field=column,
-                rule="type",
-                expected=expected,
-                got=got,
-                msg=f"records[{i}].{column}: got {got!r}, breaks rule 'type': expected {expected}",
-            )
-        )
-    return RequestRefused("invalid", problems, len(bad))
+    problems = [
+        _record_problem(record, contract.time.column, "type", expected, _shown(values[record]))
+        for record in records[:MAX_PROBLEMS]
+    ]
+    return RequestRefused("invalid", problems, len(records))
 
 
 def _problem(item: dict[str, Any], contract: Contract) -> Problem:
@@ -149,6 +123,10 @@ def _field_problem(item: dict[str, Any], contract: Contract, record: int, field:
     spec = contract.columns.get(field)
     rule, expected = _field_rule(item, contract, field, spec)
     got = _shown(item.get("input")) if rule not in ("exists", "max_null_fraction") else None
+    return _record_problem(record, field, rule, expected, got)
+
+
+def _record_problem(record: int, field: str, rule: str, expected: str, got: Any) -> Problem:
     shown = f" got {got!r}," if got is not None else ""
     return Problem(
         loc=("body", "records", record, field),
