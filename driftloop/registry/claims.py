@@ -22,6 +22,7 @@ from typing import TypeVar
 import pandas as pd
 
 from driftloop.core.clock import now_utc
+from driftloop.core.processes import process_alive
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.registry.records import RegistrationClaim
 
@@ -36,16 +37,6 @@ def _mine() -> RegistrationClaim:
     return RegistrationClaim(at=now_utc(), host=socket.gethostname(), pid=os.getpid())
 
 
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
 def abandoned(claim: RegistrationClaim, address: str, timeout_seconds: float) -> bool:
     """True when nobody will finish the registration `claim` stands for."""
     age = pd.Timestamp.now(tz="UTC") - pd.Timestamp(claim.at)
@@ -55,7 +46,7 @@ def abandoned(claim: RegistrationClaim, address: str, timeout_seconds: float) ->
         return False  # another machine's writer (or an older claim): only the time limit tells
     if claim.pid == os.getpid():
         return address not in _HELD  # ours, from an attempt that failed
-    return _process_gone(claim.pid)
+    return not process_alive(claim.pid)
 
 
 def take(

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from driftloop.core.hashing import sha256_hex
+from driftloop.core.processes import process_alive
 from driftloop.core.storage.base import ObjectNotFound, PreconditionFailed, check_key
 
 _FILE_MODE = 0o644
@@ -42,21 +43,11 @@ def sweep_leftovers(folder: Path) -> list[Path]:
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(folder):
             match = _TEMP.match(entry.name)
-            if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+            if match and match["host"] == _HOST and not process_alive(int(match["pid"])):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
 
 
 class LocalStorage:
