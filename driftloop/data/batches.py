@@ -50,7 +50,13 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def from_parquet_bytes(data: bytes) -> pd.DataFrame:
-    frame = pd.read_parquet(io.BytesIO(data))
+    """The frame `pd.read_parquet` gives, each column in its own array: Arrow frees a column once it is
+    converted, and a column dropped later frees its memory (a block of several columns would not)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data), use_pandas_metadata=True)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     release_arrow_memory()
     return frame
 

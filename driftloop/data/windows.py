@@ -104,6 +104,23 @@ class TrainingWindow:
         return self.times[self.holdout].min()
 
 
+def concat_freeing(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """`pd.concat(frames, ignore_index=True)` a column at a time, each frame's column dropped once copied:
+    the window is held about once while it is put together, not twice. `frames` are emptied."""
+    if not frames:
+        raise ValueError("a window needs at least one batch")
+    names = list(dict.fromkeys(name for frame in frames for name in frame.columns))
+    columns = {}
+    for name in names:
+        parts = [
+            frame.pop(name) if name in frame.columns else pd.Series(np.nan, index=frame.index)
+            for frame in frames
+        ]
+        columns[name] = pd.concat(parts, ignore_index=True)
+        del parts
+    return pd.DataFrame(columns, index=pd.RangeIndex(sum(len(frame) for frame in frames)), copy=False)
+
+
 def window_periods(as_of: str, count: int, kind: PeriodKind) -> list[str]:
     """The `count` periods ending at `as_of`."""
     return period_range(shift_period(as_of, -(count - 1), kind), as_of, kind)
@@ -133,15 +150,14 @@ def load_window(
         The window with its holdout mask.
     """
     known = enriched or {}
-    labelled = []  # each batch's labelled rows, dropped before the concat: one copy of the window, not two
+    labelled = []  # each batch's labelled rows (a shallow copy: the caller's frames are not touched)
     for version in versions:
         batch = known.get(version.sha256)
         if batch is None:
             batch = enrich(read_batch(storage, version), contract, tables)
         keep = labels(batch, contract).notna().to_numpy()
-        labelled.append(batch if keep.all() else batch.loc[keep])
-    frame = pd.concat(labelled, ignore_index=True)
-    del labelled
+        labelled.append(batch.copy(deep=False) if keep.all() else batch.loc[keep])
+    frame = concat_freeing(labelled)
     label = labels(frame, contract)
     times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
     if plan.holdout_days is not None:

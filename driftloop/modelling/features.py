@@ -152,15 +152,14 @@ class FeatureEncoder:
 
     def raw(
         self, columns: Columns, kind: Literal["numeric", "categorical"] | None = None
-    ) -> list[tuple[FeatureColumn, Any]]:
+    ) -> Iterator[tuple[FeatureColumn, Any]]:
         """Each feature's raw values (of one `kind` only, when given): a column of the input, or a calendar
-        part of the time column."""
+        part of the time column. One at a time: a column taken from some rows of a frame is a copy, and
+        the caller is done with it before the next is taken."""
         wanted = [column for column in self.spec.columns if kind is None or column.kind == kind]
         calendar = self._calendar(columns) if any(column.derive for column in wanted) else {}
-        return [
-            (column, calendar[column.derive] if column.derive else _column(columns, column.name))
-            for column in wanted
-        ]
+        for column in wanted:
+            yield column, calendar[column.derive] if column.derive else _column(columns, column.name)
 
     def values(self, columns: Columns) -> dict[str, np.ndarray]:
         """Numeric features as float64, categorical ones as their text (a level unseen in training kept)."""

@@ -87,21 +87,6 @@ def time_ordered_folds(times: pd.Series, folds: int) -> list[tuple[np.ndarray, n
     return splits
 
 
-def _dataset(
-    features: pd.DataFrame, label: np.ndarray, spec: FeatureSpec, keep_rows: bool = True
-) -> lgb.Dataset:
-    """LightGBM's dataset of the matrix; `keep_rows=False` lets it drop a fold's copy once binned."""
-    import lightgbm as lgb
-
-    return lgb.Dataset(
-        features,
-        label=label,
-        categorical_feature=spec.categorical,
-        free_raw_data=not keep_rows,
-        params={"verbosity": -1},
-    )
-
-
 def _iso(value: object) -> str:
     """ISO-8601 with an explicit UTC offset (times are handled as naive UTC inside training)."""
     stamp = pd.Timestamp(value)
@@ -132,10 +117,13 @@ def train_fold(data: FoldData, number: int, train_idx: np.ndarray, valid_idx: np
     """Train one time-ordered fold with early stopping on its validation block."""
     import lightgbm as lgb
 
-    settings, y = data.settings, data.label
-    # The fold's training rows are copied for LightGBM to bin, and dropped once binned.
-    train_set = _dataset(data.features.iloc[train_idx], y[train_idx], data.spec, keep_rows=False)
-    valid_set = _dataset(data.features.iloc[valid_idx], y[valid_idx], data.spec).construct()
+    from driftloop.modelling.matrix_rows import matrix_dataset
+
+    settings, y, categorical = data.settings, data.label, data.spec.categorical
+    # The fold's training rows go to LightGBM a block at a time, never as a copy of them.
+    seed = settings.seed
+    train_set = matrix_dataset(data.features, y, categorical, seed, rows=train_idx, keep_rows=False)
+    valid_set = matrix_dataset(data.features, y, categorical, seed, rows=valid_idx)
     booster = lgb.train(
         settings.lightgbm_params().for_lightgbm(),
         train_set,
@@ -229,11 +217,15 @@ def train_model(
     """
     import lightgbm as lgb
 
+    from driftloop.modelling.matrix_rows import matrix_dataset
+
     validation = cross_validate(features, label, times, spec, settings)
     y = label.to_numpy(dtype=float)
     params = settings.lightgbm_params()
     final = lgb.train(
-        params.for_lightgbm(), _dataset(features, y, spec), num_boost_round=validation.num_rounds
+        params.for_lightgbm(),
+        matrix_dataset(features, y, spec.categorical, settings.seed, keep_rows=False),
+        num_boost_round=validation.num_rounds,
     )
     gain = final.feature_importance(importance_type="gain")
     total_gain = float(gain.sum()) or 1.0
@@ -253,9 +245,22 @@ def train_model(
     )
 
 
+PREDICT_ROWS = 131_072  # rows LightGBM converts to float64 at a time when predicting: 20 MB, not the batch
+
+
 def predict_proba(booster: lgb.Booster, features: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class for a model matrix from `build_features`."""
-    return np.asarray(booster.predict(features), dtype=float)
+    """Probability of the positive class for a model matrix from `build_features`.
+
+    A block of rows at a time: LightGBM converts what it predicts to one float64 matrix, and a row's
+    prediction does not depend on the others, so the result is the same without a copy of the batch.
+    """
+    if len(features) <= PREDICT_ROWS:
+        return np.asarray(booster.predict(features), dtype=float)
+    out = np.empty(len(features), dtype=float)
+    for start in range(0, len(features), PREDICT_ROWS):
+        block = features.iloc[start : start + PREDICT_ROWS]
+        out[start : start + len(block)] = booster.predict(block)
+    return out
 
 
 def contributions(booster: lgb.Booster, features: pd.DataFrame) -> pd.DataFrame:

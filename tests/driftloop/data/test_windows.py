@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,7 +11,7 @@ from driftloop.core.settings import TrainingSettings
 from driftloop.core.storage import LocalStorage, ObservedStorage
 from driftloop.data.batches import cut_period, sample_batch, store_batch
 from driftloop.data.sources import SourceTables
-from driftloop.data.windows import WindowPlan, load_window, resolve_windows, window_periods
+from driftloop.data.windows import WindowPlan, concat_freeing, load_window, resolve_windows, window_periods
 
 
 def test_settings_win_over_the_contract_which_wins_over_the_period_default(
@@ -93,3 +94,19 @@ def test_a_holdout_that_swallows_the_window_is_refused(
     plan = WindowPlan(kind="month", train_periods=1, holdout_periods=1)
     with pytest.raises(ValueError, match=r"leaves no training rows or no holdout rows in 2013-03\.\.2013-03"):
         load_window(store, slice_contract, ["2013-03"], versions[1:], tables, plan)
+
+
+def test_a_window_put_together_column_by_column_is_pandas_concat() -> None:
+    """The same frame as `pd.concat(..., ignore_index=True)`: dtypes widened alike, a column one batch
+    lacks filled with NaN, the batches' own index ignored."""
+    first = pd.DataFrame({"n": [1, 2], "x": [0.5, 1.5], "t": ["a", "b"]}, index=[7, 3])
+    second = pd.DataFrame({"n": [3.5], "t": ["c"], "extra": [True]}, index=[0])
+    expected = pd.concat([first, second], ignore_index=True)
+
+    frames = [first.copy(deep=False), second.copy(deep=False)]
+    got = concat_freeing(frames)
+
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["n"].dtype == np.float64 and got["extra"].dtype == object
+    assert [list(frame.columns) for frame in frames] == [[], []]  # each column dropped once copied
+    assert list(first.columns) == ["n", "x", "t"]  # the caller's frames untouched

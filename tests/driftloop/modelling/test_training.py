@@ -235,3 +235,50 @@ def test_train_model_refuses_unlabelled_rows(real_slice: Slice) -> None:
 
     with pytest.raises(ValueError, match="labelled rows only"):
         train_model(frame, label, real_slice.times.iloc[:200], real_slice.spec, _settings())
+
+
+# ---- LightGBM fed a block of rows at a time: the same model as from the frame ------------------------
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_a_model_binned_from_row_blocks_is_the_model_binned_from_the_frame(
+    real_slice: Slice, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """`matrix_dataset` hands LightGBM the matrix in blocks; its model must be byte for byte the one
+    LightGBM makes from `build_features`' frame (small blocks here, so that many are cut, and fewer rows
+    sampled for the bins than there are, so that the sample must be LightGBM's own)."""
+    import lightgbm as lgb
+
+    from driftloop.modelling import matrix_rows
+
+    monkeypatch.setattr(matrix_rows, "BLOCK_ROWS", 500)
+    monkeypatch.setattr(matrix_rows.MatrixRows, "batch_size", 500)
+    features, y = real_slice.features, real_slice.label.to_numpy(dtype=float)
+    features = features.assign(carrier=features["carrier"].cat.add_categories(["ZZ"]))  # a level never seen
+    rows = np.flatnonzero(np.arange(len(features)) % 3 != 0)  # some rows only, as a fold takes
+    params = {**_settings(seed).lightgbm_params().for_lightgbm(), "bin_construct_sample_cnt": 1000}
+
+    def fit(dataset: lgb.Dataset) -> str:
+        return lgb.train(params, dataset, num_boost_round=15).model_to_string()
+
+    from_frame = lgb.Dataset(
+        features.iloc[rows], label=y[rows], categorical_feature=real_slice.spec.categorical
+    )
+    from_blocks = matrix_rows.matrix_dataset(features, y, real_slice.spec.categorical, seed, rows=rows)
+
+    assert fit(from_blocks) == fit(from_frame)
+    assert "pandas_categorical:[[" in fit(from_blocks)  # the levels are recorded as from a frame
+
+
+def test_predictions_a_block_at_a_time_are_the_predictions_of_the_whole(
+    trained: TrainedModel, real_slice: Slice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftloop.modelling import training
+
+    whole = predict_proba(trained.booster(), real_slice.features)
+    monkeypatch.setattr(training, "PREDICT_ROWS", 1000)
+
+    blocks = predict_proba(trained.booster(), real_slice.features)
+
+    assert len(real_slice.features) > 5 * 1000
+    np.testing.assert_array_equal(blocks, whole)
