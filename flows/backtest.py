@@ -18,12 +18,13 @@ from driftloop.lifecycle.scoring import EnrichedBatch
 from driftloop.replay.backtest import Backtest, BacktestResult, plot_backtest, render_backtest, run_backtest
 from driftloop.replay.plan import plan_replay
 from flows.fanout import prepare_on_cluster
+from flows.options import FLOW_RESULTS
 from flows.phases import ingest_and_gate
 from tasks.artifacts import artifact_key, as_link
 from tasks.score import enrich_task
 
 
-@flow(name="backtest", flow_run_name="backtest")
+@flow(name="backtest", flow_run_name="backtest", **FLOW_RESULTS)
 def backtest_flow(
     train_from: str | None = None,
     train_to: str | None = None,

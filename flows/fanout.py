@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 
 from driftloop.core.settings import Settings
 from driftloop.lifecycle.cluster import security
+from flows.options import FLOW_RESULTS
 from tasks.prepare import PreparedPeriod, prepare_period_task
 
 
@@ -24,7 +25,7 @@ def _run_name() -> str:
     return f"prepare {periods[0]}..{periods[-1]}"
 
 
-@flow(name="prepare-periods", flow_run_name=_run_name)
+@flow(name="prepare-periods", flow_run_name=_run_name, **FLOW_RESULTS)
 def prepare_periods_flow(settings: Settings, periods: list[str]) -> dict[str, PreparedPeriod]:
     """Every period at once on the flow's task runner (the cluster)."""
     futures = {period: prepare_period_task.submit(settings, period) for period in periods}

@@ -29,6 +29,7 @@ from driftloop.replay.plan import plan_replay, refuse_used_registry
 from driftloop.replay.table import render_table, table_records
 from driftloop.replay.timeline import plot_timeline
 from flows.fanout import prepare_on_cluster
+from flows.options import FLOW_RESULTS
 from flows.phases import TaskSteps, ingest_and_gate, train_and_judge
 from tasks.artifacts import artifact_key
 from tasks.score import enrich_task, score_task
@@ -49,7 +50,7 @@ class ReplayResult(Record):
         return render_table(list(self.rows), self.period_kind)
 
 
-@flow(name="lifecycle", flow_run_name="replay")
+@flow(name="lifecycle", flow_run_name="replay", **FLOW_RESULTS)
 def lifecycle_flow(
     train_from: str | None = None,
     train_to: str | None = None,

@@ -20,6 +20,7 @@ from driftloop.lifecycle.monitoring import MonitoringVerdict
 from driftloop.lifecycle.policy import RetrainDecision
 from driftloop.lifecycle.runtime import open_runtime
 from driftloop.lifecycle.step import LoopState, run_period
+from flows.options import FLOW_RESULTS
 from flows.phases import TaskSteps
 from tasks.artifacts import artifact_key
 from tasks.monitor import emit_drift_event
@@ -55,7 +56,7 @@ def _run_name() -> str:
     return f"monitor {scheduled_period(settings)}"
 
 
-@flow(name="monitor", flow_run_name=_run_name)
+@flow(name="monitor", flow_run_name=_run_name, **FLOW_RESULTS)
 def monitor_flow(period: str | None = None, settings: Settings | None = None) -> MonitorOutcome | State:
     """Check the champion on `period` (default: the one that just closed); emit the event on a retrain."""
     settings = settings or Settings.load()

@@ -18,6 +18,7 @@ from driftloop.core.records import Record
 from driftloop.core.settings import Settings
 from driftloop.lifecycle.retrain_requests import DriftEvent, drift_event_id
 from driftloop.lifecycle.runtime import Runtime, open_runtime
+from flows.options import FLOW_RESULTS
 from flows.phases import TrainOutcome, train_and_judge
 from tasks.retrain import pending_requests_task, record_outcome_task, record_request_task
 
@@ -33,7 +34,7 @@ class RetrainResult(Record):
     pending_handled: tuple[RetrainResult, ...] = ()  # events that arrived while another retrain ran
 
 
-@flow(name="retrain", flow_run_name="retrain after {period}")
+@flow(name="retrain", flow_run_name="retrain after {period}", **FLOW_RESULTS)
 def retrain_flow(
     period: str,
     reason: str = "drift detected",

@@ -8,11 +8,12 @@ from driftloop.core import layout
 from driftloop.core.periods import check_period
 from driftloop.core.settings import Settings
 from driftloop.lifecycle.runtime import open_runtime
+from flows.options import FLOW_RESULTS
 from flows.phases import ingest_and_gate
 from tasks.score import ScoreOutcome, score_period_task
 
 
-@flow(name="score", flow_run_name="score {period}")
+@flow(name="score", flow_run_name="score {period}", **FLOW_RESULTS)
 def score_flow(period: str, version: int | None = None, settings: Settings | None = None) -> ScoreOutcome:
     """Score `period` and store the predictions with the model and data versions."""
     runtime = open_runtime(settings or Settings.load())

@@ -9,10 +9,11 @@ from driftloop.core.settings import Settings
 from driftloop.data.gate import ContractViolation
 from driftloop.data.windows import window_periods
 from driftloop.lifecycle.runtime import open_runtime
+from flows.options import FLOW_RESULTS
 from flows.phases import TrainOutcome, ingest_and_gate, train_and_judge
 
 
-@flow(name="train", flow_run_name="train as of {as_of}")
+@flow(name="train", flow_run_name="train as of {as_of}", **FLOW_RESULTS)
 def train_flow(as_of: str, settings: Settings | None = None) -> TrainOutcome:
     """Ingest and gate the window's periods, train on those that pass, evaluate and promote if better."""
     runtime = open_runtime(settings or Settings.load())
