@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     MISSING_PREREQUISITE = 4  # no champion yet, no validated batch, nothing to replay, used registry
     INFRASTRUCTURE = 5  # the store or the Prefect server cannot be reached
     INTERNAL = 70  # a bug in driftloop: please report it with the --debug output
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): stopped, nothing half-written
+    TERMINATED = 143  # SIGTERM: stopped as on Ctrl-C, nothing half-written
 
 
 class UsageError(ValueError):

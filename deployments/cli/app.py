@@ -7,7 +7,12 @@ line and a documented exit code (`deployments.errors.ExitCode`); `--debug` shows
 from __future__ import annotations
 
 import gc
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -39,14 +44,40 @@ def _options(
     Command.debug = debug
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: a command stops as on Ctrl-C, its flow run is marked crashed,
+    and what it started (a temporary Prefect server, temporary files) is cleaned up on the way out.
+    Python's default for SIGTERM ends the process at once, with none of that."""
+
+
+_TERMINATED: list[str] = []  # the signal that stopped this command, once one has
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    _TERMINATED.append(signal.Signals(signum).name)
+    raise Terminated(_TERMINATED[-1])
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run a verb, turn any failure into one line and its exit code."""
+    _TERMINATED.clear()
     try:
-        with Command.resources:
+        with _sigterm_as_interrupt(), Command.resources:
             returned = app(args=argv, standalone_mode=False)  # click returns a command's exit code here
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 130
+    except (typer.Abort, KeyboardInterrupt):  # click turns Ctrl-C (and SIGTERM) into its exit code, or not
+        returned = ExitCode.INTERRUPTED
     except typer.TyperException as usage:  # a wrong option, a missing argument, a bad value
         message = usage.format_message() if hasattr(usage, "format_message") else str(usage)
         typer.echo(f"error: {message}", err=True)
@@ -57,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         code, message = classify(error)
         typer.echo(f"error: {message}", err=True)
         return code
+    if _TERMINATED or returned == ExitCode.INTERRUPTED:
+        stopped = f"terminated ({_TERMINATED[0]})" if _TERMINATED else "interrupted"
+        typer.echo(f"{stopped}: stopped cleanly; run the command again to finish", err=True)
+        return ExitCode.TERMINATED if _TERMINATED else ExitCode.INTERRUPTED
     return returned if isinstance(returned, int) else ExitCode.OK
 
 

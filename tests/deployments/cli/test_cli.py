@@ -192,3 +192,48 @@ def _plain_env() -> dict[str, str]:
     import os
 
     return {name: value for name, value in os.environ.items() if not name.startswith("DRIFTLOOP_")}
+
+
+def test_sigterm_stops_a_command_as_cleanly_as_ctrl_c(tmp_path: Path) -> None:
+    """Issue 19, finding 2: SIGTERM (what `kill`, systemd and Kubernetes send) used to end a command at
+    once, its flow run left running and its temporary Prefect server orphaned. Now it is one line, exit 143,
+    the run's server gone with it and nothing half-written; the signal lands while the flow runs."""
+    import contextlib
+    import os
+    import signal
+
+    import psutil
+
+    children: list[psutil.Process] = []
+    store = tmp_path / "store"
+    argv = [sys.executable, "-m", "deployments.cli", "train", "--as-of", "2013-03", "--store", str(store)]
+    # A temporary Prefect server, a child of the command; INFO logs, to see the flow run begin.
+    env = {**_plain_env(), "DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS": "0", "PREFECT_LOGGING_LEVEL": "INFO"}
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the flow run has begun: its server is up, its work under way
+            lines.append(line)
+            if "Beginning flow run" in line:
+                break
+        children = psutil.Process(process.pid).children(recursive=True)
+        os.kill(process.pid, signal.SIGTERM)
+        # Until the output closes: an orphaned server would hold it open, and this would time out.
+        lines.append(process.communicate(timeout=60)[0])
+        code = process.returncode
+    finally:
+        for leftover in [process, *children]:
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                leftover.kill()
+    output = "".join(lines)
+
+    assert children, "the temporary Prefect server runs as a child of the command"
+    assert code == ExitCode.TERMINATED, output
+    assert "terminated (SIGTERM): stopped cleanly; run the command again to finish\n" in output
+    assert "Traceback" not in output
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == [], f"left running: {[child.cmdline() for child in alive]}"
+    assert [path.name for path in store.rglob("*.tmp")] == []
