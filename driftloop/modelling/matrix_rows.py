@@ -61,35 +61,39 @@ class MatrixRows(lgb.Sequence):
         return block
 
 
-def data_random_seed(seed: int) -> int:
-    """The seed LightGBM derives from `seed` for the rows it samples to find the bins (its config.cpp:
-    `Random(seed).NextShort(0, INT16_MAX)`). A dataset made from a frame gets it from the training
-    parameters; one made from a `Sequence` samples before it sees them, so it is given explicitly."""
-    state = (214013 * seed + 2531011) & 0xFFFFFFFF
-    return ((state >> 16) & 0x7FFF) % 0x7FFF
+class _RowBlockDataset(lgb.Dataset):
+    """A dataset that bins a `Sequence` with every parameter it was given, as one made from a matrix does.
+
+    LightGBM hands a `Sequence`'s row sample and bin construction only the parameters it lists as the
+    dataset's own (`Dataset.get_params`); a matrix's construction gets all of them. Two of the others
+    change the bins: `seed` (the rows sampled for them derive from it) and `min_data_in_leaf` (a feature
+    that could never split is dropped by it, `feature_pre_filter`, which on a small fold does happen).
+    """
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.params or {})
 
 
 def matrix_dataset(
     features: pd.DataFrame,
     label: np.ndarray,
     categorical: list[str],
-    seed: int,
     rows: np.ndarray | None = None,
     keep_rows: bool = True,
 ) -> lgb.Dataset:
     """LightGBM's dataset of `features` (the rows at `rows`, else all), binned from `MatrixRows`.
 
-    It samples the same rows for the bins, and records the categories' levels, as a dataset made from the
-    frame itself with training parameters of this `seed` does, so that the model text and the predictions
-    from `build_features`' frames are the same. `keep_rows=False` lets it drop the rows once binned.
+    It bins with the training parameters and records the categories' levels as a dataset made from the
+    frame itself does, so that the model text and the predictions from `build_features`' frames are the
+    same. `keep_rows=False` lets it drop the rows once binned.
     """
-    dataset = lgb.Dataset(
+    dataset = _RowBlockDataset(
         MatrixRows(features, rows),
         label=label if rows is None else label[rows],
         feature_name=[str(name) for name in features.columns],
         categorical_feature=categorical,
         free_raw_data=not keep_rows,
-        params={"verbosity": -1, "data_random_seed": data_random_seed(seed)},
+        params={"verbosity": -1},
     )
     dataset.pandas_categorical = [
         list(values.cat.categories)

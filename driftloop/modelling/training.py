@@ -121,9 +121,8 @@ def train_fold(data: FoldData, number: int, train_idx: np.ndarray, valid_idx: np
 
     settings, y, categorical = data.settings, data.label, data.spec.categorical
     # The fold's training rows go to LightGBM a block at a time, never as a copy of them.
-    seed = settings.seed
-    train_set = matrix_dataset(data.features, y, categorical, seed, rows=train_idx, keep_rows=False)
-    valid_set = matrix_dataset(data.features, y, categorical, seed, rows=valid_idx)
+    train_set = matrix_dataset(data.features, y, categorical, rows=train_idx, keep_rows=False)
+    valid_set = matrix_dataset(data.features, y, categorical, rows=valid_idx)
     booster = lgb.train(
         settings.lightgbm_params().for_lightgbm(),
         train_set,
@@ -224,7 +223,7 @@ def train_model(
     params = settings.lightgbm_params()
     final = lgb.train(
         params.for_lightgbm(),
-        matrix_dataset(features, y, spec.categorical, settings.seed, keep_rows=False),
+        matrix_dataset(features, y, spec.categorical, keep_rows=False),
         num_boost_round=validation.num_rounds,
     )
     gain = final.feature_importance(importance_type="gain")

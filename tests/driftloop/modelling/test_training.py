@@ -240,13 +240,21 @@ def test_train_model_refuses_unlabelled_rows(real_slice: Slice) -> None:
 # ---- LightGBM fed a block of rows at a time: the same model as from the frame ------------------------
 
 
-@pytest.mark.parametrize("seed", [42, 7])
+@pytest.mark.parametrize(
+    ("seed", "rows_taken"),
+    [
+        (42, "two thirds, more than are sampled"),
+        (7, "two thirds, more than are sampled"),
+        (42, "a small fold"),
+    ],
+)
 def test_a_model_binned_from_row_blocks_is_the_model_binned_from_the_frame(
-    real_slice: Slice, monkeypatch: pytest.MonkeyPatch, seed: int
+    real_slice: Slice, monkeypatch: pytest.MonkeyPatch, seed: int, rows_taken: str
 ) -> None:
     """`matrix_dataset` hands LightGBM the matrix in blocks; its model must be byte for byte the one
-    LightGBM makes from `build_features`' frame (small blocks here, so that many are cut, and fewer rows
-    sampled for the bins than there are, so that the sample must be LightGBM's own)."""
+    LightGBM makes from `build_features`' frame: small blocks here, so that many are cut; fewer rows
+    sampled for the bins than there are (the sample follows the seed); and a fold so small that a feature
+    that cannot split is dropped (`min_data_in_leaf`, `feature_pre_filter`)."""
     import lightgbm as lgb
 
     from driftloop.modelling import matrix_rows
@@ -255,7 +263,8 @@ def test_a_model_binned_from_row_blocks_is_the_model_binned_from_the_frame(
     monkeypatch.setattr(matrix_rows.MatrixRows, "batch_size", 500)
     features, y = real_slice.features, real_slice.label.to_numpy(dtype=float)
     features = features.assign(carrier=features["carrier"].cat.add_categories(["ZZ"]))  # a level never seen
-    rows = np.flatnonzero(np.arange(len(features)) % 3 != 0)  # some rows only, as a fold takes
+    positions = np.arange(len(features))
+    rows = positions[:800] if rows_taken == "a small fold" else positions[positions % 3 != 0]
     params = {**_settings(seed).lightgbm_params().for_lightgbm(), "bin_construct_sample_cnt": 1000}
 
     def fit(dataset: lgb.Dataset) -> str:
@@ -264,7 +273,7 @@ def test_a_model_binned_from_row_blocks_is_the_model_binned_from_the_frame(
     from_frame = lgb.Dataset(
         features.iloc[rows], label=y[rows], categorical_feature=real_slice.spec.categorical
     )
-    from_blocks = matrix_rows.matrix_dataset(features, y, real_slice.spec.categorical, seed, rows=rows)
+    from_blocks = matrix_rows.matrix_dataset(features, y, real_slice.spec.categorical, rows=rows)
 
     assert fit(from_blocks) == fit(from_frame)
     assert "pandas_categorical:[[" in fit(from_blocks)  # the levels are recorded as from a frame
