@@ -6,11 +6,15 @@ import contextlib
 
 from driftloop.core import layout
 from driftloop.core.hashing import sha256_hex
-from driftloop.core.storage import PreconditionFailed, Storage
+from driftloop.core.storage import ObjectNotFound, PreconditionFailed, Storage
 
 
 class IntegrityError(Exception):
-    """A stored blob does not match the SHA-256 its manifest recorded."""
+    """A stored registry file is damaged or gone: a blob missing or not matching the SHA-256 its manifest
+    recorded, or a record that does not read as one. The message names the file and what to do."""
+
+
+RESTORE = "restore it from a backup of the store (an S3 bucket with versioning keeps replaced objects)"
 
 
 class BlobStore:
@@ -32,8 +36,18 @@ class BlobStore:
 
     def get(self, digest: str) -> bytes:
         """Read a blob and verify its SHA-256; raises `IntegrityError` on mismatch."""
-        data = self.storage.read_bytes(layout.registry_blob(self.model, digest))
+        key = layout.registry_blob(self.model, digest)
+        try:
+            data = self.storage.read_bytes(key)
+        except ObjectNotFound as missing:
+            raise IntegrityError(
+                f"{self.storage.uri(key)}: blob {digest} of {self.model} is missing: a version names it but "
+                f"the store no longer holds it; {RESTORE}"
+            ) from missing
         actual = sha256_hex(data)
         if actual != digest:
-            raise IntegrityError(f"blob {digest} of {self.model} is corrupt: its SHA-256 is {actual}")
+            raise IntegrityError(
+                f"{self.storage.uri(key)}: blob {digest} of {self.model} is corrupt (its SHA-256 is now "
+                f"{actual}); {RESTORE}"
+            )
         return data

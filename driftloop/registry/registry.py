@@ -24,7 +24,7 @@ from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.yardsticks import MonitoringYardsticks
 from driftloop.registry import claims, records
-from driftloop.registry.blobs import BlobStore
+from driftloop.registry.blobs import RESTORE, BlobStore, IntegrityError
 from driftloop.registry.champion import UNCHECKED, PromotionLog, Unchecked, write_next_slot
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
 
@@ -69,13 +69,24 @@ class Registry:
     def versions(self) -> list[ModelVersion]:
         """All committed versions, oldest first."""
         keys = [k for k in self.storage.list(layout.registry(self.model, "versions")) if k.endswith(".json")]
-        return [ModelVersion.from_json(self.storage.read_bytes(key)) for key in keys]
+        return [self._manifest(key, self.storage.read_bytes(key)) for key in keys]
 
     def get(self, version: int) -> ModelVersion:
-        data = read_if_exists(self.storage, layout.registry_version(self.model, version))
+        key = layout.registry_version(self.model, version)
+        data = read_if_exists(self.storage, key)
         if data is None:
             raise UnknownVersion(f"{self.model} has no version {version} in {self.storage.url}")
-        return ModelVersion.from_json(data)
+        return self._manifest(key, data)
+
+    def _manifest(self, key: str, data: bytes) -> ModelVersion:
+        """A version's manifest, or `IntegrityError` naming the file when it does not read as one."""
+        try:
+            return ModelVersion.from_json(data)
+        except ValueError as damaged:  # pydantic's ValidationError is one, with the field at fault
+            problem = str(damaged).splitlines()
+            raise IntegrityError(
+                f"{self.storage.uri(key)}: not a model version manifest ({' '.join(problem[:2])}); {RESTORE}"
+            ) from damaged
 
     def has(self, version: ModelVersion) -> bool:
         """True when this exact version (same number, same model bytes) is committed here."""

@@ -262,6 +262,42 @@ def test_card_and_reference_are_checked_too(
         registry.reference(1)
 
 
+def test_a_missing_blob_is_named_with_where_it_was_and_what_to_do(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage
+) -> None:
+    """Issue 19, finding 3: a lost blob was a bare path (the storage's not-found), saying nothing else."""
+    digest = register(0).files.model
+    store.delete(layout.registry_blob(MODEL, digest))
+
+    with pytest.raises(IntegrityError) as refused:
+        registry.load(1)
+
+    assert str(refused.value) == (
+        f"{store.uri(layout.registry_blob(MODEL, digest))}: blob {digest} of {MODEL} is missing: a version "
+        "names it but the store no longer holds it; restore it from a backup of the store (an S3 bucket "
+        "with versioning keeps replaced objects)"
+    )
+
+
+@pytest.mark.parametrize("garbage", [b"{not json", b'{"version": "one"}', b""])
+def test_a_damaged_manifest_is_refused_naming_its_file(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage, garbage: bytes
+) -> None:
+    """Issue 19, finding 3: a garbage manifest was pydantic's error (exit 2, a usage error) naming no file."""
+    register(0)
+    key = layout.registry_version(MODEL, 1)
+    store.write_bytes(key, garbage)
+
+    for read in (lambda: registry.get(1), registry.versions):
+        with pytest.raises(IntegrityError) as refused:
+            read()
+        message = str(refused.value)
+        assert message.startswith(f"{store.uri(key)}: not a model version manifest (")
+        assert message.endswith(
+            "; restore it from a backup of the store (an S3 bucket with versioning keeps replaced objects)"
+        )
+
+
 # ---- crashes during register ---------------------------------------------------------------------
 
 
