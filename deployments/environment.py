@@ -41,6 +41,12 @@ class PrefectRuntimeSettings(BaseSettings):
         description="the local server (127.0.0.1) stops after this long without a request; "
         "0: a temporary server per command",
     )
+    client_max_retries: int = Field(
+        default=1,
+        ge=0,
+        description="PREFECT_CLIENT_MAX_RETRIES unless set: retries of a failed call to the Prefect API "
+        "(the n-th after 2^n s); 1 gives up within 30 s of the server dying (Prefect's 5, minutes)",
+    )
 
 
 def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | None = None) -> None:
@@ -53,6 +59,8 @@ def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | No
     os.environ.setdefault(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(runtime.startup_timeout_seconds)
     )
+    # Each call to a dead server is retried with backoff, and a run makes several before it gives up.
+    os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", str(runtime.client_max_retries))
     # Per-task "Finished in state Completed()" lines would bury the per-period progress lines.
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     root = local_root(settings.storage.url)
@@ -113,6 +121,7 @@ class _SaidOnce(logging.Filter):
     """
 
     SERVICES = ("prefect.events", "prefect._internal")
+    muted = False  # set once the command has said why it failed (`mute_prefect_services`)
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,6 +130,8 @@ class _SaidOnce(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or not record.name.startswith(self.SERVICES):
             return True
+        if _SaidOnce.muted:
+            return False
         kind = (record.name, record.getMessage()[:40])
         if kind in self.seen:
             return False
@@ -137,6 +148,15 @@ class _DrainingIsNotNews(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Still processing items")
+
+
+def mute_prefect_services(muted: bool = True) -> None:
+    """Nothing more from Prefect's background services on the console: a command has said why it failed.
+
+    With the API gone, the events and log workers complain once more as the process ends, after the
+    command's one line that names the API and what to do (not with --debug, which shows everything).
+    """
+    _SaidOnce.muted = muted
 
 
 def quiet_console() -> None:

@@ -22,6 +22,7 @@ from deployments.cli.phases import ingest, monitor, score, train, validate
 from deployments.cli.registry import models, reproduce
 from deployments.cli.replay import backtest, run
 from deployments.cli.serve import serve
+from deployments.environment import mute_prefect_services
 from deployments.errors import ExitCode, classify
 from deployments.stack.cli import stack_app
 
@@ -73,6 +74,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run a verb, turn any failure into one line and its exit code."""
     _TERMINATED.clear()
+    mute_prefect_services(False)  # a command run before this one in the same process may have muted them
     try:
         with _sigterm_as_interrupt(), Command.resources:
             returned = app(args=argv, standalone_mode=False)  # click returns a command's exit code here
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         code, message = classify(error)
         typer.echo(f"error: {message}", err=True)
+        if code == ExitCode.INFRASTRUCTURE:
+            mute_prefect_services()  # their complaints at exit would only repeat this line
         return code
     if _TERMINATED or returned == ExitCode.INTERRUPTED:
         stopped = f"terminated ({_TERMINATED[0]})" if _TERMINATED else "interrupted"

@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from deployments.environment import _RunFailuresStayInTheUI, _SaidOnce, prefect_environment
+from deployments.environment import (
+    _RunFailuresStayInTheUI,
+    _SaidOnce,
+    mute_prefect_services,
+    prefect_environment,
+)
 from driftloop.core.settings import Settings
 
 PREFECT_VARIABLES = (
     "PREFECT_HOME",
     "PREFECT_RESULTS_LOCAL_STORAGE_PATH",
     "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL",
+    "PREFECT_CLIENT_MAX_RETRIES",
 )
 
 
@@ -33,6 +39,17 @@ def test_prefect_environment_sets_defaults_but_never_overrides(
     assert Path(os.environ["PREFECT_HOME"]).is_dir()  # Prefect itself only makes the last level
     assert Path(os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"]) == tmp_path / "store" / "_prefect_results"
     assert os.environ["PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"] == "WARNING"
+    # Issue 19, finding 10: Prefect's 5 retries with backoff kept a run going for minutes on a dead server.
+    assert os.environ["PREFECT_CLIENT_MAX_RETRIES"] == "1"
+
+
+def test_prefect_client_retries_set_by_the_user_stand(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "5")
+    prefect_environment(Settings.load(store=str(tmp_path / "store")))
+    assert os.environ["PREFECT_CLIENT_MAX_RETRIES"] == "5"
 
 
 def test_prefect_environment_leaves_results_alone_for_s3_stores(
@@ -86,3 +103,21 @@ def test_a_background_service_complains_once_not_once_per_item() -> None:
     progress = [shown(internal, logging.INFO, "tick") for _ in range(2)]
 
     assert (failures, other, progress) == ([True, False, False, False, False], True, [True, True])
+
+
+def test_once_the_command_has_said_why_it_failed_the_services_say_nothing_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API died under a run: the command's line names it; the events worker's complaints at exit, after
+    that line, would only repeat it (issue 19, finding 10)."""
+    monkeypatch.setattr(_SaidOnce, "muted", False)
+    said_once = _SaidOnce()
+
+    def shown(name: str, level: int) -> bool:
+        return said_once.filter(logging.LogRecord(name, level, __file__, 1, "Unable to connect", None, None))
+
+    before = shown("prefect.events.clients", logging.WARNING)
+    mute_prefect_services()
+    after = [shown("prefect.events.clients", logging.WARNING), shown("prefect._internal.x", logging.ERROR)]
+
+    assert (before, after, shown("prefect.flow_runs", logging.INFO)) == (True, [False, False], True)
