@@ -150,13 +150,13 @@ class _DrainingIsNotNews(logging.Filter):
         return not record.getMessage().startswith("Still processing items")
 
 
-def mute_prefect_services(muted: bool = True) -> None:
+def mute_prefect_services() -> None:
     """Nothing more from Prefect's background services on the console: a command has said why it failed.
 
     With the API gone, the events and log workers complain once more as the process ends, after the
     command's one line that names the API and what to do (not with --debug, which shows everything).
     """
-    _SaidOnce.muted = muted
+    _SaidOnce.muted = True
 
 
 def quiet_console() -> None:

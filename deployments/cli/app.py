@@ -74,7 +74,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run a verb, turn any failure into one line and its exit code."""
     _TERMINATED.clear()
-    mute_prefect_services(False)  # a command run before this one in the same process may have muted them
     try:
         with _sigterm_as_interrupt(), Command.resources:
             returned = app(args=argv, standalone_mode=False)  # click returns a command's exit code here
@@ -89,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         code, message = classify(error)
         typer.echo(f"error: {message}", err=True)
-        if code == ExitCode.INFRASTRUCTURE:
-            mute_prefect_services()  # their complaints at exit would only repeat this line
         return code
     if _TERMINATED or returned == ExitCode.INTERRUPTED:
         stopped = f"terminated ({_TERMINATED[0]})" if _TERMINATED else "interrupted"
@@ -101,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:  # pragma: no cover - the `driftloop` console script
     code = main()
+    if code == ExitCode.INFRASTRUCTURE:
+        mute_prefect_services()  # the services' complaints as the process ends would repeat its one line
     # The process ends here. Python's last garbage collection would walk every object Prefect, pandas and
     # LightGBM made (0.3-0.4 s); frozen, they are left to the end of the process. Exit handlers still run.
     gc.freeze()
