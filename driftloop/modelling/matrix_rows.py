@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 BLOCK_ROWS = 65_536  # rows converted at a time: 10 MB for twenty features
+# Up to LightGBM's row sample for the bins (200,000 by default), it would read every row of a `Sequence` one
+# Python call at a time (0.1-0.2 s a dataset); so few rows go as one float64 matrix (32 MB, twenty features).
+SEQUENCE_ROWS = 200_000
 
 
 class MatrixRows(lgb.Sequence):
@@ -81,14 +84,16 @@ def matrix_dataset(
     rows: np.ndarray | None = None,
     keep_rows: bool = True,
 ) -> lgb.Dataset:
-    """LightGBM's dataset of `features` (the rows at `rows`, else all), binned from `MatrixRows`.
+    """LightGBM's dataset of `features` (the rows at `rows`, else all), binned from `MatrixRows` (a matrix
+    of them when they are few).
 
     It bins with the training parameters and records the categories' levels as a dataset made from the
     frame itself does, so that the model text and the predictions from `build_features`' frames are the
     same. `keep_rows=False` lets it drop the rows once binned.
     """
+    blocks = MatrixRows(features, rows)
     dataset = _RowBlockDataset(
-        MatrixRows(features, rows),
+        blocks if len(blocks) > SEQUENCE_ROWS else blocks[0 : len(blocks)],
         label=label if rows is None else label[rows],
         feature_name=[str(name) for name in features.columns],
         categorical_feature=categorical,

@@ -240,6 +240,7 @@ def test_train_model_refuses_unlabelled_rows(real_slice: Slice) -> None:
 # ---- LightGBM fed a block of rows at a time: the same model as from the frame ------------------------
 
 
+@pytest.mark.parametrize("handed_over", ["in blocks", "as one matrix"])
 @pytest.mark.parametrize(
     ("seed", "rows_taken"),
     [
@@ -249,18 +250,20 @@ def test_train_model_refuses_unlabelled_rows(real_slice: Slice) -> None:
     ],
 )
 def test_a_model_binned_from_row_blocks_is_the_model_binned_from_the_frame(
-    real_slice: Slice, monkeypatch: pytest.MonkeyPatch, seed: int, rows_taken: str
+    real_slice: Slice, monkeypatch: pytest.MonkeyPatch, seed: int, rows_taken: str, handed_over: str
 ) -> None:
-    """`matrix_dataset` hands LightGBM the matrix in blocks; its model must be byte for byte the one
-    LightGBM makes from `build_features`' frame: small blocks here, so that many are cut; fewer rows
-    sampled for the bins than there are (the sample follows the seed); and a fold so small that a feature
-    that cannot split is dropped (`min_data_in_leaf`, `feature_pre_filter`)."""
+    """`matrix_dataset` hands LightGBM the matrix in blocks (or, for few rows, as one matrix); its model must
+    be byte for byte the one LightGBM makes from `build_features`' frame: small blocks here, so that many
+    are cut; fewer rows sampled for the bins than there are (the sample follows the seed); and a fold so
+    small that a feature that cannot split is dropped (`min_data_in_leaf`, `feature_pre_filter`)."""
     import lightgbm as lgb
 
     from driftloop.modelling import matrix_rows
 
     monkeypatch.setattr(matrix_rows, "BLOCK_ROWS", 500)
     monkeypatch.setattr(matrix_rows.MatrixRows, "batch_size", 500)
+    if handed_over == "in blocks":  # as for more rows than LightGBM samples for its bins
+        monkeypatch.setattr(matrix_rows, "SEQUENCE_ROWS", 0)
     features, y = real_slice.features, real_slice.label.to_numpy(dtype=float)
     features = features.assign(carrier=features["carrier"].cat.add_categories(["ZZ"]))  # a level never seen
     positions = np.arange(len(features))
