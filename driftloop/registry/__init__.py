@@ -1,7 +1,7 @@
 """The model registry: versions with lineage and metrics, the champion alias and its promotion log."""
 
-from driftloop.registry.blobs import IntegrityError
 from driftloop.registry.champion import ChampionChanged, RegistryConflict
+from driftloop.registry.integrity import IntegrityError
 from driftloop.registry.records import (
     LOCAL,
     ContractRef,

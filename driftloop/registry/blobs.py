@@ -7,14 +7,7 @@ import contextlib
 from driftloop.core import layout
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.storage import ObjectNotFound, PreconditionFailed, Storage
-
-
-class IntegrityError(Exception):
-    """A stored registry file is damaged or gone: a blob missing or not matching the SHA-256 its manifest
-    recorded, or a record that does not read as one. The message names the file and what to do."""
-
-
-RESTORE = "restore it from a backup of the store (an S3 bucket with versioning keeps replaced objects)"
+from driftloop.registry.integrity import RESTORE, IntegrityError
 
 
 class BlobStore:

@@ -18,6 +18,7 @@ from driftloop.core import layout
 from driftloop.core.clock import now_utc
 from driftloop.core.records import Record
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
+from driftloop.registry.integrity import read_record
 from driftloop.registry.records import ChampionPointer, PromotionEntry, PromotionEvidence
 
 
@@ -75,13 +76,17 @@ class PromotionLog:
         self.max_retries = max_retries
 
     def _read(self, seq: int) -> PromotionEntry | None:
-        data = read_if_exists(self.storage, layout.promotion_entry(self.model, seq))
-        return PromotionEntry.from_json(data) if data is not None else None
+        key = layout.promotion_entry(self.model, seq)
+        data = read_if_exists(self.storage, key)
+        return self._entry(key, data) if data is not None else None
 
     def entries(self) -> list[PromotionEntry]:
         """Every champion change, oldest first."""
         keys = self.storage.list(layout.registry(self.model, "log"))
-        return [PromotionEntry.from_json(self.storage.read_bytes(key)) for key in keys]
+        return [self._entry(key, self.storage.read_bytes(key)) for key in keys]
+
+    def _entry(self, key: str, data: bytes) -> PromotionEntry:
+        return read_record(PromotionEntry, "promotion log entry", self.storage, key, data)
 
     def _pointer(self) -> tuple[ChampionPointer | None, str | None]:
         """The pointer and its etag; (None, etag) when it exists but does not parse (a damaged cache)."""

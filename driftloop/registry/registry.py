@@ -24,8 +24,9 @@ from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
 from driftloop.modelling.features import FeatureSpec
 from driftloop.modelling.yardsticks import MonitoringYardsticks
 from driftloop.registry import claims, records
-from driftloop.registry.blobs import RESTORE, BlobStore, IntegrityError
+from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import UNCHECKED, PromotionLog, Unchecked, write_next_slot
+from driftloop.registry.integrity import read_record
 from driftloop.registry.records import Lineage, ModelFiles, ModelMetrics, ModelVersion
 
 if TYPE_CHECKING:  # imported where a model is loaded: `driftloop models` lists versions without LightGBM
@@ -79,14 +80,10 @@ class Registry:
         return self._manifest(key, data)
 
     def _manifest(self, key: str, data: bytes) -> ModelVersion:
-        """A version's manifest, or `IntegrityError` naming the file when it does not read as one."""
-        try:
-            return ModelVersion.from_json(data)
-        except ValueError as damaged:  # pydantic's ValidationError is one, with the field at fault
-            problem = str(damaged).splitlines()
-            raise IntegrityError(
-                f"{self.storage.uri(key)}: not a model version manifest ({' '.join(problem[:2])}); {RESTORE}"
-            ) from damaged
+        return read_record(ModelVersion, "model version manifest", self.storage, key, data)
+
+    def _evaluation(self, key: str, data: bytes) -> records.Evaluation:
+        return read_record(records.Evaluation, "model evaluation record", self.storage, key, data)
 
     def has(self, version: ModelVersion) -> bool:
         """True when this exact version (same number, same model bytes) is committed here."""
@@ -213,25 +210,23 @@ class Registry:
 
     def evaluation(self, version: int) -> records.Evaluation | None:
         """A version's first evaluation: its decision."""
-        data = read_if_exists(self.storage, layout.evaluation(self.model, version))
-        return records.Evaluation.from_json(data) if data is not None else None
+        key = layout.evaluation(self.model, version)
+        data = read_if_exists(self.storage, key)
+        return self._evaluation(key, data) if data is not None else None
 
     def evaluation_against(self, version: int, champion: int | None) -> records.Evaluation | None:
         """A version's evaluation against `champion` (None: when there was none), if it was judged so."""
         first = self.evaluation(version)
         if first is None or first.champion_version == champion:
             return first
-        data = read_if_exists(self.storage, layout.rejudgement(self.model, version, champion))
-        return records.Evaluation.from_json(data) if data is not None else None
+        key = layout.rejudgement(self.model, version, champion)
+        data = read_if_exists(self.storage, key)
+        return self._evaluation(key, data) if data is not None else None
 
     def evaluations(self) -> list[records.Evaluation]:
         """Every version's first evaluation (its decision), in version order."""
         keys = self.storage.list(layout.registry(self.model, "evaluations"))
-        return [
-            records.Evaluation.from_json(self.storage.read_bytes(key))
-            for key in keys
-            if "-against-" not in key
-        ]
+        return [self._evaluation(key, self.storage.read_bytes(key)) for key in keys if "-against-" not in key]
 
     # ---- champion ------------------------------------------------------------------------------
     def champion(self) -> ModelVersion | None:

@@ -298,6 +298,25 @@ def test_a_damaged_manifest_is_refused_naming_its_file(
         )
 
 
+def test_a_damaged_log_entry_or_evaluation_is_refused_naming_its_file(
+    registry: Registry, register: Callable[..., ModelVersion], store: Storage
+) -> None:
+    """Every record the registry reads back names its file when it does not parse, not only manifests."""
+    register(0)
+    registry.promote(1, "first model", _evidence(0.7), data_period="2013-03")
+    entry, evaluation = layout.promotion_entry(MODEL, 1), layout.evaluation(MODEL, 1)
+    store.write_bytes(entry, b"{not json")
+    store.write_bytes(evaluation, b'{"version": "one"}')
+
+    for read, key, what in (
+        (registry.promotion_log, entry, "promotion log entry"),
+        (lambda: registry.evaluation(1), evaluation, "model evaluation record"),
+    ):
+        with pytest.raises(IntegrityError) as refused:
+            read()
+        assert str(refused.value).startswith(f"{store.uri(key)}: not a {what} (")
+
+
 # ---- crashes during register ---------------------------------------------------------------------
 
 
