@@ -51,12 +51,13 @@ class Terminated(KeyboardInterrupt):
     Python's default for SIGTERM ends the process at once, with none of that."""
 
 
-_TERMINATED: list[str] = []  # the signal that stopped this command, once one has
+# Set by the handler: click turns the interrupt into exit code 130 (or not), which says nothing of SIGTERM.
+_TERMINATED = threading.Event()
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    _TERMINATED.append(signal.Signals(signum).name)
-    raise Terminated(_TERMINATED[-1])
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    _TERMINATED.set()
+    raise Terminated("SIGTERM")
 
 
 @contextmanager
@@ -89,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         code, message = classify(error)
         typer.echo(f"error: {message}", err=True)
         return code
-    if _TERMINATED or returned == ExitCode.INTERRUPTED:
-        stopped = f"terminated ({_TERMINATED[0]})" if _TERMINATED else "interrupted"
+    if _TERMINATED.is_set() or returned == ExitCode.INTERRUPTED:
+        stopped = "terminated (SIGTERM)" if _TERMINATED.is_set() else "interrupted"
         typer.echo(f"{stopped}: stopped cleanly; run the command again to finish", err=True)
-        return ExitCode.TERMINATED if _TERMINATED else ExitCode.INTERRUPTED
+        return ExitCode.TERMINATED if _TERMINATED.is_set() else ExitCode.INTERRUPTED
     return returned if isinstance(returned, int) else ExitCode.OK
 
 
