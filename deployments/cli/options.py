@@ -39,7 +39,19 @@ def settings_for(store: str | None = None, contract: str | None = None) -> Setti
 
     settings = Settings.load(store=store, contract=contract)
     prefect_environment(settings)
+    _arm_fault()
     return settings
+
+
+def _arm_fault() -> None:
+    """The fault suite's hook (`driftloop.core.faults`): inert unless DRIFTLOOP_FAULT_AT names a step."""
+    from deployments.errors import UsageError
+    from driftloop.core.faults import FaultSettings, arm
+
+    try:
+        arm(FaultSettings())
+    except ValueError as wrong:
+        raise UsageError(str(wrong)) from None
 
 
 def connect_prefect() -> None:
@@ -47,21 +59,24 @@ def connect_prefect() -> None:
 
     PREFECT_API_URL (`driftloop stack env`, a server of your own, a Prefect profile) wins. Else the local
     server of the embedded default, started now if none runs (`deployments.cli.prefect_server`); with
-    DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS=0, Prefect's temporary server for this command only. Prefect's
+    DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS=0, a server for this command only, stopped as it ends. Prefect's
     console then keeps run failures to the one line `main` prints (the UI keeps the tracebacks; `--debug`
     shows them here too).
     """
     from prefect.settings import PREFECT_API_URL
 
-    from deployments.cli.prefect_server import local_server
+    from deployments.cli.prefect_server import STOP_SECONDS, local_server
     from deployments.environment import PrefectRuntimeSettings, embedded_prefect, quiet_console
+    from deployments.stack.processes import stop
 
     runtime = PrefectRuntimeSettings()
     api_url = auth_string = None
-    if not PREFECT_API_URL.value() and runtime.idle_timeout_seconds:
+    if not PREFECT_API_URL.value():
         server = local_server(runtime)
         api_url, auth_string = server.api_url, server.auth_string
-        if server.started:
+        if not runtime.idle_timeout_seconds:
+            Command.resources.callback(stop, server.process, STOP_SECONDS)
+        elif server.started:
             typer.echo(
                 f"Started the local Prefect server at {api_url} (pid {server.process.pid}); it stops "
                 f"after {runtime.idle_timeout_seconds} s without a request "

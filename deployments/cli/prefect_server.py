@@ -17,7 +17,12 @@ Files in PREFECT_HOME:
 
 The command binds the listening socket on 127.0.0.1 itself and hands it to the server process, so the
 port is known at once and nothing else can take it in between. `python -m deployments.cli.prefect_server
-FD IDLE_SECONDS` is the server process.
+FD IDLE_SECONDS PARENT_PID` is the server process.
+
+With an idle timeout of 0 the server is the command's alone: not recorded, stopped when the command ends,
+and gone by itself within a second if the command is killed (`kill -9`), because it watches its parent.
+It starts under the same lock, so two commands starting together in a fresh folder never race on the
+SQLite schema.
 """
 
 from __future__ import annotations
@@ -77,7 +82,8 @@ def local_server(runtime: PrefectRuntimeSettings, home: Path | None = None) -> L
     """
     home = home or prefect_home()
     with _locked(home):
-        server = running_server(home)
+        shared = runtime.idle_timeout_seconds > 0
+        server = running_server(home) if shared else None
         if server is None:
             server = _start(home, runtime.idle_timeout_seconds)
         _wait_until_healthy(server, home, runtime.startup_timeout_seconds)
@@ -128,7 +134,10 @@ def _locked(home: Path) -> Iterator[None]:
 
 
 def _start(home: Path, idle_timeout: int) -> LocalServer:
-    """Bind 127.0.0.1 on a free port, start the server process on that socket, record it; does not wait."""
+    """Bind 127.0.0.1 on a free port, start the server process on that socket; does not wait.
+
+    A shared server (`idle_timeout` > 0) is recorded in `home/server.json` for later commands.
+    """
     import psutil
 
     auth_string = f"driftloop:{secrets.token_urlsafe(24)}"
@@ -156,6 +165,7 @@ def _start(home: Path, idle_timeout: int) -> LocalServer:
             "deployments.cli.prefect_server",
             str(listener.fileno()),
             str(idle_timeout),
+            str(os.getpid()),
         ]
         child = subprocess.Popen(
             argv,
@@ -170,6 +180,8 @@ def _start(home: Path, idle_timeout: int) -> LocalServer:
     server = LocalServer(
         process=process, api_url=f"http://{LOOPBACK}:{port}/api", auth_string=auth_string, started=True
     )
+    if idle_timeout == 0:
+        return server  # this command's alone
     record = {
         "pid": child.pid,
         "create_time": process.create_time(),
@@ -259,6 +271,14 @@ def _stop_when_idle(server: uvicorn.Server, clock: IdleClock, home: Path, idle_t
             server.should_exit = True
 
 
+def _stop_with_parent(server: uvicorn.Server, parent: int) -> None:
+    """Stop `server` once the command that started it is gone (killed, or ended without stopping it)."""
+    while not server.should_exit:
+        time.sleep(IDLE_POLL_SECONDS)
+        if os.getppid() != parent:
+            server.should_exit = True
+
+
 def _forget(home: Path) -> None:
     """Remove `home/server.json` if it names this process."""
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
@@ -266,14 +286,20 @@ def _forget(home: Path) -> None:
             (home / STATE).unlink()
 
 
-def serve(fd: int, idle_timeout: float, home: Path) -> None:
-    """Run Prefect's API (as its temporary server does: no UI) on the socket `fd` until idle or signalled."""
+def serve(fd: int, idle_timeout: float, home: Path, parent: int) -> None:
+    """Run Prefect's API (as its temporary server does: no UI) on the socket `fd` until idle or signalled;
+    with no idle timeout, until the command `parent` is gone."""
     import uvicorn
     from prefect.server.api.server import create_app
 
     clock = IdleClock(create_app(ephemeral=True, final=True))
     server = uvicorn.Server(uvicorn.Config(clock, log_level="error", lifespan="on"))
-    threading.Thread(target=_stop_when_idle, args=(server, clock, home, idle_timeout), daemon=True).start()
+    if idle_timeout > 0:
+        watch = threading.Thread(target=_stop_when_idle, args=(server, clock, home, idle_timeout))
+    else:
+        watch = threading.Thread(target=_stop_with_parent, args=(server, parent))
+    watch.daemon = True
+    watch.start()
     try:
         server.run(sockets=[socket.socket(fileno=fd)])
     finally:
@@ -281,4 +307,4 @@ def serve(fd: int, idle_timeout: float, home: Path) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - started by `_start`, in its own process
-    serve(int(sys.argv[1]), float(sys.argv[2]), prefect_home())
+    serve(int(sys.argv[1]), float(sys.argv[2]), prefect_home(), int(sys.argv[3]))

@@ -34,6 +34,9 @@ def models(
         str | None, typer.Option(help="which version was champion at this time (ISO-8601, UTC if no zone)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="read every file back; exit 3 naming each problem found")
+    ] = False,
     store: StoreOption = None,
     contract: ContractOption = None,
 ) -> None:
@@ -41,13 +44,31 @@ def models(
     from deployments.cli.listing import registry_json, registry_text
 
     registry = open_registry(settings_for(store, contract))
-    if card is not None:
+    if check:
+        _check(registry)
+    elif card is not None:
         typer.echo(registry.card(card))
     elif champion_at is not None:
         version = registry.champion_at(champion_at)
         typer.echo(f"v{version}" if version else "no champion at that time")
     else:
         typer.echo(json.dumps(registry_json(registry), indent=2) if as_json else registry_text(registry))
+
+
+def _check(registry: Registry) -> None:
+    from driftloop.registry.check import check_registry
+
+    found = check_registry(registry)
+    champion = f"champion v{found.champion}" if found.champion is not None else "no champion"
+    where = f"{registry.model} in {registry.storage.url}"
+    if found.ok:
+        counts = f"{found.versions} versions, {found.promotions} promotions"
+        typer.echo(f"{where} checks out: {counts}, {champion}")
+        return
+    typer.echo(f"{where}: {len(found.problems)} problem(s)")
+    for problem in found.problems:
+        typer.echo(f"  - {problem}")
+    raise typer.Exit(ExitCode.UNREADABLE_INPUT)
 
 
 def reproduce(

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import AliasChoices, Field
 
-from driftloop.core import layout
+from driftloop.core import faults, layout
 from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.periods import check_period
@@ -124,6 +124,7 @@ def store_batch(storage: Storage, dataset: str, period: str, frame: pd.DataFrame
         key = layout.batch(dataset, period, digest)
         if not storage.exists(key):
             storage.put_file(key, spool)
+        faults.reached("ingest.batch-stored")
     finally:
         spool.unlink(missing_ok=True)
     return DataVersion(dataset=dataset, period=period, sha256=digest, key=key, rows=len(frame))

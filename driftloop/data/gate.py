@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import model_validator
 
-from driftloop.core import layout
+from driftloop.core import faults, layout
 from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
@@ -161,6 +161,7 @@ def _record_validated(
     storage.write_bytes(
         layout.validated_history(contract.name, version.period, version.sha256), record.to_json().encode()
     )
+    faults.reached("gate.history-written")
     storage.write_bytes(layout.validated(contract.name, version.period), record.to_json().encode())
 
 

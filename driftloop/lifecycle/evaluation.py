@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from driftloop.core import faults
 from driftloop.core.clock import now_utc
 from driftloop.core.settings import PromotionSettings
 from driftloop.data.windows import TrainingWindow
@@ -85,6 +86,7 @@ def evaluate_challenger(
         decision=decision,
     )
     registry.record_evaluation(evaluation)
+    faults.reached("promote.judged")
     return evaluation
 
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from typing import Literal
 
-from driftloop.core import layout
+from driftloop.core import faults, layout
 from driftloop.core.clock import now_utc
 from driftloop.core.records import Record
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
@@ -116,6 +116,7 @@ def announce(storage: Storage, event: DriftEvent, run_id: str | None) -> Retrain
         storage.write_bytes(key, request.to_json().encode(), if_absent=True)
     except PreconditionFailed:
         return RetrainRequest.from_json(storage.read_bytes(key))
+    faults.reached("retrain.requested")
     return request
 
 

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from driftloop.core import layout
+from driftloop.core import faults, layout
 from driftloop.core.clock import now_utc
 from driftloop.core.records import Record
 from driftloop.core.storage import PreconditionFailed, Storage, read_if_exists
@@ -177,6 +177,7 @@ class PromotionLog:
         entry = write_next_slot(
             self.storage, next_entry, self.max_retries, f"promote {self.model} v{version}"
         )
+        faults.reached("promote.logged")
         self._advance_pointer(entry)
         return entry
 

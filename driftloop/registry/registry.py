@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from driftloop.core import layout
+from driftloop.core import faults, layout
 from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
@@ -124,6 +124,7 @@ class Registry:
         existing = claims.take(self.storage, claim, self.claim_timeout_seconds, lambda: self.find(model_sha))
         if existing is not None:
             return existing
+        faults.reached("register.claimed")
         failed = True
         try:
             buffer = io.BytesIO()
@@ -136,6 +137,7 @@ class Registry:
                 contract=self.blobs.put(contract.model_dump_json(indent=2).encode()),
                 yardsticks=self.blobs.put(yardsticks.to_json().encode()),
             )
+            faults.reached("register.blobs-stored")
 
             draft = ModelVersion(
                 model=self.model, version=0, created_at="", files=files, lineage=lineage, metrics=metrics
@@ -150,6 +152,7 @@ class Registry:
             committed = write_next_slot(
                 self.storage, next_version, self.max_retries, f"commit a version of {self.model}"
             )
+            faults.reached("register.committed")
             failed = False
             return committed
         finally:

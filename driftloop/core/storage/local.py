@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+from driftloop.core import faults
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.processes import process_alive
 from driftloop.core.storage.base import ObjectNotFound, PreconditionFailed, check_key
@@ -103,6 +104,7 @@ class LocalStorage:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            faults.reached("store.renaming")
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

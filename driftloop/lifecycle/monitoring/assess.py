@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from driftloop.core import layout
+from driftloop.core import faults, layout
 from driftloop.core.sampling import FrameRows, sample_rows
 from driftloop.core.settings import DriftSettings
 from driftloop.core.storage import Storage
@@ -206,8 +206,10 @@ def monitor_scored(
     assessment = assess(dataset, model, scored, settings, labels_known=labels_known, html=True)
     report_key = layout.drift_report(dataset, scored.batch.period, model.name, model.version)
     storage.write_bytes(report_key, (assessment.html or "").encode())
+    faults.reached("monitor.report-stored")
     verdict = assessment.verdict.model_copy(update={"report_key": report_key})
     save_verdict(storage, verdict)
+    faults.reached("monitor.verdict-stored")
     return verdict
 
 

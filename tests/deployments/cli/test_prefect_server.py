@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from deployments.cli.prefect_server import (
+    LOG,
     STATE,
     IdleClock,
     local_server,
@@ -87,6 +88,27 @@ def test_a_server_is_started_once_on_loopback_and_reused(home: Path) -> None:
     assert stop_local_server(home) is True
     assert gone(first.process, within=30) and not (home / STATE).exists()
     assert stop_local_server(home) is False  # nothing left to stop
+
+
+def test_commands_with_servers_of_their_own_start_together_in_a_fresh_folder(tmp_path: Path) -> None:
+    """Issue 19, finding 6: with DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS=0 each command ran Prefect's
+    temporary server; two starting together in a fresh folder raced on the SQLite schema ("duplicate
+    column name") and printed 175 lines of traceback. Each now starts under the folder's lock, the second
+    once the first has the schema in place; neither is recorded for later commands."""
+    from deployments.stack.processes import stop
+
+    runtime = PrefectRuntimeSettings(idle_timeout_seconds=0, startup_timeout_seconds=STARTUP)
+    with ThreadPoolExecutor(2) as commands:
+        servers = list(commands.map(lambda _: local_server(runtime, tmp_path), range(2)))
+    try:
+        assert [server.started for server in servers] == [True, True]
+        assert len({server.process.pid for server in servers}) == 2
+        assert not (tmp_path / STATE).exists()  # theirs alone: a later command starts its own
+        assert [status(s.api_url, "/flows/filter", s.auth_string) for s in servers] == [200, 200]
+        assert "Traceback" not in (tmp_path / LOG).read_text()
+    finally:
+        for server in servers:
+            stop(server.process, 10)
 
 
 def test_the_server_stops_by_itself_when_idle(home: Path) -> None:

@@ -1,0 +1,95 @@
+"""Issue 19, interleavings: two writers at once, forced into each order that matters.
+
+One command pauses at a named step (`driftloop.core.faults`) while the other runs to the end, then goes
+on. Whatever the order, the store ends as if the two had run one after the other in the order their
+promotions landed: one champion, the one the promotion rule picks, and a log whose every promotion rests
+on an evaluation against the champion it replaced (`check_registry`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deployments.errors import ExitCode
+from driftloop.core import layout
+from tests.faults.harness import EVERY_PERIOD, Cli, checks_out, copied
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
+
+OLDER, NEWER = ("train", "--as-of", "2013-05"), ("train", "--as-of", "2013-06")
+
+
+def _champion_history(cli: Cli) -> list[tuple[str, str | None]]:
+    """Each promotion as (model SHA-256, the replaced model's SHA-256): comparable across stores whatever
+    numbers the versions got."""
+    registry = cli.registry()
+    sha = {version.version: version.model_sha256 for version in registry.versions()}
+    return [(sha[e.version], sha.get(e.previous_version or 0)) for e in registry.promotion_log()]
+
+
+def _one_after_the_other(trained: Cli, to: Path, *commands: tuple[str, ...]) -> Cli:
+    cli = copied(trained, to)
+    for argv in commands:
+        done = cli.run(*argv)
+        assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    return cli
+
+
+@pytest.mark.parametrize(
+    ("step", "landed_first"),
+    [
+        # judged against v1, then the other promotes: judged again against the new champion
+        ("promote.judged", NEWER),
+        # its promotion is in the log but the pointer has not moved: the other must be judged against it
+        ("promote.logged", OLDER),
+    ],
+)
+def test_two_trainings_at_once_crown_the_champion_of_the_order_they_landed_in(
+    trained: Cli, tmp_path: Path, step: str, landed_first: tuple[str, ...]
+) -> None:
+    cli = copied(trained, tmp_path / "store")
+    paused = cli.paused_at(step, tmp_path / "gate", *OLDER)
+    other = cli.run(*NEWER)
+    code, output = paused.finish()
+
+    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
+    checks_out(cli)
+    landed_last = OLDER if landed_first == NEWER else NEWER
+    expected = _one_after_the_other(trained, tmp_path / "sequential" / "store", landed_first, landed_last)
+    assert _champion_history(cli) == _champion_history(expected)
+
+
+def test_two_monitors_of_one_period_file_one_verdict_and_one_retrain_request(
+    trained: Cli, tmp_path: Path
+) -> None:
+    cli = copied(trained, tmp_path / "store")
+    paused = cli.paused_at("monitor.verdict-stored", tmp_path / "gate", "monitor", "2013-06", **EVERY_PERIOD)
+    other = cli.run("monitor", "2013-06", **EVERY_PERIOD)
+    code, output = paused.finish()
+
+    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
+    requests = [p for p in (cli.store / layout.registry("flights-delay", "retrains")).iterdir()]
+    assert [p.name.endswith(".json") and not p.name.endswith(".outcome.json") for p in requests] == [True]
+    verdicts = list((cli.store / "reports" / "drift" / "flights" / "2013-06").glob("*.json"))
+    assert [v.name for v in verdicts] == ["flights-delay-v0001.json"]
+    checks_out(cli)
+
+
+def test_a_training_during_a_monitor_leaves_the_monitor_measuring_the_champion_it_scored(
+    trained: Cli, tmp_path: Path
+) -> None:
+    cli = copied(trained, tmp_path / "store")
+    paused = cli.paused_at("monitor.report-stored", tmp_path / "gate", "monitor", "2013-06", **EVERY_PERIOD)
+    other = cli.run(*NEWER)
+    code, output = paused.finish()
+
+    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
+    checks_out(cli)
+    registry = cli.registry()
+    assert [e.version for e in registry.promotion_log()] == [1, 2], "the training promoted v2"
+    # the monitor's verdict and retrain request name v1, the champion it measured, not the one since
+    verdicts = list((cli.store / "reports" / "drift" / "flights" / "2013-06").glob("*.json"))
+    assert [v.name for v in verdicts] == ["flights-delay-v0001.json"]
+    assert "v1" in output
