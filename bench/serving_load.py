@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+APT_GET = "/usr/bin/apt-get"  # by its full path: this runs as root, not whatever PATH finds first
+
 _LUA = """
 local bodies = {%(bodies)s}
 local count = #bodies
@@ -57,8 +59,8 @@ def ensure(tool: str) -> str:
     if os.geteuid() != 0:
         raise SystemExit(f"{tool} is missing: install it with `sudo apt-get install -y {tool}`, then rerun")
     print(f"installing {tool} (apt-get) ...", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", tool], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([APT_GET, "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([APT_GET, "install", "-y", "-qq", tool], check=True, stdout=subprocess.DEVNULL)
     return shutil.which(tool) or tool
 
 

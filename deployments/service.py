@@ -17,16 +17,18 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter
 
 from driftloop.core.settings import ServingSecrets, Settings
-from driftloop.online import NoModel, PredictionService, RequestRefused, request_schema
+from driftloop.online import NoModel, PredictionService, RequestRefused, SwapOutcome, request_schema
 from driftloop.online.responses import (
+    Denied,
     HealthResponse,
     ModelResponse,
     PredictResponse,
@@ -37,6 +39,8 @@ from driftloop.online.service import request_id
 
 logger = logging.getLogger("driftloop.online")
 _STATUS = {"too_large": 413, "invalid": 422}
+_RELOAD_TOKEN = HTTPBearer(auto_error=False, description="the reload token (DRIFTLOOP_SERVE_RELOAD_TOKEN)")
+ReloadCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_RELOAD_TOKEN)]  # None: none sent
 _RELOAD_STATUS = {"loaded": 200, "unchanged": 200, "refused": 409, "no_champion": 503, "unavailable": 503}
 DESCRIPTION = """Predictions from the current champion of the registry, for records that meet the data
 contract the model was trained under. Bad records get a 422 naming the record, the field and the rule;
@@ -150,15 +154,23 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
         """This worker's counters: requests, refusals, lookup misses, swaps, the prediction log."""
         return _json(service.stats())
 
-    @app.post("/reload")
-    def reload(request: Request) -> JSONResponse:
+    @app.post(
+        "/reload",
+        response_model=SwapOutcome,
+        responses={
+            401: {"model": Denied, "description": "no valid bearer token"},
+            403: {"model": Denied, "description": "reload is off: the service has no reload token"},
+            409: {"model": SwapOutcome, "description": "the champion was refused; the serving model stays"},
+            503: {"model": SwapOutcome, "description": "no champion yet, or the store cannot be read"},
+        },
+    )
+    def reload(credentials: ReloadCredentials) -> JSONResponse:
         """Look at the champion alias now (this worker; the others at their next poll). Bearer token."""
         if token is None:
             detail = "reload is off: set DRIFTLOOP_SERVE_RELOAD_TOKEN; new champions are picked up by polling"
             return _json({"detail": detail}, 403)
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {token.get_secret_value()}"
-        if not secrets.compare_digest(given.encode(), expected.encode()):
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
             return _json({"detail": "a valid bearer token is required"}, 401, {"WWW-Authenticate": "Bearer"})
         outcome = service.reload()
         return _json(outcome.model_dump(mode="json"), _RELOAD_STATUS[outcome.status])

@@ -25,6 +25,7 @@ os.environ.update(
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(_PREFECT_HOME / "results"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "MPLBACKEND": "Agg",
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(_PREFECT_HOME / "hypothesis"),  # not .hypothesis/ in the checkout
     }
 )
 

@@ -1,4 +1,4 @@
-"""What the service answers: the typed bodies of /predict, /health, /model and /stats.
+"""What the service answers: the typed bodies of /predict, /health, /model, /stats and /reload's refusals.
 
 `PredictionService` builds them; the HTTP edge publishes them as the routes' response models, so /docs
 shows their shape. They are TypedDicts, plain JSON at run time, so a key with nothing to say (/health's
@@ -81,6 +81,12 @@ class StatsResponse(TypedDict):
     swaps: int
     refused_models: int
     prediction_log: LogStats | None
+
+
+class Denied(TypedDict):
+    """POST /reload refused: no valid bearer token (401), or reload is off (403)."""
+
+    detail: str
 
 
 class Unavailable(TypedDict):

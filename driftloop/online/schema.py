@@ -51,6 +51,7 @@ ONLINE_TYPE_TEXT = {
     "datetime": "an ISO-8601 time, e.g. 2013-01-01T10:00:00Z",
 }
 _EXTRA = {"refuse": "forbid", "drop": "ignore", "keep": "allow"}
+_INT64 = (-(2**63), 2**63 - 1)  # an int column's values become int64 (`record_columns`), as in a batch
 
 
 def _allowed(spec: ColumnSpec) -> AfterValidator:
@@ -90,6 +91,9 @@ def _annotation(spec: ColumnSpec, time_format: str | None) -> Any:
         constraints["ge"] = _bound(spec.min, spec)
     if spec.max is not None:
         constraints["le"] = _bound(spec.max, spec)
+    if spec.type == "int":  # a wider integer would fail its conversion to int64 (a 500), not the request
+        constraints["ge"] = max(constraints.get("ge", _INT64[0]), _INT64[0])
+        constraints["le"] = min(constraints.get("le", _INT64[1]), _INT64[1])
     if spec.type == "datetime" and time_format is not None:
         validators.append(_strftime(time_format))
     elif spec.type == "datetime":
