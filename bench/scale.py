@@ -144,7 +144,7 @@ def _phase(side: str, phase: str, job: dict[str, Any], env: dict[str, str]) -> d
     return report
 
 
-def _prefect_server(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def _prefect_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     """One Prefect server for every driftloop phase of the run, on loopback, SQLite in the work folder."""
     from deployments.stack.ports import free_port
 
@@ -177,7 +177,12 @@ def _prefect_server(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str,
         if server.poll() is not None:
             raise SystemExit("the Prefect server exited during start-up")
         time.sleep(0.5)
-    client = {
+    return server, url
+
+
+def _client_env(work: Path, url: str) -> dict[str, str]:
+    """What every phase process runs with: the Prefect API at `url`, its own PREFECT_HOME."""
+    return {
         **os.environ,
         "PREFECT_API_URL": url,
         "PREFECT_HOME": str(work / "prefect-client"),
@@ -185,12 +190,19 @@ def _prefect_server(work: Path) -> tuple[subprocess.Popen[bytes], str, dict[str,
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "MPLBACKEND": "Agg",
     }
-    return server, url, client
 
 
-def run(sizes: list[int], work: Path, training: dict[str, str], out: Path | None) -> dict[str, Any]:
-    server, url, env = _prefect_server(work)
-    env = {**env, **{f"DRIFTLOOP_TRAIN_{name.upper()}": value for name, value in training.items()}}
+def run(
+    sizes: list[int], work: Path, training: dict[str, str], out: Path | None, url: str | None = None
+) -> dict[str, Any]:
+    """Both sides, phase by phase, at each size; a Prefect server of its own unless `url` names one."""
+    server = None
+    if url is None:
+        server, url = _prefect_server(work)
+    env = {
+        **_client_env(work, url),
+        **{f"DRIFTLOOP_TRAIN_{name.upper()}": value for name, value in training.items()},
+    }
     runs: list[dict[str, Any]] = []
     result = {
         "machine": {
@@ -246,8 +258,9 @@ def run(sizes: list[int], work: Path, training: dict[str, str], out: Path | None
             if out:  # after each size: a later size's failure keeps the sizes done
                 out.write_text(json.dumps(result, indent=2))
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(30)
+        if server is not None:
+            os.killpg(server.pid, 15)
+            server.wait(30)
     return result
 
 
@@ -664,6 +677,9 @@ def main() -> None:
         "--train", action="append", default=[], metavar="NAME=VALUE",
         help="a training setting for both sides, e.g. --train max_rounds=100 (DRIFTLOOP_TRAIN_<NAME>)",
     )  # fmt: skip
+    parser.add_argument(
+        "--prefect-api", metavar="URL", help="a running Prefect API, instead of one of its own"
+    )
     parser.add_argument("--tables", type=Path, metavar="JSON", help="print the tables of a past run's JSON")
     parser.add_argument("--phase", nargs=3, metavar=("SIDE", "PHASE", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -678,7 +694,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="driftloop-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     training = dict(item.split("=", 1) for item in args.train)
-    print(tables(run(sorted(args.rows), work, training, args.json)))
+    print(tables(run(sorted(args.rows), work, training, args.json, args.prefect_api)))
 
 
 if __name__ == "__main__":

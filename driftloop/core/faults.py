@@ -4,12 +4,14 @@ A crash can land between any two writes. The steps below are the moments between
 the blobs and before the manifest, after the log entry and before the pointer moves, and so on); each is
 marked in the code with `reached(step)`. Nothing happens there unless a test arms one step through the
 environment (`FaultSettings`, loaded once by the command line): the command then kills itself with SIGKILL
-at that step, as `kill -9` would, or pauses there until the test lets it go, so that another writer can
-run in between. That is how `tests/faults/` reaches each moment deterministically, without sleeps.
+at that step, as `kill -9` would, pauses there until the test lets it go, so that another writer can
+run in between, or fails there as a full disk (ENOSPC) or a read-only file system (EROFS) would. That is
+how `tests/faults/` reaches each moment deterministically, without sleeps or privileges.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -33,6 +35,7 @@ STEPS: dict[str, str] = {
     "store.renaming": "a file's bytes are in its temporary file (local store); it is not renamed into place",
 }
 POLL_SECONDS = 0.02
+_ERRNO = {"enospc": errno.ENOSPC, "erofs": errno.EROFS}
 
 
 class FaultSettings(BaseSettings):
@@ -41,8 +44,10 @@ class FaultSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_FAULT_", frozen=True)
 
     at: str | None = Field(default=None, description="the step (one of STEPS) where the command stops")
-    action: Literal["kill", "pause"] = Field(
-        default="kill", description="kill: SIGKILL itself there; pause: wait there until released"
+    action: Literal["kill", "pause", "enospc", "erofs"] = Field(
+        default="kill",
+        description="kill: SIGKILL itself there; pause: wait there until released; enospc: a full disk; "
+        "erofs: a read-only file system",
     )
     gate: Path | None = Field(
         default=None,
@@ -54,7 +59,8 @@ _armed: FaultSettings | None = None
 
 
 def arm(settings: FaultSettings) -> None:
-    """Arm the fault `settings` name (nothing when none is named); the step is taken once.
+    """Arm the fault `settings` name (nothing when none is named): a kill or pause once, an error every
+    time the step is reached.
 
     Raises:
         ValueError: the step is not one of `STEPS`, or a pause has no gate.
@@ -70,12 +76,16 @@ def arm(settings: FaultSettings) -> None:
     _armed = settings
 
 
-def reached(step: str) -> None:
-    """Mark `step` (a key of `STEPS`) as passed; the armed fault, if it is this step, happens now."""
+def reached(step: str, path: str | None = None) -> None:
+    """Mark `step` (a key of `STEPS`) as passed, writing `path` if it writes one; the armed fault, if it
+    is this step, happens now."""
     global _armed
     fault = _armed
     if fault is None or fault.at != step:
         return
+    if fault.action in _ERRNO:  # every time: a full disk stays full
+        code = _ERRNO[fault.action]
+        raise OSError(code, os.strerror(code), path)
     _armed = None  # once: a step inside a loop stops the command the first time only
     if fault.action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)

@@ -28,6 +28,10 @@ MARKER = "FAULT_SUITE_RUN"  # not DRIFTLOOP_*: the local Prefect server is start
 KILLED = -9
 TRAIN = ("train", "--as-of", "2013-03")  # the first champion of every fault test's store
 EVERY_PERIOD = {"DRIFTLOOP_POLICY_TRIGGERS": '["every-period"]'}  # every period alarms: a retrain request
+# Small trainings: what is tested is where a writer stops, not the model (`tests.conftest.slice_settings`
+# trains 80 rounds, 3 folds: `AS_SLICE_SETTINGS` for a test that compares with a table made so).
+SMALL_TRAINING = {"DRIFTLOOP_TRAIN_MAX_ROUNDS": "30", "DRIFTLOOP_TRAIN_CV_FOLDS": "2"}
+AS_SLICE_SETTINGS = {"DRIFTLOOP_TRAIN_MAX_ROUNDS": "80", "DRIFTLOOP_TRAIN_CV_FOLDS": "3"}
 LINGER_SECONDS = 10  # how long a process of a killed command may take to notice and go
 
 
@@ -46,8 +50,7 @@ class Cli:
             **plain,
             "PREFECT_API_URL": str(PREFECT_API_URL.value()),
             "DRIFTLOOP_DATA_CONTRACT": str(self.contract),
-            "DRIFTLOOP_TRAIN_MAX_ROUNDS": "80",  # as `tests.conftest.slice_settings`
-            "DRIFTLOOP_TRAIN_CV_FOLDS": "3",
+            **SMALL_TRAINING,
             "DRIFTLOOP_DRIFT_SAMPLE_ROWS": "2000",
             **extra,
         }

@@ -15,7 +15,16 @@ import pytest
 
 from deployments.errors import ExitCode
 from driftloop.core import layout
-from tests.faults.harness import EVERY_PERIOD, TRAIN, Cli, checks_out, copied, registry_table, temporary_files
+from tests.faults.harness import (
+    AS_SLICE_SETTINGS,
+    EVERY_PERIOD,
+    TRAIN,
+    Cli,
+    checks_out,
+    copied,
+    registry_table,
+    temporary_files,
+)
 from tests.flows.test_lifecycle import GOLDEN_SLICE_TABLE
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
@@ -71,11 +80,12 @@ def test_run_killed_mid_replay_then_rerun_prints_the_table_of_a_run_never_killed
     table of tests/flows/test_lifecycle.py up to May (each row depends only on the months before it)."""
     cli = Cli(tmp_path / "store", file_source)
     replay = ("run", "--replay-to", "2013-05")
-    cli.killed_at("monitor.verdict-stored", *replay, **EVERY_PERIOD)
+    env = EVERY_PERIOD | AS_SLICE_SETTINGS
+    cli.killed_at("monitor.verdict-stored", *replay, **env)
     checks_out(cli)
     assert cli.registry().champion() is not None, "killed after the initial training was promoted"
 
-    done = cli.run(*replay, **EVERY_PERIOD)
+    done = cli.run(*replay, **env)
 
     assert done.returncode == ExitCode.OK, done.stdout + done.stderr
     until_may = GOLDEN_SLICE_TABLE[: GOLDEN_SLICE_TABLE.index("2013-06")]
@@ -116,3 +126,24 @@ def test_ingest_killed_at_every_step_ends_as_an_ingest_never_killed(trained: Cli
 
 def _version(validated: Path) -> str:
     return str(json.loads(validated.read_text())["version"]["sha256"])
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"), [("enospc", "No space left on device"), ("erofs", "Read-only file system")]
+)
+def test_a_store_that_is_full_or_read_only_is_exit_5_naming_the_file_and_a_rerun_completes(
+    trained: Cli, tmp_path: Path, error: str, advice: str
+) -> None:
+    """The store's file system refuses every write from the gate's report on (injected: a real full or
+    read-only file system needs privileges this suite does not have); then there is room again."""
+    cli = copied(trained, tmp_path / "store")
+    refused = cli.run(*INGEST, DRIFTLOOP_FAULT_AT="store.renaming", DRIFTLOOP_FAULT_ACTION=error)
+
+    assert refused.returncode == ExitCode.INFRASTRUCTURE, refused.stdout + refused.stderr
+    [line] = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
+    assert line.startswith(f"error: cannot use {cli.store}/") and advice in line
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert temporary_files(cli.store) == []
+    assert not (cli.store / layout.validated("flights", "2013-07")).exists()
+    checks_out(cli)
+    assert cli.run(*INGEST).returncode == ExitCode.OK

@@ -37,28 +37,43 @@ def _one_after_the_other(trained: Cli, to: Path, *commands: tuple[str, ...]) -> 
     return cli
 
 
-@pytest.mark.parametrize(
-    ("step", "landed_first"),
-    [
-        # judged against v1, then the other promotes: judged again against the new champion
-        ("promote.judged", NEWER),
-        # its promotion is in the log but the pointer has not moved: the other must be judged against it
-        ("promote.logged", OLDER),
-    ],
-)
-def test_two_trainings_at_once_crown_the_champion_of_the_order_they_landed_in(
-    trained: Cli, tmp_path: Path, step: str, landed_first: tuple[str, ...]
+def test_a_training_whose_champion_changed_after_it_was_judged_is_judged_again(
+    trained: Cli, tmp_path: Path
 ) -> None:
+    """Issue 19, finding 1: two trainings judged against the same champion both promoted, and the model
+    of older data ended up champion. Paused after its evaluation against v1, the first finds on resuming
+    that the second has been promoted since; it is judged again, against that one. The store ends as if
+    the second had run first, alone."""
     cli = copied(trained, tmp_path / "store")
-    paused = cli.paused_at(step, tmp_path / "gate", *OLDER)
+    paused = cli.paused_at("promote.judged", tmp_path / "gate", *OLDER)
     other = cli.run(*NEWER)
     code, output = paused.finish()
 
     assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
     checks_out(cli)
-    landed_last = OLDER if landed_first == NEWER else NEWER
-    expected = _one_after_the_other(trained, tmp_path / "sequential" / "store", landed_first, landed_last)
+    expected = _one_after_the_other(trained, tmp_path / "sequential" / "store", NEWER, OLDER)
     assert _champion_history(cli) == _champion_history(expected)
+
+
+def test_a_promotion_logged_before_the_pointer_moved_is_the_champion_the_next_training_meets(
+    trained: Cli, tmp_path: Path
+) -> None:
+    """Paused between its log entry and the pointer, the first training is champion already: the second
+    is judged against it, not against the v1 the pointer still names."""
+    cli = copied(trained, tmp_path / "store")
+    paused = cli.paused_at("promote.logged", tmp_path / "gate", *OLDER)
+    other = cli.run(*NEWER)
+    code, output = paused.finish()
+
+    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
+    checks_out(cli)
+    registry = cli.registry()
+    older, newer = (v.version for v in registry.versions()[1:])  # registered in that order
+    log = [(e.version, e.previous_version) for e in registry.promotion_log()]
+    assert log[:2] == [(1, None), (older, 1)]
+    decision = registry.evaluation_against(newer, older)
+    assert decision is not None, "the second training was not judged against the first"
+    assert log[2:] == ([(newer, older)] if decision.decision.promote else [])
 
 
 def test_two_monitors_of_one_period_file_one_verdict_and_one_retrain_request(

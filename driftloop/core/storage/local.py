@@ -104,7 +104,7 @@ class LocalStorage:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            faults.reached("store.renaming")
+            faults.reached("store.renaming", str(path))
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
