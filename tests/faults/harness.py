@@ -75,6 +75,8 @@ class Cli:
         for process in left:
             process.kill()
         assert left == [], f"{' '.join(args)} left {[p.cmdline() for p in left]} running"
+        # issue 19, finding 6: Prefect's own tracebacks (a flush cancelled at exit) on runs that succeeded
+        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
         return done
 
     def killed_at(self, step: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
