@@ -19,6 +19,7 @@ from tests.faults.harness import EVERY_PERIOD, Cli, checks_out, copied
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_server")]
 
 OLDER, NEWER = ("train", "--as-of", "2013-05"), ("train", "--as-of", "2013-06")
+JUNE = ("monitor", "2013-06")
 
 
 def _champion_history(cli: Cli) -> list[tuple[str, str | None]]:
@@ -37,6 +38,20 @@ def _one_after_the_other(trained: Cli, to: Path, *commands: tuple[str, ...]) -> 
     return cli
 
 
+def _while_paused(
+    trained: Cli, folder: Path, step: str, paused: tuple[str, ...], other: tuple[str, ...], **env: str
+) -> tuple[Cli, str]:
+    """On a copy of `trained`, `paused` stops at `step`, `other` runs to the end, then `paused` goes on; both
+    must succeed and the registry check out. Returns the store and the paused command's output."""
+    cli = copied(trained, folder / "store")
+    waiting = cli.paused_at(step, folder / "gate", *paused, **env)
+    done = cli.run(*other, **env)
+    code, output = waiting.finish()
+    assert (done.returncode, code) == (ExitCode.OK, ExitCode.OK), done.stdout + done.stderr + output
+    checks_out(cli)
+    return cli, output
+
+
 def test_a_training_whose_champion_changed_after_it_was_judged_is_judged_again(
     trained: Cli, tmp_path: Path
 ) -> None:
@@ -44,13 +59,7 @@ def test_a_training_whose_champion_changed_after_it_was_judged_is_judged_again(
     of older data ended up champion. Paused after its evaluation against v1, the first finds on resuming
     that the second has been promoted since; it is judged again, against that one. The store ends as if
     the second had run first, alone."""
-    cli = copied(trained, tmp_path / "store")
-    paused = cli.paused_at("promote.judged", tmp_path / "gate", *OLDER)
-    other = cli.run(*NEWER)
-    code, output = paused.finish()
-
-    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
-    checks_out(cli)
+    cli, _ = _while_paused(trained, tmp_path, "promote.judged", OLDER, NEWER)
     expected = _one_after_the_other(trained, tmp_path / "sequential" / "store", NEWER, OLDER)
     assert _champion_history(cli) == _champion_history(expected)
 
@@ -60,13 +69,7 @@ def test_a_promotion_logged_before_the_pointer_moved_is_the_champion_the_next_tr
 ) -> None:
     """Paused between its log entry and the pointer, the first training is champion already: the second
     is judged against it, not against the v1 the pointer still names."""
-    cli = copied(trained, tmp_path / "store")
-    paused = cli.paused_at("promote.logged", tmp_path / "gate", *OLDER)
-    other = cli.run(*NEWER)
-    code, output = paused.finish()
-
-    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
-    checks_out(cli)
+    cli, _ = _while_paused(trained, tmp_path, "promote.logged", OLDER, NEWER)
     registry = cli.registry()
     older, newer = (v.version for v in registry.versions()[1:])  # registered in that order
     log = [(e.version, e.previous_version) for e in registry.promotion_log()]
@@ -79,29 +82,24 @@ def test_a_promotion_logged_before_the_pointer_moved_is_the_champion_the_next_tr
 def test_two_monitors_of_one_period_file_one_verdict_and_one_retrain_request(
     trained: Cli, tmp_path: Path
 ) -> None:
-    cli = copied(trained, tmp_path / "store")
-    paused = cli.paused_at("monitor.verdict-stored", tmp_path / "gate", "monitor", "2013-06", **EVERY_PERIOD)
-    other = cli.run("monitor", "2013-06", **EVERY_PERIOD)
-    code, output = paused.finish()
-
-    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
+    cli, _ = _while_paused(
+        trained,
+        tmp_path,
+        "monitor.verdict-stored",
+        JUNE,
+        JUNE,
+        **EVERY_PERIOD,
+    )
     requests = [p for p in (cli.store / layout.registry("flights-delay", "retrains")).iterdir()]
     assert [p.name.endswith(".json") and not p.name.endswith(".outcome.json") for p in requests] == [True]
     verdicts = list((cli.store / "reports" / "drift" / "flights" / "2013-06").glob("*.json"))
     assert [v.name for v in verdicts] == ["flights-delay-v0001.json"]
-    checks_out(cli)
 
 
 def test_a_training_during_a_monitor_leaves_the_monitor_measuring_the_champion_it_scored(
     trained: Cli, tmp_path: Path
 ) -> None:
-    cli = copied(trained, tmp_path / "store")
-    paused = cli.paused_at("monitor.report-stored", tmp_path / "gate", "monitor", "2013-06", **EVERY_PERIOD)
-    other = cli.run(*NEWER)
-    code, output = paused.finish()
-
-    assert (other.returncode, code) == (ExitCode.OK, ExitCode.OK), other.stdout + other.stderr + output
-    checks_out(cli)
+    cli, output = _while_paused(trained, tmp_path, "monitor.report-stored", JUNE, NEWER, **EVERY_PERIOD)
     registry = cli.registry()
     assert [e.version for e in registry.promotion_log()] == [1, 2], "the training promoted v2"
     # the monitor's verdict and retrain request name v1, the champion it measured, not the one since
