@@ -48,6 +48,7 @@ from driftloop.registry import (
 )
 from driftloop.registry.blobs import BlobStore
 from driftloop.registry.champion import ChampionPointer, PromotionLog
+from driftloop.registry.check import check_registry
 from driftloop.registry.records import RegistrationClaim
 from tests.servers import SeaweedEndpoint
 
@@ -698,3 +699,59 @@ def test_models_are_lightgbm_text_and_nothing_is_pickled(
         head = store.read_bytes(key)[:2]
         assert not head.startswith(b"\x80"), f"{key} looks like a pickle"
         assert head[:1] in (b"{", b"t", b"#", b"P"), f"{key}: unexpected format"
+
+
+# ---- the whole registry checked (`driftloop models --check`) -----------------------------------------
+
+
+def _judged(version: int, champion: int | None) -> Evaluation:
+    return _evaluation(version, True, f"beats {champion}").model_copy(update={"champion_version": champion})
+
+
+def test_a_registry_its_own_write_paths_made_checks_out(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    register(0)
+    register(1)
+    registry.record_evaluation(_judged(1, None))
+    registry.promote(1, "first model", _evidence(0.7), replacing=None)
+    registry.record_evaluation(_judged(2, 1))
+    registry.promote(2, "beats v1", _evidence(0.72), replacing=1)
+    registry.promote(1, "rolled back by hand")  # no evidence: no evaluation behind it
+
+    found = check_registry(registry)
+
+    assert (found.problems, found.versions, found.promotions, found.champion) == ((), 2, 3, 1)
+
+
+def test_a_promotion_judged_against_another_champion_than_the_one_it_replaced_is_named(
+    registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    """Issue 19, finding 1's trace: both challengers judged against v1, both promoted."""
+    register(0)
+    register(1)
+    register(2)
+    registry.record_evaluation(_judged(1, None))
+    registry.promote(1, "first model", _evidence(0.7), replacing=None)
+    registry.record_evaluation(_judged(2, 1))
+    registry.record_evaluation(_judged(3, 1))
+    registry.promote(3, "beats v1", _evidence(0.73), replacing=1)
+    registry.promote(2, "beats v1", _evidence(0.72))  # without the compare-and-swap
+
+    assert check_registry(registry).problems == ("promotion 3 (v2 over v3): no evaluation against v3",)
+
+
+def test_a_pointer_the_log_does_not_back_and_a_changed_blob_are_named(
+    store: Storage, registry: Registry, register: Callable[..., ModelVersion]
+) -> None:
+    first = register(0)
+    registry.record_evaluation(_judged(1, None))
+    registry.promote(1, "first model", _evidence(0.7), replacing=None)
+    pointer = ChampionPointer(seq=1, version=7, at=now_utc())
+    store.write_bytes(layout.champion_pointer(MODEL), pointer.to_json().encode())
+    _tamper(store, first.files.card, b"# another card")
+
+    corrupt, unbacked = check_registry(registry).problems
+
+    assert corrupt.startswith("v1 ") and f"blob {first.files.card} of {MODEL} is corrupt" in corrupt
+    assert unbacked.endswith("names v7 at log entry 1, which the log does not back")
