@@ -88,7 +88,7 @@ class PromotionLog:
     def _entry(self, key: str, data: bytes) -> PromotionEntry:
         return read_record(PromotionEntry, "promotion log entry", self.storage, key, data)
 
-    def _pointer(self) -> tuple[ChampionPointer | None, str | None]:
+    def pointer(self) -> tuple[ChampionPointer | None, str | None]:
         """The pointer and its etag; (None, etag) when it exists but does not parse (a damaged cache)."""
         key = layout.champion_pointer(self.model)
         etag = self.storage.etag(key)
@@ -103,7 +103,7 @@ class PromotionLog:
     def latest(self) -> PromotionEntry | None:
         """Newest log entry, found from the pointer and rolled forward over entries it missed; a damaged
         pointer (unreadable, or naming what the log does not hold) is ignored and rewritten."""
-        pointer, etag = self._pointer()
+        pointer, etag = self.pointer()
         seq = pointer.seq if pointer else 0
         entry = self._read(seq) if seq else None
         damaged = etag is not None and (pointer is None or entry is None or entry.version != pointer.version)
@@ -131,7 +131,7 @@ class PromotionLog:
         key = layout.champion_pointer(self.model)
         data = ChampionPointer(seq=entry.seq, version=entry.version, at=entry.at).to_json().encode()
         for _ in range(self.max_retries):
-            pointer, etag = self._pointer()
+            pointer, etag = self.pointer()
             if pointer is not None and pointer.seq >= entry.seq:
                 return  # already at or past this entry
             try:

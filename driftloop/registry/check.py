@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from driftloop.core import layout
-from driftloop.core.storage import read_if_exists
 from driftloop.registry.integrity import IntegrityError
-from driftloop.registry.records import ChampionPointer, Evaluation, ModelVersion, PromotionEntry
+from driftloop.registry.records import Evaluation, ModelVersion, PromotionEntry
 from driftloop.registry.registry import Registry
 
 
@@ -99,13 +98,10 @@ def _pointer(registry: Registry, entries: list[PromotionEntry], problems: list[s
     """The pointer may lag the log or be missing (readers move it forward, writing it if need be), but
     never name what the log does not hold."""
     key = layout.champion_pointer(registry.model)
-    data = read_if_exists(registry.storage, key)
-    if data is None:
-        return
-    try:
-        pointer = ChampionPointer.from_json(data)
-    except ValueError:
-        problems.append(f"{registry.storage.uri(key)} does not parse as a champion pointer")
+    pointer, etag = registry.log.pointer()
+    if pointer is None:
+        if etag is not None:
+            problems.append(f"{registry.storage.uri(key)} does not parse as a champion pointer")
         return
     if not 0 < pointer.seq <= len(entries) or entries[pointer.seq - 1].version != pointer.version:
         problems.append(
