@@ -289,6 +289,7 @@ def _driftloop_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
 
     @flow(name=f"scale-{phase}", persist_result=False)
     def run_phase() -> dict[str, Any]:
+        in_flow = _rss_mb()  # what a flow run holds before it touches the data (its client, its engine)
         runtime = open_runtime(settings)
         rows = 0
         if phase == "ingest":
@@ -307,7 +308,7 @@ def _driftloop_phase(phase: str, job: dict[str, Any]) -> dict[str, Any]:
             rows = len(scored.prediction)
             if phase == "monitor":
                 monitor_task(runtime, scored, labels_known=True)
-        return {"rows": rows, "clock": runtime.clock.totals()}
+        return {"rows": rows, "clock": runtime.clock.totals(), "flow_baseline_mb": round(in_flow, 1)}
 
     started = time.perf_counter()
     result = run_phase()
@@ -664,6 +665,22 @@ def tables(result: dict[str, Any]) -> str:
                 f"| {run['rows']:,} | {name} | {mine['rows']:,} | {mine['seconds']:.2f} | "
                 f"{bare['seconds']:.2f} | {_ratio(phase)} | {per_million:.2f} | {per_second:,.0f} | "
                 f"{mine['peak_rss_mb']:,.0f} / {bare['peak_rss_mb']:,.0f} | {mine['baseline_mb']:,.0f} |"
+            )
+    lines += [
+        "",
+        "| rows | window Arrow MB | training peak MB | after imports MB | at the flow's start MB | "
+        "peak above the flow's start, × the window |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        train = run["phases"]["train"]
+        mine, window = train["driftloop"], train.get("window_arrow_mb")
+        start = mine.get("flow_baseline_mb")
+        if window and start:
+            peak = mine["peak_rss_mb"]
+            lines.append(
+                f"| {run['rows']:,} | {window:,.0f} | {peak:,.0f} | {mine['baseline_mb']:,.0f} | "
+                f"{start:,.0f} | {(peak - start) / window:.2f} |"
             )
     return "\n".join(lines)
 

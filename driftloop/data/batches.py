@@ -49,12 +49,16 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def from_parquet_bytes(data: bytes) -> pd.DataFrame:
+def from_parquet_bytes(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
     """The frame `pd.read_parquet` gives, each column in its own array: Arrow frees a column once it is
-    converted, and a column dropped later frees its memory (a block of several columns would not)."""
+    converted, and a column dropped later frees its memory (a block of several columns would not).
+    `columns`: only these (those the file holds), the others never decoded."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(data), use_pandas_metadata=True)
+    if columns is not None:
+        held = set(pq.read_schema(io.BytesIO(data)).names)
+        columns = [name for name in columns if name in held]
+    table = pq.read_table(io.BytesIO(data), columns=columns, use_pandas_metadata=True)
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
     release_arrow_memory()
@@ -175,9 +179,9 @@ def no_data_message(contract: Contract, period: str, held: list[str]) -> str:
     return f"the source of {contract.name} has no row in {contract.time.period} {period}: {span}"
 
 
-def read_batch(storage: Storage, version: DataVersion) -> pd.DataFrame:
-    """Read a data version, checking its bytes still hash to its name."""
+def read_batch(storage: Storage, version: DataVersion, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a data version (only `columns`, when given), checking its bytes still hash to its name."""
     data = storage.read_bytes(version.key)
     if sha256_hex(data) != version.sha256:
         raise CorruptBatch(f"data version {storage.uri(version.key)} is corrupt: its SHA-256 changed")
-    return from_parquet_bytes(data)
+    return from_parquet_bytes(data, columns)

@@ -69,7 +69,11 @@ def resolve_windows(contract: Contract, settings: TrainingParameters) -> WindowP
 
 @dataclass(frozen=True)
 class TrainingWindow:
-    """Enriched, labelled rows of a window of periods, split once into training rows and the holdout."""
+    """Enriched, labelled rows of a window of periods, split once into training rows and the holdout.
+
+    Only the columns a model reads are kept (`window_columns`): a window is the largest thing a training
+    holds, and the contract's other columns (ids, outcomes that leak, parts of the date) are a third of it.
+    """
 
     frame: pd.DataFrame
     label: pd.Series
@@ -121,6 +125,37 @@ def concat_freeing(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(sum(len(frame) for frame in frames)), copy=False)
 
 
+def window_columns(contract: Contract) -> list[str]:
+    """What a model reads of a window: its features' own columns, the time column and the target."""
+    features = [feature.name for feature in contract.features if feature.derive is None]
+    return list(dict.fromkeys([*features, contract.time.column, contract.target.column]))
+
+
+def _read_columns(contract: Contract) -> list[str]:
+    """What is read of a stored batch to make its window columns: those, and the joins' keys."""
+    keys = [key for join in contract.joins for key in join.using]
+    return list(dict.fromkeys([*window_columns(contract), *keys]))
+
+
+def _training_rows_first(
+    frame: pd.DataFrame, label: pd.Series, times: pd.Series, holdout: np.ndarray
+) -> tuple[pd.DataFrame, pd.Series, pd.Series, np.ndarray]:
+    """The training rows, then the holdout rows, each in the order they came (a stable partition): what
+    each set holds and its order are unchanged, and the training rows' numbers go into the model matrix
+    as views of the window's columns (`build_features`), not a second copy. A column at a time."""
+    training = int((~holdout).sum())
+    if not holdout[:training].any():
+        return frame, label, times, holdout  # already so (a holdout of the last days of a sorted source)
+    order = np.concatenate([np.flatnonzero(~holdout), np.flatnonzero(holdout)])
+    index = pd.RangeIndex(len(order))
+    columns = {}
+    for name in list(frame.columns):
+        columns[name] = pd.Series(frame.pop(name).array.take(order), index=index, name=name)
+    label = pd.Series(label.to_numpy()[order], index=index, name=label.name)
+    times = pd.Series(times.array.take(order), index=index, name=times.name)
+    return pd.DataFrame(columns, index=index, copy=False), label, times, holdout[order]
+
+
 def window_periods(as_of: str, count: int, kind: PeriodKind) -> list[str]:
     """The `count` periods ending at `as_of`."""
     return period_range(shift_period(as_of, -(count - 1), kind), as_of, kind)
@@ -150,13 +185,16 @@ def load_window(
         The window with its holdout mask.
     """
     known = enriched or {}
-    labelled = []  # each batch's labelled rows (a shallow copy: the caller's frames are not touched)
+    wanted = window_columns(contract)
+    labelled = []  # each batch's labelled rows, its window columns only (the caller's frames are not touched)
     for version in versions:
         batch = known.get(version.sha256)
         if batch is None:
-            batch = enrich(read_batch(storage, version), contract, tables)
+            batch = enrich(read_batch(storage, version, _read_columns(contract)), contract, tables)
+        # The columns' own arrays, not a copy of them (nor of the batch).
+        batch = pd.DataFrame({name: batch[name] for name in wanted if name in batch.columns}, copy=False)
         keep = labels(batch, contract).notna().to_numpy()
-        labelled.append(batch.copy(deep=False) if keep.all() else batch.loc[keep])
+        labelled.append(batch if keep.all() else batch.loc[keep])
     frame = concat_freeing(labelled)
     label = labels(frame, contract)
     times = local_times(frame, contract.time.column, contract.time.timezone, contract.time.format)
@@ -170,6 +208,7 @@ def load_window(
         raise ValueError(
             f"{plan.describe()} leaves no training rows or no holdout rows in {periods[0]}..{periods[-1]}"
         )
+    frame, label, times, holdout = _training_rows_first(frame, label, times, holdout)
     covered = {version.period for version in versions}
     return TrainingWindow(
         frame=frame,

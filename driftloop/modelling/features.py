@@ -90,7 +90,7 @@ def _column(columns: Columns, name: str) -> Any:
 def _numeric(raw: Any) -> np.ndarray:
     """Numbers as float64; anything that is not a number becomes NaN."""
     if isinstance(raw, np.ndarray) and raw.dtype.kind in "fiub":
-        return raw.astype(np.float64)
+        return raw.astype(np.float64, copy=False)  # float64 already: the array itself (a matrix is read-only)
     return pd.Series(pd.to_numeric(raw, errors="coerce")).astype("float64").to_numpy()
 
 
@@ -311,17 +311,26 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec, rows: np.ndarray | No
 
 
 class _TakenRows(Mapping[str, Any]):
-    """Some rows of a frame, as columns: a column is taken only when a feature reads it."""
+    """Some rows of a frame, as columns: a column is taken only when a feature reads it.
+
+    When the rows are the frame's first ones (a training window puts its training rows first), a column
+    of numbers is a view of the frame's own array, not a copy: a float64 column goes into the matrix as it
+    is, and the window and its training matrix do not hold those rows twice.
+    """
 
     def __init__(self, frame: pd.DataFrame, positions: np.ndarray) -> None:
         self._frame = frame
         self._positions = positions
+        self._prefix = bool(np.array_equal(positions, np.arange(len(positions))))
 
     def __contains__(self, name: object) -> bool:
         return name in self._frame.columns
 
     def __getitem__(self, name: str) -> Any:
-        return self._frame[name].iloc[self._positions].reset_index(drop=True)
+        column = self._frame[name]
+        if self._prefix and isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+            return column.to_numpy()[: len(self._positions)]
+        return column.iloc[self._positions].reset_index(drop=True)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._frame.columns)

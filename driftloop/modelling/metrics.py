@@ -7,6 +7,8 @@ way (ties half).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from driftloop.core.records import Record
@@ -53,7 +55,9 @@ class Metrics(Record):
         return float(getattr(self, metric))
 
 
-def weighted_auc(score: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+def weighted_auc(
+    score: np.ndarray, positive: np.ndarray, negative: np.ndarray, order: np.ndarray | None = None
+) -> np.ndarray:
     """AUC of one score vector under many weightings of its rows, ties counted half, in one pass.
 
     With 0/1 labels `y` as the weights (`positive=y`, `negative=1 - y`) it is the usual AUC.
@@ -62,11 +66,13 @@ def weighted_auc(score: np.ndarray, positive: np.ndarray, negative: np.ndarray) 
         score: the model's score per row.
         positive: weights of each row as a positive, shape (rows,) or (draws, rows).
         negative: weights of each row as a negative, same shape.
+        order: `np.argsort(score, kind="stable")`, when the caller has it (a bootstrap calls this many
+            times on one score).
 
     Returns:
         One AUC per weighting (a 0-d array for 1-d weights); NaN where a weighting has no pair.
     """
-    order = np.argsort(score, kind="stable")
+    order = np.argsort(score, kind="stable") if order is None else order
     sorted_score = score[order]
     starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
     pos = np.add.reduceat(np.take(positive, order, axis=-1), starts, axis=-1)
@@ -113,6 +119,39 @@ def calibration_table(y_true: np.ndarray, y_prob: np.ndarray, bins: int) -> tupl
     return tuple(table)
 
 
+METRIC_BLOCK_ROWS = 1 << 17  # rows whose (rows, 2) one-hot labels and probabilities exist at a time
+
+
+def _one_hot(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities as scikit-learn's `log_loss` and `brier_score_loss` stack them."""
+    return np.column_stack([1.0 - y_true, y_true]), np.column_stack([1.0 - y_prob, y_prob])
+
+
+def _log_loss_rows(y_true: np.ndarray, y_prob: np.ndarray) -> np.ndarray:
+    labels, probabilities = _one_hot(y_true, y_prob)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = labels * np.log(probabilities)
+    return -np.where(labels == 0.0, 0.0, terms).sum(axis=1)
+
+
+def _squared_error_rows(y_true: np.ndarray, y_prob: np.ndarray) -> np.ndarray:
+    labels, probabilities = _one_hot(y_true, y_prob)
+    return ((labels - probabilities) ** 2).sum(axis=1)
+
+
+def _mean_by_block(
+    y_true: np.ndarray, y_prob: np.ndarray, per_row: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> float:
+    """The mean of a per-row loss, its rows computed a block at a time as scikit-learn computes them: the
+    same number to the bit as `log_loss` or `brier_score_loss` (before its halving), without their
+    (rows, 2) temporaries of the whole set, which were the peak of a training's memory."""
+    values = np.empty(len(y_true))
+    for start in range(0, len(y_true), METRIC_BLOCK_ROWS):
+        stop = start + METRIC_BLOCK_ROWS
+        values[start:stop] = per_row(y_true[start:stop], y_prob[start:stop])
+    return float(np.mean(values))
+
+
 def score_predictions(y_true: np.ndarray, y_prob: np.ndarray, calibration_bins: int = 10) -> Metrics:
     """All metrics for binary labels and predicted probabilities.
 
@@ -124,8 +163,6 @@ def score_predictions(y_true: np.ndarray, y_prob: np.ndarray, calibration_bins: 
     Returns:
         Metrics; AUC is NaN when only one class is present.
     """
-    from sklearn.metrics import brier_score_loss, log_loss  # scikit-learn costs 0.8 s to import
-
     y_true = np.asarray(y_true, dtype=float)
     y_prob = np.clip(np.asarray(y_prob, dtype=float), 1e-15, 1 - 1e-15)
     if len(y_true) == 0 or np.isnan(y_true).any():
@@ -137,8 +174,8 @@ def score_predictions(y_true: np.ndarray, y_prob: np.ndarray, calibration_bins: 
         rows=len(y_true),
         positive_rate=float(y_true.mean()),
         auc=float(weighted_auc(y_prob, y_true, 1.0 - y_true)) if both_classes else float("nan"),
-        log_loss=float(log_loss(y_true, y_prob, labels=[0, 1])),
-        brier=float(brier_score_loss(y_true, y_prob)),
+        log_loss=_mean_by_block(y_true, y_prob, _log_loss_rows),
+        brier=0.5 * _mean_by_block(y_true, y_prob, _squared_error_rows),
         ece=float(ece),
         calibration=table,
     )

@@ -130,7 +130,7 @@ def train_fold(data: FoldData, number: int, train_idx: np.ndarray, valid_idx: np
         valid_sets=[valid_set],
         callbacks=[lgb.early_stopping(settings.early_stopping_rounds, first_metric_only=True, verbose=False)],
     )
-    prob = booster.predict(data.features.iloc[valid_idx], num_iteration=booster.best_iteration)
+    prob = predict_proba(booster, data.features, rows=valid_idx, num_iteration=booster.best_iteration)
     valid_times = data.times.iloc[valid_idx]
     result = FoldResult(
         fold=number,
@@ -247,18 +247,24 @@ def train_model(
 PREDICT_ROWS = 131_072  # rows LightGBM converts to float64 at a time when predicting: 20 MB, not the batch
 
 
-def predict_proba(booster: lgb.Booster, features: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class for a model matrix from `build_features`.
+def predict_proba(
+    booster: lgb.Booster,
+    features: pd.DataFrame,
+    rows: np.ndarray | None = None,
+    num_iteration: int | None = None,
+) -> np.ndarray:
+    """Probability of the positive class for a model matrix from `build_features` (only `rows`, positions,
+    when given; the first `num_iteration` trees, when given).
 
     A block of rows at a time: LightGBM converts what it predicts to one float64 matrix, and a row's
     prediction does not depend on the others, so the result is the same without a copy of the batch.
     """
-    if len(features) <= PREDICT_ROWS:
-        return np.asarray(booster.predict(features), dtype=float)
-    out = np.empty(len(features), dtype=float)
-    for start in range(0, len(features), PREDICT_ROWS):
-        block = features.iloc[start : start + PREDICT_ROWS]
-        out[start : start + len(block)] = booster.predict(block)
+    count = len(features) if rows is None else len(rows)
+    out = np.empty(count, dtype=float)
+    for start in range(0, count, PREDICT_ROWS):
+        stop = min(start + PREDICT_ROWS, count)
+        block = features.iloc[start:stop] if rows is None else features.iloc[rows[start:stop]]
+        out[start:stop] = booster.predict(block, num_iteration=num_iteration)
     return out
 
 
