@@ -9,9 +9,19 @@ import pytest
 from driftloop.core.contract import Contract, WindowSpec
 from driftloop.core.settings import TrainingSettings
 from driftloop.core.storage import LocalStorage, ObservedStorage
-from driftloop.data.batches import cut_period, sample_batch, store_batch
+from driftloop.core.times import local_times
+from driftloop.data.batches import cut_period, read_batch, sample_batch, store_batch
+from driftloop.data.enrichment import enrich, labels
 from driftloop.data.sources import SourceTables
-from driftloop.data.windows import WindowPlan, concat_freeing, load_window, resolve_windows, window_periods
+from driftloop.data.windows import (
+    WindowPlan,
+    concat_freeing,
+    load_window,
+    resolve_windows,
+    window_columns,
+    window_periods,
+)
+from driftloop.modelling.features import build_features, fit_feature_spec
 
 
 def test_settings_win_over_the_contract_which_wins_over_the_period_default(
@@ -110,3 +120,49 @@ def test_a_window_put_together_column_by_column_is_pandas_concat() -> None:
     assert got["n"].dtype == np.float64 and got["extra"].dtype == object
     assert [list(frame.columns) for frame in frames] == [[], []]  # each column dropped once copied
     assert list(first.columns) == ["n", "x", "t"]  # the caller's frames untouched
+
+
+def test_a_window_keeps_the_columns_a_model_reads_its_training_rows_first_each_set_in_its_order(
+    flights_table: pd.DataFrame,
+    slice_contract: Contract,
+    tables: dict[str, pd.DataFrame],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A source not in time order: the holdout's rows (the last 14 days) are spread through March's batch."""
+    store = LocalStorage(tmp_path_factory.mktemp("shuffled"))
+    march = sample_batch(cut_period(flights_table, slice_contract, "2013-03"), 0.08, 13)
+    versions = [store_batch(store, "flights", "2013-03", march.sample(frac=1, random_state=3))]
+    plan = WindowPlan(kind="month", train_periods=1, holdout_days=14)
+    window = load_window(store, slice_contract, ["2013-03"], versions, tables, plan)
+    # What the batch gives read whole, in its order: the rows each set holds, and their order.
+    whole = enrich(read_batch(store, versions[0]), slice_contract, tables)
+    whole = whole[labels(whole, slice_contract).notna()].reset_index(drop=True)
+    cutoff = pd.Timestamp("2013-03-18", tz="America/New_York")
+    held = (local_times(whole, "time_hour", "America/New_York") >= cutoff).to_numpy()
+    assert held[: (~held).sum()].any(), "the holdout's rows are all last already: nothing to put in order"
+
+    assert list(window.frame.columns) == window_columns(slice_contract)
+    assert {"dep_delay", "arr_time", "tailnum", "flight", "year"}.isdisjoint(window.frame.columns)
+    assert list(window.holdout) == sorted(window.holdout)  # the training rows, then the holdout's
+    for mine, theirs in ((window.train_frame, whole[~held]), (window.holdout_frame, whole[held])):
+        expected = theirs[window.frame.columns].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), expected)
+    pd.testing.assert_series_equal(
+        window.train_label, labels(whole[~held], slice_contract), check_index=False
+    )
+
+
+def test_the_training_matrix_reads_the_windows_float64_columns_without_a_copy(
+    stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
+) -> None:
+    store, versions = stored
+    plan = WindowPlan(kind="month", train_periods=3, holdout_days=14)
+    window = load_window(store, slice_contract, ["2013-01", "2013-02", "2013-03"], versions, tables, plan)
+    spec = fit_feature_spec(window.train_frame, slice_contract)
+
+    matrix = build_features(window.frame, spec, rows=~window.holdout)
+
+    pd.testing.assert_frame_equal(matrix, build_features(window.train_frame, spec))
+    assert np.shares_memory(matrix["temp"].to_numpy(), window.frame["temp"].to_numpy())
+    assert window.frame["distance"].dtype == np.int64  # an int column is converted: a copy
+    assert not np.shares_memory(matrix["distance"].to_numpy(), window.frame["distance"].to_numpy())

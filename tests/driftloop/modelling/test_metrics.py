@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from driftloop.modelling.metrics import Metrics, calibration_table, is_better, score_predictions
+from driftloop.modelling.metrics import (
+    METRIC_BLOCK_ROWS,
+    Metrics,
+    calibration_table,
+    is_better,
+    score_predictions,
+)
 
 
 def test_perfect_ranking_has_auc_one_and_reversed_ranking_zero() -> None:
@@ -143,3 +149,19 @@ def test_is_better_with_nan() -> None:
 def test_is_better_unknown_metric() -> None:
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
         is_better("accuracy", 0.9, 0.8, 0.0)
+
+
+@pytest.mark.parametrize("rows", [1, 5_000, METRIC_BLOCK_ROWS + 1, 3 * METRIC_BLOCK_ROWS + 17])
+def test_log_loss_and_brier_taken_a_block_at_a_time_are_scikit_learns_to_the_bit(rows: int) -> None:
+    """Stored metrics must not change with the way they are computed: the registry's bytes depend on them."""
+    from sklearn.metrics import brier_score_loss, log_loss
+
+    rng = np.random.default_rng(rows)
+    y = (rng.random(rows) < 0.2).astype(float)
+    p = np.where(rng.random(rows) < 0.01, rng.integers(0, 2, rows), rng.beta(0.5, 3, rows))  # some 0 and 1
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
+
+    metrics = score_predictions(y, p)
+
+    assert metrics.log_loss == log_loss(y, clipped, labels=[0, 1])
+    assert metrics.brier == brier_score_loss(y, clipped)

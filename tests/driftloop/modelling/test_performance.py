@@ -46,3 +46,19 @@ def test_the_floor_widens_for_a_smaller_period() -> None:
 
     assert baseline.floor(20000) == pytest.approx(baseline.holdout_auc - half * np.sqrt(2), abs=1e-6)
     assert baseline.floor(2000) < baseline.floor(20000) < baseline.auc_low
+
+
+def test_the_bootstrap_draws_the_same_resamples_however_many_it_holds_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Drawn a few resamples at a time so that memory stays flat: the interval must not depend on how many."""
+    from driftloop.modelling import performance
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(3_000) < 0.3).astype(float)
+    p = np.clip(0.3 * y + rng.random(3_000) * 0.7, 0, 1)
+    at_once = performance._bootstrap_aucs(p, y, bootstrap=40, seed=2)
+    monkeypatch.setattr(performance, "_BOOTSTRAP_CELLS", 3 * 3_000)  # three at a time, the last alone
+
+    assert np.array_equal(performance._bootstrap_aucs(p, y, bootstrap=40, seed=2), at_once)
+    assert len(set(at_once.tolist())) > 30  # forty different resamples, not one repeated
