@@ -10,8 +10,9 @@ DRIFTLOOP_* variable but those given here, and bytecode caching on (as in a user
 sandbox sets PYTHONDONTWRITEBYTECODE, which costs every command the compiling of driftloop's modules).
 
 - **cold**: no local Prefect server runs (the first command after its idle timeout): a flow verb starts
-  one. A verb that runs no flow is cold and warm alike.
-- **warm**: the same command again, right after it ran (the server it started still up).
+  one; no warm validator runs: `validate` starts one. `models` and `--help` are cold and warm alike.
+- **warm**: the same command again, right after it ran (the server or the warm validator it started
+  still up).
 - **imports**: which of the heavy libraries the verb's process imported (one more run, `-X importtime`).
 
 Each figure is the median of `--runs` (min-max beside it). `--tree DIR` runs another checkout's code with
@@ -90,6 +91,7 @@ def environment(home: Path, idle_timeout: int | None) -> dict[str, str]:
         if not name.startswith(("DRIFTLOOP_", "PREFECT_")) and name != "PYTHONDONTWRITEBYTECODE"
     }
     env["PREFECT_HOME"] = str(home)
+    env["DRIFTLOOP_VALIDATOR_HOME"] = str(home.with_name("validator"))  # the warm validator's, not the repo's
     if idle_timeout is not None:
         env["DRIFTLOOP_PREFECT_IDLE_TIMEOUT_SECONDS"] = str(idle_timeout)
     return env
@@ -122,10 +124,14 @@ def imported(verb: Verb, tree: Path, env: dict[str, str]) -> list[str]:
 
 
 def stop_server(home: Path) -> None:
-    """Stop the local server the commands started under `home` (none with `--tree` of older code)."""
+    """Stop the local server the commands started under `home`, and the warm validator beside it (none
+    with `--tree` of older code)."""
     from deployments.cli.prefect_server import stop_local_server
+    from deployments.cli.warm_validator import stop_warm_validator
+    from deployments.environment import ValidatorSettings
 
     stop_local_server(home)
+    stop_warm_validator(ValidatorSettings(home=str(home.with_name("validator"))))
 
 
 def summary(samples: list[Sample]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from deployments.environment import PrefectRuntimeSettings
+from deployments.environment import PrefectRuntimeSettings, ValidatorSettings
 from deployments.stack.settings import StackSettings
 from driftloop.core import settings as domain
 
@@ -30,6 +30,7 @@ CONCERNS: tuple[tuple[type[BaseSettings], str], ...] = (
     (domain.S3Settings, "An `s3://` store's endpoint and keys (environment only)."),
     (domain.DaskSettings, "Scale-out on a Dask cluster (unset: everything runs in this process)."),
     (PrefectRuntimeSettings, "The embedded default's local Prefect server."),
+    (ValidatorSettings, "The warm validator that answers a `driftloop validate` after the first."),
     (StackSettings, "The local production stack, `driftloop stack`."),
 )
 

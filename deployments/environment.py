@@ -49,6 +49,20 @@ class PrefectRuntimeSettings(BaseSettings):
     )
 
 
+class ValidatorSettings(BaseSettings):
+    """Whether `driftloop validate` keeps a warm process for the next ones, and for how long."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLOOP_VALIDATOR_", frozen=True)
+
+    home: str = Field(default=".driftloop/validator", description="the warm validator's socket and record")
+    idle_timeout_seconds: int = Field(
+        default=600,
+        ge=0,
+        description="the warm validator stops after this long without a request; 0: none, every "
+        "`validate` imports Great Expectations itself",
+    )
+
+
 def prefect_environment(settings: Settings, runtime: PrefectRuntimeSettings | None = None) -> None:
     """The embedded default: a local Prefect server on SQLite under .driftloop/, no analytics, no network."""
     runtime = runtime or PrefectRuntimeSettings()

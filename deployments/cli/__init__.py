@@ -4,6 +4,7 @@
 `entry` is the console script.
 """
 
-from deployments.cli.app import app, entry, main
+from deployments.cli.app import app, main
+from deployments.cli.console import entry
 
 __all__ = ["app", "entry", "main"]

@@ -1,5 +1,5 @@
 """`python -m deployments.cli`: the same as the `driftloop` command."""
 
-from deployments.cli.app import entry
+from deployments.cli.console import entry
 
 entry()

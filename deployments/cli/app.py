@@ -6,9 +6,7 @@ line and a documented exit code (`deployments.errors.ExitCode`); `--debug` shows
 
 from __future__ import annotations
 
-import gc
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,6 @@ from deployments.cli.phases import ingest, monitor, score, train, validate
 from deployments.cli.registry import models, reproduce
 from deployments.cli.replay import backtest, run
 from deployments.cli.serve import serve
-from deployments.environment import mute_prefect_services
 from deployments.errors import ExitCode, classify
 from deployments.stack.cli import stack_app
 
@@ -95,13 +92,3 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"{stopped}: stopped cleanly; run the command again to finish", err=True)
         return ExitCode.TERMINATED if _TERMINATED.is_set() else ExitCode.INTERRUPTED
     return returned if isinstance(returned, int) else ExitCode.OK
-
-
-def entry() -> None:  # pragma: no cover - the `driftloop` console script
-    code = main()
-    if code == ExitCode.INFRASTRUCTURE:
-        mute_prefect_services()  # the services' complaints as the process ends would repeat its one line
-    # The process ends here. Python's last garbage collection would walk every object Prefect, pandas and
-    # LightGBM made (0.3-0.4 s); frozen, they are left to the end of the process. Exit handlers still run.
-    gc.freeze()
-    sys.exit(code)

@@ -191,7 +191,8 @@ def test_a_prefect_api_out_of_reach_or_refusing_is_one_line_and_exit_5(tmp_path:
 def _plain_env() -> dict[str, str]:
     import os
 
-    return {name: value for name, value in os.environ.items() if not name.startswith("DRIFTLOOP_")}
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DRIFTLOOP_")}
+    return {**env, "DRIFTLOOP_VALIDATOR_IDLE_TIMEOUT_SECONDS": "0"}  # `validate` in its own process
 
 
 def test_sigterm_stops_a_command_as_cleanly_as_ctrl_c(tmp_path: Path) -> None:

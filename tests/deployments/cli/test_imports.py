@@ -43,7 +43,9 @@ def _plain_env(**extra: str) -> dict[str, str]:
 
     env = {name: value for name, value in os.environ.items() if not name.startswith("DRIFTLOOP_")}
     env.pop("PREFECT_API_URL", None)
-    return {**env, **extra}
+    # `validate` in its own process: a warm validator (tests/deployments/cli/test_warm_validator.py) imports
+    # Great Expectations for the next ones, and none is left running by this test.
+    return {**env, "DRIFTLOOP_VALIDATOR_IDLE_TIMEOUT_SECONDS": "0", **extra}
 
 
 @pytest.fixture
