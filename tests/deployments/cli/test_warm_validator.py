@@ -19,6 +19,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from deployments.cli import main
 from deployments.cli.warm_validator import LOG, SOCKET, STATE, stop_warm_validator
 from deployments.environment import ValidatorSettings
 from deployments.errors import ExitCode
@@ -71,7 +72,9 @@ def batches(
     return out
 
 
-def test_a_warm_validate_says_and_exits_what_one_in_its_own_process_does(folder: Path, batches: Path) -> None:
+def test_a_warm_validate_says_and_exits_what_the_command_itself_does(
+    folder: Path, batches: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     contract = ("--contract", str(FLIGHTS_CONTRACT))
     cases = [
         (("../batches-copy/january.parquet", *contract, "--json", "report.json"), ExitCode.OK),
@@ -82,28 +85,31 @@ def test_a_warm_validate_says_and_exits_what_one_in_its_own_process_does(folder:
     work = folder / "work"
     work.mkdir()
     (folder / "batches-copy").symlink_to(batches)
-    alone = {"DRIFTLOOP_VALIDATOR_IDLE_TIMEOUT_SECONDS": "0"}
-    expected = [_validate(folder, *argv, cwd=work, **alone) for argv, _ in cases]
-    assert not (folder / "validator").exists()  # no warm validator with an idle timeout of 0
+    monkeypatch.chdir(work)
+    expected = []  # what the command says and exits with, run here (`deployments.cli.main`)
+    for argv, _ in cases:
+        code = main(["validate", *argv])
+        expected.append((code, *capsys.readouterr()))
     own_report = (work / "report.json").read_text()
     (work / "report.json").unlink()
+    alone = _validate(folder, *cases[1][0], cwd=work, DRIFTLOOP_VALIDATOR_IDLE_TIMEOUT_SECONDS="0")
+    assert not (folder / "validator").exists()  # none started with an idle timeout of 0
 
     first = _validate(folder, *cases[0][0], cwd=work)  # runs in its own process, starts the warm validator
     process = _warm(folder)
     warm = [_validate(folder, *argv, cwd=work) for argv, _ in cases]
 
-    assert first.stderr.startswith(STARTED) and first.stdout == expected[0].stdout
+    assert (alone.returncode, alone.stdout, alone.stderr) == expected[1]
+    assert first.stderr.startswith(STARTED) and (first.returncode, first.stdout) == expected[0][:2]
     for (argv, code), mine, theirs in zip(cases, warm, expected, strict=True):
-        assert (mine.returncode, theirs.returncode) == (code, code), (argv, mine.stderr, theirs.stderr)
-        assert (mine.stdout, mine.stderr) == (theirs.stdout, theirs.stderr), argv
-    assert STARTED not in "".join(run.stderr for run in warm)
+        assert mine.returncode == theirs[0] == code, (argv, mine.stderr, theirs)
+        assert (mine.stdout, mine.stderr) == theirs[1:], argv
     # The report went to the caller's folder, as the caller named it: the child works where the caller does.
     assert json.loads((work / "report.json").read_text()) == json.loads(own_report)
     assert process.is_running() and len([p for p in process.children() if p.status() != "zombie"]) == 0
     home = folder / "validator"
-    assert (
-        stat.S_IMODE(home.stat().st_mode) == 0o700 and stat.S_IMODE((home / SOCKET).stat().st_mode) == 0o600
-    )
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / SOCKET).stat().st_mode) == 0o600
 
 
 def test_the_warm_validator_takes_the_callers_environment(folder: Path, batches: Path) -> None:
