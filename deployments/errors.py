@@ -53,6 +53,7 @@ KNOWN_ERRORS: tuple[tuple[ExitCode, tuple[str, ...], tuple[type[BaseException], 
         ExitCode.UNREADABLE_INPUT,
         (
             "driftloop.data.sources:UnreadableInput",
+            "driftloop.core.times:MissingTimeColumn",
             "driftloop.core.storage:ObjectNotFound",
             "driftloop.registry:IntegrityError",
         ),

@@ -25,13 +25,14 @@ from driftloop.data.gate import ContractViolation
 from driftloop.lifecycle.runtime import Runtime, open_runtime
 from driftloop.lifecycle.step import LoopState, PeriodOutcome, StepResult, run_period
 from driftloop.registry import NoChampion
-from driftloop.replay.plan import plan_replay, refuse_used_registry
+from driftloop.replay.plan import ReplayPlan, later_window, plan_replay, refuse_used_registry
 from driftloop.replay.table import render_table, table_records
 from driftloop.replay.timeline import plot_timeline
 from flows.fanout import prepare_on_cluster
 from flows.options import FLOW_RESULTS
 from flows.phases import TaskSteps, ingest_and_gate, train_and_judge
 from tasks.artifacts import artifact_key
+from tasks.prepare import PreparedPeriod
 from tasks.score import enrich_task, score_task
 
 
@@ -87,11 +88,17 @@ def lifecycle_flow(
         logger.warning("No data in the source for %s: skipped, not ingested.", ", ".join(plan.gaps))
 
     prepared = prepare_on_cluster(runtime.settings, [*plan.initial, *plan.replay])  # {} on one machine
-    for period in plan.initial:
-        try:  # enriched now and kept: the first trainings read these periods from memory, not the store
-            enrich_task(runtime, ingest_and_gate(runtime, period, prepared.get(period)))
-        except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
-            logger.warning("%s blocked at the gate; training without it.\n%s", period, violation)
+    skipped: list[str] = []
+    while not _initial_window_passes(runtime, plan, prepared):
+        # Not one period of the window passed the gate: with no window asked for, start after it.
+        skipped += plan.initial
+        if train_from is not None:
+            break  # the window asked for: training says none of its periods has a validated batch
+        plan = later_window(plan, runtime.sources.periods(), kind, runtime.plan.train_periods, replay_to)
+        logger.warning(
+            "%s broke the data contract (quarantined): the first training window is %s..%s instead.",
+            ", ".join(skipped), plan.initial[0], plan.initial[-1],
+        )  # fmt: skip
     first = train_and_judge(runtime, as_of=plan.initial[-1], data_period=plan.initial[-1], champion=None)
     if first.champion_version is None:
         raise NoChampion(f"the first model v{first.version} was not promoted: {'; '.join(first.reasons)}")
@@ -121,6 +128,18 @@ def lifecycle_flow(
     result = _report(runtime, rows, plan.gaps, reads, plot_path, started)
     logger.info("Replay of %s finished:\n%s", contract.name, result.table())
     return result
+
+
+def _initial_window_passes(runtime: Runtime, plan: ReplayPlan, prepared: dict[str, PreparedPeriod]) -> bool:
+    """Ingest and gate the first training window's periods; True if at least one passed the contract."""
+    passed = False
+    for period in plan.initial:
+        try:  # enriched now and kept: the first trainings read these periods from memory, not the store
+            enrich_task(runtime, ingest_and_gate(runtime, period, prepared.get(period)))
+            passed = True
+        except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
+            get_run_logger().warning("%s blocked at the gate (quarantined).\n%s", period, violation)
+    return passed
 
 
 def _with_original(runtime: Runtime, step: StepResult[int], original: int) -> PeriodOutcome:

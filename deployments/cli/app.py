@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"error: {message}", err=True)
         return ExitCode.USAGE
     except Exception as error:
-        if Command.debug:
-            raise
         code, message = classify(error)
+        if Command.debug:  # the traceback too, and the same exit code: a script's `--debug` run exits alike
+            traceback.print_exception(error)
         typer.echo(f"error: {message}", err=True)
         return code
     if _TERMINATED.is_set() or returned == ExitCode.INTERRUPTED:

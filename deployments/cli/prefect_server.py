@@ -28,7 +28,6 @@ SQLite schema.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import http.client
 import json
 import os
@@ -38,11 +37,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployments.cli.locks import holding
 from deployments.environment import NO_TELEMETRY, PrefectRuntimeSettings
 from deployments.errors import InfrastructureError
 
@@ -122,15 +121,8 @@ def stop_local_server(home: Path | None = None, timeout: float = STOP_SECONDS) -
     return True
 
 
-@contextlib.contextmanager
-def _locked(home: Path) -> Iterator[None]:
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(home: Path) -> contextlib.AbstractContextManager[None]:
+    return holding(home / LOCK)
 
 
 def _start(home: Path, idle_timeout: int) -> LocalServer:

@@ -22,7 +22,6 @@ It stops after DRIFTLOOP_VALIDATOR_IDLE_TIMEOUT_SECONDS (600) without a request.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -35,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployments.cli.locks import holding
 from deployments.environment import ValidatorSettings
 from deployments.errors import ExitCode
 
@@ -189,13 +189,9 @@ def _receive_int(connection: socket.socket) -> int:
 @contextlib.contextmanager
 def _locked(home: Path) -> Iterator[None]:
     home.mkdir(parents=True, exist_ok=True)
-    home.chmod(0o700)
-    with open(home / LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    home.chmod(0o700)  # its socket and the callers' environments: its owner's alone
+    with holding(home / LOCK):
+        yield
 
 
 # ---- the warm process -----------------------------------------------------------------------------------

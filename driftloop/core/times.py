@@ -54,9 +54,31 @@ def _localize(wall: pd.Series, timezone: str) -> pd.Series:
     return wall.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
 
 
+class MissingTimeColumn(LookupError):
+    """A table without the contract's time column: no row can be put in a period (exit 3, one line)."""
+
+
+DELIMITERS = (";", "\t", "|")  # what a CSV read with commas shows in its one column's name when it used these
+
+
+def _require_time_column(frame: pd.DataFrame, column: str) -> None:
+    if column in frame.columns:
+        return
+    names = [str(name) for name in frame.columns]
+    hint = ""
+    if len(names) == 1 and any(mark in names[0] for mark in DELIMITERS):
+        hint = "; the file has one column: are its values separated by something other than commas?"
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    raise MissingTimeColumn(f"no column {column!r} (the contract's time column) among {shown}{hint}")
+
+
 def period_of(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
     """Each row's period label under the contract's time spec, cut in its timezone (NA where unreadable).
 
     The one way a row gets its period: ingest cuts batches with it, the gate checks rows against it.
+
+    Raises:
+        MissingTimeColumn: `frame` has no time column.
     """
+    _require_time_column(frame, time.column)
     return period_labels(local_times(frame, time.column, time.timezone, time.format), time.period)

@@ -197,7 +197,20 @@ def validated_versions(
         else:
             found.append(record.version)
     if not found:
-        raise NoValidatedBatch(
-            f"no validated batch of {contract.name} in {', '.join(periods)}: ingest them first"
-        )
+        raise NoValidatedBatch(_none_validated(storage, contract, periods))
     return found, missing
+
+
+def _none_validated(storage: Storage, contract: Contract, periods: list[str]) -> str:
+    """Why not one of `periods` has a validated batch: quarantined by the contract, or never ingested."""
+    root = layout.quarantine_root(contract.name)
+    blocked = [period for period in periods if storage.list(f"{root}/{period}/")]
+    never = [period for period in periods if period not in blocked]
+    reasons = []
+    if blocked:
+        where = storage.uri(root)
+        reasons.append(f"{', '.join(blocked)} broke the contract (quarantined, reports under {where})")
+    if never:
+        them = "it" if len(never) == 1 else "them"
+        reasons.append(f"{', '.join(never)} never ingested: ingest {them} first")
+    return f"no validated batch of {contract.name} in {', '.join(periods)}: " + "; ".join(reasons)

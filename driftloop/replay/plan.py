@@ -76,3 +76,22 @@ def plan_replay(
         replay=tuple(p for p in replay_span if p in present),
         gaps=tuple(p for p in [*initial_span, *replay_span] if p not in present),
     )
+
+
+def later_window(
+    plan: ReplayPlan, available: list[str], kind: PeriodKind, window: int, replay_to: str | None = None
+) -> ReplayPlan:
+    """The plan whose first training window starts right after `plan`'s (none of whose periods passed the
+    contract): its periods are neither trained on nor replayed.
+
+    Raises:
+        NothingToReplay: no period is left to replay after a window; the message names the periods skipped.
+    """
+    start = shift_period(plan.initial[-1], 1, kind)
+    try:
+        return plan_replay(available, kind, window, train_from=start, replay_to=replay_to)
+    except NothingToReplay as nothing:
+        raise NothingToReplay(
+            f"no training window passes the data contract up to {plan.initial[-1]} (its periods are "
+            f"quarantined), and after it {nothing}"
+        ) from None

@@ -48,6 +48,12 @@ def _contract(folder: Path, change: Callable[[dict], None]) -> str:
     return str(path)
 
 
+def _semicolons(frame: pd.DataFrame, folder: Path) -> str:
+    path = folder / "batch.csv"
+    frame.to_csv(path, index=False, sep=";")
+    return str(path)
+
+
 def _write(folder: Path, name: str, data: bytes) -> str:
     (folder / name).write_bytes(data)
     return str(folder / name)
@@ -248,6 +254,37 @@ CASES: dict[str, Case] = {
         2,
         "time column 'time_hour' is declared as int: declare it `type: datetime`",
     ),
+    "join-without-table": Case(
+        lambda d, j: [
+            "validate",
+            _csv(j, d),
+            "--contract",
+            _contract(d, lambda raw: raw.update(source={"kind": "file", "path": str(d / "batch.csv")})),
+        ],
+        2,
+        "join with 'weather': source.tables names no file for it; add `weather: <path>` under source.tables",
+    ),
+    "time-as-feature": Case(
+        lambda d, j: [
+            "validate",
+            _csv(j, d),
+            "--contract",
+            _contract(d, lambda raw: raw["features"].append({"name": "time_hour", "kind": "numeric"})),
+        ],
+        2,
+        "feature 'time_hour' is the time column: a model cannot read a time as a number; declare calendar "
+        "features with `derive:` (day_of_week, hour, day_of_month, month)",
+    ),
+    "time-column-missing": Case(
+        lambda d, j: _validate(_csv(j.drop(columns="time_hour"), d), "--period", "2013-01"),
+        3,
+        "no column 'time_hour' (the contract's time column) among year, month, day, dep_time",
+    ),
+    "wrong-delimiter": Case(
+        lambda d, j: _validate(_semicolons(j, d), "--period", "2013-01"),
+        3,
+        "the file has one column: are its values separated by something other than commas?",
+    ),
     "period-wrong-form": Case(
         lambda d, j: ["ingest", "2013-4", "--store", str(d / "s"), "--contract", str(FLIGHTS_CONTRACT)],
         2,
@@ -370,3 +407,15 @@ def test_a_label_in_disguise_blocks_training_until_accepted(
     raw["leakage"] = {"accepted": ["ops_code"]}
     contract.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert main(argv) == ExitCode.OK
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--debug` used to turn every exit code into 1 (the exception left the process)."""
+    code = main(["--debug", *_validate(str(tmp_path / "nope.csv"))])
+
+    _, err = capsys.readouterr()
+    assert code == ExitCode.UNREADABLE_INPUT
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1] == f"error: {tmp_path / 'nope.csv'}: no such file"

@@ -138,3 +138,21 @@ def test_validated_versions_names_the_periods_without_one(
     assert (found, missing) == ([version], ["2013-03", "2013-05"])
     with pytest.raises(NoValidatedBatch):
         validated_versions(store, slice_contract, ["2013-01"])
+
+
+def test_no_validated_batch_says_which_periods_broke_the_contract_and_which_were_never_ingested(
+    store: ObservedStorage, slice_contract: Contract, april: pd.DataFrame
+) -> None:
+    """Issue 18: a window of quarantined periods was told "ingest them first", although they were."""
+    frame = april.assign(origin="XXX")
+    with pytest.raises(ContractViolation):
+        gate_batch(store, slice_contract, store_batch(store, "flights", "2013-04", frame), frame)
+
+    with pytest.raises(NoValidatedBatch) as none:
+        validated_versions(store, slice_contract, ["2013-03", "2013-04", "2013-05"])
+
+    assert str(none.value) == (
+        "no validated batch of flights in 2013-03, 2013-04, 2013-05: 2013-04 broke the contract "
+        f"(quarantined, reports under {store.uri('quarantine/flights')}); 2013-03, 2013-05 never ingested: "
+        "ingest them first"
+    )

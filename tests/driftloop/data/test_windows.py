@@ -14,6 +14,7 @@ from driftloop.data.batches import cut_period, read_batch, sample_batch, store_b
 from driftloop.data.enrichment import enrich, labels
 from driftloop.data.sources import SourceTables
 from driftloop.data.windows import (
+    TrainingWindow,
     WindowPlan,
     concat_freeing,
     load_window,
@@ -69,6 +70,16 @@ def stored(
     return store, versions
 
 
+def _first_quarter(
+    stored: tuple[ObservedStorage, list],
+    contract: Contract,
+    tables: dict[str, pd.DataFrame],
+    plan: WindowPlan,
+) -> TrainingWindow:
+    store, versions = stored
+    return load_window(store, contract, ["2013-01", "2013-02", "2013-03"], versions, tables, plan)
+
+
 def test_a_window_reads_each_batch_once_and_names_the_missing_period(
     stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
 ) -> None:
@@ -90,9 +101,7 @@ def test_a_window_reads_each_batch_once_and_names_the_missing_period(
 def test_a_holdout_in_periods_is_the_last_periods(
     stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
 ) -> None:
-    store, versions = stored
-    plan = WindowPlan(kind="month", train_periods=3, holdout_periods=1)
-    window = load_window(store, slice_contract, ["2013-01", "2013-02", "2013-03"], versions, tables, plan)
+    window = _first_quarter(stored, slice_contract, tables, WindowPlan("month", 3, holdout_periods=1))
     months = window.times.dt.month
     assert set(months[window.holdout]) == {3} and set(months[~window.holdout]) == {1}
 
@@ -155,9 +164,7 @@ def test_a_window_keeps_the_columns_a_model_reads_its_training_rows_first_each_s
 def test_the_training_matrix_reads_the_windows_float64_columns_without_a_copy(
     stored: tuple[ObservedStorage, list], slice_contract: Contract, tables: dict[str, pd.DataFrame]
 ) -> None:
-    store, versions = stored
-    plan = WindowPlan(kind="month", train_periods=3, holdout_days=14)
-    window = load_window(store, slice_contract, ["2013-01", "2013-02", "2013-03"], versions, tables, plan)
+    window = _first_quarter(stored, slice_contract, tables, WindowPlan("month", 3, holdout_days=14))
     spec = fit_feature_spec(window.train_frame, slice_contract)
 
     matrix = build_features(window.frame, spec, rows=~window.holdout)

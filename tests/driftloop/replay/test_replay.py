@@ -7,7 +7,7 @@ import math
 import pytest
 
 from driftloop.lifecycle.step import PeriodOutcome
-from driftloop.replay.plan import plan_replay
+from driftloop.replay.plan import NothingToReplay, later_window, plan_replay
 from driftloop.replay.table import headers, render_table, table_records
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -128,3 +128,15 @@ def test_nothing_to_replay_says_where_the_data_ends() -> None:
 
     with pytest.raises(NothingToReplay, match="the data ends at 2013-03"):
         plan_replay(["2013-01", "2013-02", "2013-03"], "month", window=3)
+
+
+def test_the_window_after_one_that_broke_the_contract_trains_on_the_next_periods() -> None:
+    available = [f"2013-{month:02d}" for month in range(1, 13)]
+    plan = plan_replay(available, "month", window=3, replay_to="2013-09")
+
+    later = later_window(plan, available, "month", window=3, replay_to="2013-09")
+
+    assert later.initial == ("2013-04", "2013-05", "2013-06")
+    assert later.replay == ("2013-07", "2013-08", "2013-09")
+    with pytest.raises(NothingToReplay, match=r"passes the data contract up to 2013-06 .* nothing to replay"):
+        later_window(later, available, "month", window=3, replay_to="2013-09")
