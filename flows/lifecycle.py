@@ -91,9 +91,9 @@ def lifecycle_flow(
     skipped: list[str] = []
     while not _initial_window_passes(runtime, plan, prepared):
         # Not one period of the window passed the gate: with no window asked for, start after it.
-        skipped += plan.initial
         if train_from is not None:
             break  # the window asked for: training says none of its periods has a validated batch
+        skipped += plan.initial
         plan = later_window(plan, runtime.sources.periods(), kind, runtime.plan.train_periods, replay_to)
         logger.warning(
             "%s broke the data contract (quarantined): the first training window is %s..%s instead.",

@@ -151,7 +151,7 @@ def _training_rows_first(
     columns = {}
     for name in list(frame.columns):
         columns[name] = pd.Series(frame.pop(name).array.take(order), index=index, name=name)
-    label = pd.Series(label.to_numpy()[order], index=index, name=label.name)
+    label = pd.Series(label.array.take(order), index=index, name=label.name)
     times = pd.Series(times.array.take(order), index=index, name=times.name)
     return pd.DataFrame(columns, index=index, copy=False), label, times, holdout[order]
 
@@ -185,12 +185,12 @@ def load_window(
         The window with its holdout mask.
     """
     known = enriched or {}
-    wanted = window_columns(contract)
+    wanted, read = window_columns(contract), _read_columns(contract)
     labelled = []  # each batch's labelled rows, its window columns only (the caller's frames are not touched)
     for version in versions:
         batch = known.get(version.sha256)
         if batch is None:
-            batch = enrich(read_batch(storage, version, _read_columns(contract)), contract, tables)
+            batch = enrich(read_batch(storage, version, read), contract, tables)
         # The columns' own arrays, not a copy of them (nor of the batch).
         batch = pd.DataFrame({name: batch[name] for name in wanted if name in batch.columns}, copy=False)
         keep = labels(batch, contract).notna().to_numpy()
