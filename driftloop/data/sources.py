@@ -18,7 +18,7 @@ import pandas as pd
 from driftloop.core.contract import Contract
 from driftloop.core.periods import check_period
 from driftloop.core.records import Record
-from driftloop.core.times import period_of
+from driftloop.core.times import MissingTimeColumn, period_of
 from driftloop.data.batches import NoDataForPeriod, cut_nonempty, no_data_message, periods_in
 from driftloop.data.parquet_periods import ParquetPeriods
 
@@ -187,8 +187,17 @@ class SourceTables:
     def labels(self) -> pd.Series:
         """Each row's period label, computed once: a replay cuts every period from the same labels."""
         if self._labels is None:
-            self._labels = period_of(self.main(), self.contract.time)
+            try:
+                self._labels = period_of(self.main(), self.contract.time)
+            except MissingTimeColumn as missing:  # the file is unusable for every period: keep its bytes
+                raise UnreadableInput(f"{self.contract.source.path}: {missing}", self._one_file()) from None
         return self._labels
+
+    def _one_file(self) -> str | None:
+        """The source's file when it is one file (what a quarantine entry can keep), else None."""
+        source = self.contract.source
+        paths = glob.glob(source.path or "") if source.kind == "file" else []
+        return paths[0] if len(paths) == 1 else None
 
     def references(self) -> dict[str, pd.DataFrame]:
         """The reference tables the contract's joins name, by table name."""

@@ -39,6 +39,8 @@ def example_explanations(contributions: pd.DataFrame, features: pd.DataFrame, to
 
 def _label_text(contract: Contract) -> str:
     target = contract.target
+    if target.positive_value is not None:
+        return f"`{target.name}`: `{target.column}` is {target.positive_value!r}"
     if target.positive_above is None:
         return f"`{target.name}`: `{target.column}` is true"
     return f"`{target.name}`: `{target.column}` > {target.positive_above:g}"

@@ -75,7 +75,7 @@ class FeatureSpec(Record):
 Columns = Mapping[str, Any]
 """Raw columns by name, each 1-D (a Series or an array): a DataFrame, or the columns of one request."""
 
-CALENDAR_PARTS = ("day_of_week", "hour", "day_of_month", "month")
+CALENDAR_PARTS = ("day_of_week", "hour", "day_of_month", "month", "quarter", "year")
 _MISSING_PARTS = (np.nan,) * len(CALENDAR_PARTS)
 MEMO_LIMIT = 1 << 16  # distinct times an encoder remembers (a year of hourly flights is ~7,000)
 SMALL_INPUT = 64  # up to this many values, distinct values are found in Python (no pandas call)
@@ -224,11 +224,13 @@ class FeatureEncoder:
                 fresh = list(range(len(keys)))
             frame = pd.DataFrame({spec.time_column: pd.Series(uniques[fresh])})
             times = local_times(frame, spec.time_column, spec.timezone, spec.time_format)
-            parts = np.column_stack([times.dt.dayofweek, times.dt.hour, times.dt.day, times.dt.month]).astype(
+            on = times.dt
+            parts = np.column_stack([on.dayofweek, on.hour, on.day, on.month, on.quarter, on.year]).astype(
                 np.float64
             )
             memo.update(zip((keys[index] for index in fresh), map(tuple, parts), strict=True))
-        table = np.array([*(memo[key] for key in keys), _MISSING_PARTS], dtype=np.float64).reshape(-1, 4)
+        table = np.array([*(memo[key] for key in keys), _MISSING_PARTS], dtype=np.float64)
+        table = table.reshape(-1, len(CALENDAR_PARTS))
         return positions, table
 
 

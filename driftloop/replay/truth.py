@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from driftloop.core.contract import Contract
+from driftloop.core.contract import Contract, TargetSpec
 from driftloop.core.records import Record
 from driftloop.core.settings import DriftSettings
 from driftloop.data.batches import DataVersion
@@ -77,6 +77,15 @@ def _numeric_by_weight(candidate: Candidate, frame: pd.DataFrame) -> list[str]:
     return sorted(usable, key=lambda name: -weights.get(name, 0.0))
 
 
+def _label_values(outcomes: pd.Series, target: TargetSpec) -> tuple[object, object]:
+    """An outcome the contract reads as positive and one it reads as negative."""
+    if target.positive_value is not None:
+        others = outcomes[outcomes.notna() & (outcomes != target.positive_value)]
+        return target.positive_value, others.iloc[0] if len(others) else None
+    above = target.positive_above
+    return (above + 1, above - 1) if above is not None else (1, 0)
+
+
 def make_stream(
     window: TrainingWindow, candidate: Candidate, contract: Contract, per_kind: int, rows: int, seed: int
 ) -> list[tuple[TruthPeriod, EnrichedBatch]]:
@@ -121,8 +130,7 @@ def make_stream(
                 column = unimportant[number % len(unimportant)]
                 flipped = rng.random(len(frame)) < 0.5
                 rule = frame[column] > frame[column].median()
-                above = target.positive_above
-                yes, no = (above + 1, above - 1) if above is not None else (1, 0)
+                yes, no = _label_values(frame[target.column], target)
                 frame.loc[flipped, target.column] = np.where(rule[flipped], yes, no)
                 change = f"half the labels follow {column} > median"
             elif kind == "breakage":

@@ -58,6 +58,18 @@ def contract_rules(
         return checked, failures  # the `exists` and `row_count` rules already say so
     times = local_times(df, column, contract.time.timezone, contract.time.format)
     known = times.notna()
+    if contract.time.numeric:  # GX checks the numbers' type; whether they name a time is checked here
+        checked += 1
+        unreadable = df[column].notna() & ~known
+        if unreadable.any():
+            failures.append(
+                RuleFailure(
+                    column=column,
+                    rule="type",
+                    expected=f"times written as {contract.time.format}",
+                    observed=_rows(unreadable, df, "name no time", column),
+                )
+            )
     time_checks = [("not_in_future", f"times up to now ({now:%Y-%m-%d %H:%M} UTC)", "in the future",
                     known & (times > now.tz_convert(contract.time.timezone)))]  # fmt: skip
     if period is not None:

@@ -252,7 +252,7 @@ CASES: dict[str, Case] = {
             _contract(d, lambda raw: raw["columns"].update(time_hour={"type": "int"})),
         ],
         2,
-        "time column 'time_hour' is declared as int: declare it `type: datetime`",
+        "time column 'time_hour' is declared as int: a numeric time needs time.format %Y (an integer year)",
     ),
     "join-without-table": Case(
         lambda d, j: [
@@ -273,7 +273,17 @@ CASES: dict[str, Case] = {
         ],
         2,
         "feature 'time_hour' is the time column: a model cannot read a time as a number; declare calendar "
-        "features with `derive:` (day_of_week, hour, day_of_month, month)",
+        "features with `derive:` (day_of_week, hour, day_of_month, month, quarter, year)",
+    ),
+    "time-format-too-coarse": Case(
+        lambda d, j: [
+            "validate",
+            _csv(j, d),
+            "--contract",
+            _contract(d, lambda raw: raw["time"].update(format="%Y-%m", period="day")),
+        ],
+        2,
+        "time.format '%Y-%m' names no finer time than a month: set time.period to month or quarter or year",
     ),
     "time-column-missing": Case(
         lambda d, j: _validate(_csv(j.drop(columns="time_hour"), d), "--period", "2013-01"),
@@ -378,6 +388,30 @@ def test_flow_verbs_say_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFi
         _, err = capsys.readouterr()
         assert (code, err.count("\n")) == (ExitCode.MISSING_PREREQUISITE, 1), err
         assert says in err and "Traceback" not in err
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_source_without_its_time_column_is_quarantined_with_one_line(
+    january: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No period can be cut from it: exit 3 naming the column, and the file's bytes kept with the reason."""
+    source = _semicolons(january, tmp_path)
+    contract = _contract(tmp_path, lambda raw: raw.update(source={"kind": "file", "path": source}, joins=[]))
+    contract_text = Path(contract).read_text().replace("- {name: temp", "# - {name: temp")
+    raw = yaml.safe_load(contract_text)
+    raw["features"] = [f for f in raw["features"] if f["name"] in {"carrier", "origin", "dest", "distance"}]
+    Path(contract).write_text(yaml.safe_dump(raw, sort_keys=False))
+    store = tmp_path / "store"
+
+    code = main(["ingest", "2013-01", "--store", str(store), "--contract", contract])
+
+    _, err = capsys.readouterr()
+    assert (code, err.count("\n")) == (ExitCode.UNREADABLE_INPUT, 1), err
+    assert "no column 'time_hour' (the contract's time column)" in err
+    assert "separated by something other than commas?" in err and "quarantined at" in err
+    [kept] = (store / "quarantine" / "flights" / "unreadable").glob("*/batch.csv")
+    assert kept.read_bytes() == Path(source).read_bytes()
 
 
 @pytest.mark.flow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -183,4 +184,52 @@ def test_yaml_on_as_join_key_is_rejected() -> None:
     assert True in raw["joins"][0]  # the trap this key name avoids
 
     with pytest.raises(ValidationError):
+        Contract.model_validate(raw)
+
+
+def _timed(column_type: str, fmt: str | None, period: str = "month") -> dict[str, Any]:
+    raw = tiny()
+    raw["time"].update({"period": period, **({"format": fmt} if fmt is not None else {})})
+    raw["columns"]["time_hour"] = {"type": column_type}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("column_type", "fmt", "period"),
+    [("int", "%Y", "year"), ("int", "%Y%m%d", "day"), ("int", "epoch_seconds", "week"),
+     ("datetime", "%Y-%m", "quarter"), ("datetime", None, "day")],
+)  # fmt: skip
+def test_each_form_of_time_loads_with_its_type(column_type: str, fmt: str | None, period: str) -> None:
+    assert Contract.model_validate(_timed(column_type, fmt, period)).time.format == fmt
+
+
+@pytest.mark.parametrize(
+    ("column_type", "fmt", "period", "message"),
+    [
+        ("int", None, "year", "a numeric time needs time.format %Y"),
+        ("int", "%Y-%m", "month", "a numeric time needs time.format %Y"),
+        ("datetime", "epoch_milliseconds", "day", "epoch times are numbers"),
+        ("string", None, "day", "declare it `type: datetime`"),
+        ("int", "%Y", "month", "names no finer time than a year: set time.period to year"),
+        ("datetime", "%Y-%m", "week", "set time.period to month or quarter or year"),
+        ("datetime", "%d/%m", "day", "names no year"),
+    ],
+)
+def test_a_time_type_its_format_cannot_read_is_refused_when_the_contract_loads(
+    column_type: str, fmt: str | None, period: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Contract.model_validate(_timed(column_type, fmt, period))
+
+
+def test_a_year_derived_from_the_time_column_is_a_feature() -> None:
+    raw = _timed("int", "%Y", "year")
+    raw["features"].append({"name": "trend", "kind": "numeric", "derive": "year"})
+    assert Contract.model_validate(raw).features[-1].derive == "year"
+
+
+def test_a_label_rule_is_a_threshold_or_a_value_not_both() -> None:
+    raw = tiny()
+    raw["target"]["positive_value"] = "late"
+    with pytest.raises(ValidationError, match="positive_above or target.positive_value, not both"):
         Contract.model_validate(raw)

@@ -47,6 +47,21 @@ def test_labels_without_threshold_read_the_column_as_0_1() -> None:
     np.testing.assert_array_equal(result.to_numpy(), [0.0, 1.0, np.nan, 1.0])
 
 
+def test_labels_by_value_read_text_and_numbers_keeping_missing() -> None:
+    target = tiny_contract(positive_above=None).target
+    by_text = tiny_contract(positive_above=None).model_copy(
+        update={"target": target.model_copy(update={"positive_value": "late"})}
+    )
+    by_number = tiny_contract(positive_above=None).model_copy(
+        update={"target": target.model_copy(update={"positive_value": 3})}
+    )
+    texts = pd.DataFrame({"arr_delay": ["late", " late", "on time", None]})
+    numbers = pd.DataFrame({"arr_delay": [3.0, 2.0, np.nan, 3.5]})
+
+    np.testing.assert_array_equal(labels(texts, by_text).to_numpy(), [1.0, 1.0, 0.0, np.nan])
+    np.testing.assert_array_equal(labels(numbers, by_number).to_numpy(), [1.0, 0.0, np.nan, 0.0])
+
+
 # ---- enrich ------------------------------------------------------------------------------------
 
 

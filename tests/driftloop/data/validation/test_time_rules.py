@@ -96,3 +96,28 @@ def test_a_contract_with_a_time_format_and_a_one_column_key() -> None:
     misdated.loc[0, "date"] = "31-01-2012"
     [failure] = validate_batch(misdated, contract, period="2012-Q1").failures
     assert (failure.column, failure.rule, failure.expected) == ("date", "type", "times written as %Y/%m/%d")
+
+
+def _yearly() -> Contract:
+    return Contract.model_validate(
+        {
+            "name": "items",
+            "version": 1,
+            "source": {"kind": "file", "path": "items.csv"},
+            "time": {"column": "year", "period": "year", "format": "%Y"},
+            "target": {"name": "high", "column": "score", "positive_above": 0},
+            "rows": {"min": 1},
+            "columns": {"year": {"type": "int"}, "score": {"type": "float"}},
+            "features": [{"name": "trend", "kind": "numeric", "derive": "year"}],
+        }
+    )
+
+
+def test_an_integer_year_that_names_no_year_or_another_year_is_named() -> None:
+    frame = pd.DataFrame({"year": [2013, 20135, 2014, 2013], "score": [1.0, 2.0, 3.0, 4.0]})
+    checked, failures = contract_rules(frame, _yearly(), "2013", NOW)
+    assert checked == 4  # closed schema, readable times, future, period
+    assert {f"{failure.column}:{failure.rule}": failure.observed for failure in failures} == {
+        "year:type": "1 of 4 rows name no time, e.g. 20135",
+        "year:period": "1 of 4 rows outside, e.g. 2014",
+    }
