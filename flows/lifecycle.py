@@ -26,7 +26,7 @@ from driftloop.lifecycle.runtime import Runtime, open_runtime
 from driftloop.lifecycle.step import LoopState, PeriodOutcome, StepResult, run_period
 from driftloop.registry import NoChampion
 from driftloop.replay.plan import ReplayPlan, later_window, plan_replay, refuse_used_registry
-from driftloop.replay.table import render_table, table_records
+from driftloop.replay.table import drift_text, render_table, table_records
 from driftloop.replay.timeline import plot_timeline
 from flows.fanout import prepare_on_cluster
 from flows.options import FLOW_RESULTS
@@ -163,7 +163,7 @@ def _progress_line(row: PeriodOutcome) -> str:
     if row.retrained:
         outcome = f"PROMOTED {row.new_champion}" if row.promoted else "kept champion"
         decided = f"retrained ({row.why}) -> {outcome}"
-    drift = f"{row.drift_index:.2f}{' DRIFT' if row.drifted else ''}"
+    drift = drift_text(row)
     champion = f"champion {row.champion} AUC {auc}"
     return f"{row.period}: {champion} | original {original} | drift {drift} | {decided}"
 

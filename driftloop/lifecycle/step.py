@@ -36,7 +36,8 @@ class PeriodOutcome(Record):
     original_auc: float | None = None  # what the first model would have scored (the replay's comparison)
     estimated_auc: float | None = None  # what the champion's calibrated probabilities promised, label-free
     drift_index: float | None = None
-    drifted: bool = False  # the calibrated drift detector fired (index >= its threshold)
+    drifted: bool = False  # the drift index reached its alarm threshold (older records: or prediction drift)
+    prediction_drifted: bool = False  # the prediction's distribution moved beyond its calibrated threshold
     alarms: tuple[str, ...] = ()  # the policy's triggers that fired
     retrained: bool = False
     promoted: bool = False
@@ -189,7 +190,8 @@ def run_period(
         champion_auc=live.auc if live else None,
         estimated_auc=estimated.expected if estimated else None,
         drift_index=verdict.drift.index,
-        drifted=verdict.drifted,
+        drifted=verdict.drift.index >= verdict.drift.index_threshold,
+        prediction_drifted=verdict.drift.prediction is not None and verdict.drift.prediction.drifted,
         alarms=decision.alarms,
         retrained=trained is not None,
         promoted=trained is not None and trained.promoted,

@@ -13,6 +13,16 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def drift_text(row: PeriodOutcome) -> str:
+    """The drift index with its marks, as the table prints it: "0.58", "1.20 DRIFT", "0.58 pred-drift".
+
+    `DRIFT`: the index reached its alarm threshold (1.0 by default). `pred-drift`: the prediction's own
+    distribution moved beyond its calibrated threshold, an alarm of its own whatever the index.
+    """
+    marks = (["DRIFT"] if row.drifted else []) + (["pred-drift"] if row.prediction_drifted else [])
+    return " ".join([_fmt(row.drift_index, 2), *marks])
+
+
 def _cells(row: PeriodOutcome) -> list[str]:
     promoted = f"yes -> {row.new_champion}" if row.promoted else ("no" if row.retrained else "-")
     return [
@@ -20,9 +30,7 @@ def _cells(row: PeriodOutcome) -> list[str]:
         row.champion,
         _fmt(row.champion_auc),
         _fmt(row.original_auc),
-        "blocked"
-        if row.status == "blocked"
-        else f"{_fmt(row.drift_index, 2)}{' DRIFT' if row.drifted else ''}",
+        "blocked" if row.status == "blocked" else drift_text(row),
         "yes" if row.retrained else "no",
         promoted,
         row.why or "",

@@ -12,10 +12,18 @@ import numpy as np
 import pandas as pd
 
 from driftloop.data.batches import DataVersion
-from driftloop.lifecycle.monitoring import Alarm, MonitoringVerdict
+from driftloop.lifecycle.monitoring import Alarm, ColumnCheck, DriftCheck, MonitoringVerdict
 from driftloop.lifecycle.policy import RetrainDecision, RetrainPolicy, decide_with_late_labels
 from driftloop.lifecycle.scoring import EnrichedBatch, ScoredBatch
-from driftloop.lifecycle.step import Blocked, LoopState, Retrained, Served, periods_since, run_period
+from driftloop.lifecycle.step import (
+    Blocked,
+    LoopState,
+    PeriodOutcome,
+    Retrained,
+    Served,
+    periods_since,
+    run_period,
+)
 from tests.driftloop.lifecycle.test_policy import DRIFT, _verdict
 
 POLICY = RetrainPolicy(name="p", triggers=("drift", "performance"))
@@ -37,6 +45,7 @@ def _scored(period: str, model: str) -> ScoredBatch:
 @dataclass
 class ScriptedSteps:
     alarms: dict[str, tuple[Alarm, ...]] = field(default_factory=dict)
+    drift: dict[str, DriftCheck] = field(default_factory=dict)  # default: index 0.5, no prediction
     blocked: set[str] = field(default_factory=set)
     promote: bool = True
     calls: list[str] = field(default_factory=list)
@@ -54,7 +63,10 @@ class ScriptedSteps:
         period = scored.batch.period
         self.calls.append(f"assess {period} {champion} labels={labels_known}")
         verdict = _verdict(*self.alarms.get(period, ()))
-        return verdict.model_copy(update={"period": period, "model_version": int(champion[1:])})
+        drift = self.drift.get(period, verdict.drift)
+        return verdict.model_copy(
+            update={"period": period, "model_version": int(champion[1:]), "drift": drift}
+        )
 
     def realize(self, served: Served[str]) -> MonitoringVerdict:
         self.calls.append(f"realize {served.period} {served.model}")
@@ -139,6 +151,32 @@ def test_late_labels_are_realized_when_they_arrive_and_count_only_for_the_same_c
     assert steps.late == [None, "2013-04", None, "2013-06"]
     assert results[3].outcome.alarms == ("performance",)  # July retrains on June's realized AUC
     assert [s.period for s in results[3].state.awaiting] == ["2013-07"]  # older periods are dropped
+
+
+def test_the_outcome_tells_the_drift_index_alarm_from_prediction_drift() -> None:
+    """Both raise the `drift` alarm; only an index at its threshold is `drifted` (the table's DRIFT)."""
+    moved = ColumnCheck(column="prediction", method="wasserstein", score=0.1149, threshold=0.1141, weight=1.0,
+                        drifted=True)  # fmt: skip
+    calm = _verdict().drift
+    predicted = Alarm(detector="drift", reason="prediction drifted", short="prediction drift 0.115 > 0.114")
+    steps = ScriptedSteps(
+        alarms={"2013-04": (predicted,), "2013-05": (DRIFT,)},
+        drift={
+            "2013-04": calm.model_copy(update={"index": 0.58, "prediction": moved}),
+            "2013-05": calm.model_copy(update={"index": 1.0}),
+        },
+    )
+    april, may, june = (r.outcome for r in _walk(steps, ["2013-04", "2013-05", "2013-06"], retrain=False))
+
+    assert (april.drifted, april.prediction_drifted, april.alarms) == (False, True, ("drift",))
+    assert (may.drifted, may.prediction_drifted, may.alarms) == (True, False, ("drift",))
+    assert (june.drifted, june.prediction_drifted, june.alarms) == (False, False, ())
+
+
+def test_an_outcome_stored_before_prediction_drift_had_its_own_field_still_loads() -> None:
+    stored = b'{"month": "2013-04", "status": "ok", "champion": "v1", "champion_auc": 0.66, "drifted": true}'
+    row = PeriodOutcome.from_json(stored)
+    assert row.period == "2013-04" and row.drifted and not row.prediction_drifted
 
 
 def test_periods_since_counts_periods_of_the_contracts_kind() -> None:

@@ -84,6 +84,25 @@ def test_drift_retrain_and_promotion_cells() -> None:
     assert _line(table, "2013-09").split()[2] == "-"  # NaN AUC is shown as missing, not "nan"
 
 
+def test_drift_marks_the_index_alarm_and_prediction_drift_apart() -> None:
+    def period(index: float, drifted: bool, prediction_drifted: bool) -> PeriodOutcome:
+        return PeriodOutcome(
+            period="2013-06", status="ok", champion="v2", champion_auc=0.7, drift_index=index,
+            drifted=drifted, prediction_drifted=prediction_drifted, alarms=("drift",),
+            why="prediction drift 0.115 > 0.114",
+        )  # fmt: skip
+
+    def cell(row: PeriodOutcome) -> str:
+        return table_records([row])[0]["drift index"]
+
+    assert cell(period(0.58, drifted=False, prediction_drifted=True)) == "0.58 pred-drift"  # not DRIFT
+    assert cell(period(1.0, drifted=True, prediction_drifted=False)) == "1.00 DRIFT"
+    assert cell(period(1.23, drifted=True, prediction_drifted=True)) == "1.23 DRIFT pred-drift"
+    assert cell(period(0.58, drifted=False, prediction_drifted=False)) == "0.58"
+    line = _line(render_table([period(0.58, drifted=False, prediction_drifted=True)]), "2013-06")
+    assert "DRIFT" not in line and line.split()[4:7] == ["0.58", "pred-drift", "no"]
+
+
 def test_columns_are_aligned() -> None:
     lines = render_table(year()).splitlines()
     start = lines[0].index("drift index")
