@@ -76,6 +76,7 @@ def train_task(runtime: Runtime, as_of: str, periods: list[str], versions: list[
                 settings.training,
                 settings.drift,
                 runtime.source,
+                progress=get_run_logger().info,
             )
     version = challenger.version
     metrics = version.metrics

@@ -147,6 +147,17 @@ class LeakageSpec(_Strict):
     )
 
 
+class LabelSource(_Strict):
+    """Where a period's outcomes arrive when they are not in the batches themselves."""
+
+    path: str = Field(
+        description=(
+            "CSV/Parquet file (glob allowed) holding the unique_key columns and target.column; outcomes may "
+            "arrive there label_delay periods after their period"
+        )
+    )
+
+
 class TargetSpec(_Strict):
     name: str = Field(description="name of the binary label")
     column: str = Field(description="column the label is read from")
@@ -158,6 +169,10 @@ class TargetSpec(_Strict):
     )
     label_delay: int = Field(
         default=0, ge=0, description="periods before a period's labels are known (AUC estimated until then)"
+    )
+    labels: LabelSource | None = Field(
+        default=None,
+        description="where served predictions find their outcomes, joined on unique_key; default: the source",
     )
 
     @model_validator(mode="after")
@@ -219,7 +234,9 @@ class Contract(_Strict):
     consistency: list[ConsistencyRule] = Field(
         default_factory=list, description="columns that must agree with the time column"
     )
-    leakage: LeakageSpec = Field(default_factory=LeakageSpec, description="the single-feature leakage guard")
+    leakage: LeakageSpec = Field(
+        default_factory=LeakageSpec, description="the leakage guards: one feature alone, and groups of them"
+    )
 
     @field_validator("name")
     @classmethod

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,7 @@ from driftloop.data.windows import TrainingWindow, WindowPlan
 from driftloop.lifecycle.cluster import ClusterTraining, train_on_cluster
 from driftloop.lifecycle.model_card import example_explanations, render_model_card
 from driftloop.modelling.features import FEATURE_CODE_VERSION, build_features, fit_feature_spec, spec_inputs
+from driftloop.modelling.group_leakage import CheckedRows, GroupLeakageCheck, check_group_leakage
 from driftloop.modelling.leakage import check_leakage
 from driftloop.modelling.metrics import Metrics, score_predictions
 from driftloop.modelling.promotion import naive_metrics
@@ -32,7 +34,16 @@ from driftloop.modelling.training import (
     train_model,
 )
 from driftloop.modelling.yardsticks import MonitoringYardsticks, fit_yardsticks
-from driftloop.registry import LOCAL, ContractRef, Engine, Lineage, ModelMetrics, ModelVersion, Registry
+from driftloop.registry import (
+    LOCAL,
+    ContractRef,
+    Engine,
+    Lineage,
+    LoadedModel,
+    ModelMetrics,
+    ModelVersion,
+    Registry,
+)
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -76,10 +87,16 @@ class Candidate:
     holdout_probability: np.ndarray
     reference: pd.DataFrame  # fixed-seed sample of training features + predictions: the drift reference
     yardsticks: MonitoringYardsticks  # what monitoring compares a period with
+    group_leakage: GroupLeakageCheck | None = None  # the group leakage check, when its AUC called for one
 
 
 def build_candidate(
-    window: TrainingWindow, contract: Contract, settings: TrainingParameters, drift: DriftSettings
+    window: TrainingWindow,
+    contract: Contract,
+    settings: TrainingParameters,
+    drift: DriftSettings,
+    champion: LoadedModel | None = None,
+    progress: Callable[[str], None] = lambda message: None,
 ) -> Candidate:
     """Train on the window's training rows, score its holdout, and measure its monitoring yardsticks.
 
@@ -88,14 +105,19 @@ def build_candidate(
         contract: the data contract (features, label, time column).
         settings: training parameters.
         drift: sizes the drift reference sample and the calibration of the yardsticks.
+        champion: the champion to compare with on the same holdout, for the group leakage check.
+        progress: where to say what the group leakage check found, when it ran.
 
     Returns:
         The candidate; a backtest compares candidates without registering them.
+
+    Raises:
+        LeakageSuspected: a feature alone, or a group of them (`GroupLeakageSuspected`), restates the label.
     """
     trained, features = fit_challenger(window, contract, settings)
     # Time order by datetime64 (UTC), not an object array of Timestamps: the same order, faster.
     order = np.argsort(window.train_times.to_numpy(dtype="datetime64[ns]"), kind="stable")
-    return _judged(
+    candidate = _judged(
         trained,
         features,
         order,
@@ -105,15 +127,28 @@ def build_candidate(
         settings,
         drift,
     )
+    rows = CheckedRows(
+        train=features,
+        train_label=window.train_label.to_numpy(dtype=float),
+        holdout=candidate.holdout_features,
+        holdout_label=window.holdout_label,
+    )
+    return _checked(candidate, rows, contract, champion, window.holdout_frame, progress)
 
 
 def build_candidate_on_cluster(
-    training: ClusterTraining, settings: TrainingParameters, drift: DriftSettings
+    training: ClusterTraining,
+    contract: Contract,
+    settings: TrainingParameters,
+    drift: DriftSettings,
+    champion: LoadedModel | None = None,
+    progress: Callable[[str], None] = lambda message: None,
 ) -> Candidate:
-    """A model trained on a cluster, judged like one trained here: its holdout, and its yardsticks from
-    the fixed-seed sample of training rows the workers sent (in time order)."""
+    """A model trained on a cluster, judged like one trained here: its holdout, its yardsticks from the
+    fixed-seed sample of training rows the workers sent (in time order), and the group leakage check's
+    retrainings on that sample."""
     features = build_features(training.sample, training.trained.spec)
-    return _judged(
+    candidate = _judged(
         training.trained,
         features,
         np.arange(len(features)),
@@ -123,6 +158,39 @@ def build_candidate_on_cluster(
         settings,
         drift,
     )
+    rows = CheckedRows(
+        train=features,
+        train_label=training.sample_label.to_numpy(dtype=float),
+        holdout=candidate.holdout_features,
+        holdout_label=training.holdout_label,
+        every_row=False,
+    )
+    return _checked(candidate, rows, contract, champion, training.holdout_frame, progress)
+
+
+def _checked(
+    candidate: Candidate,
+    rows: CheckedRows,
+    contract: Contract,
+    champion: LoadedModel | None,
+    holdout_frame: pd.DataFrame,
+    progress: Callable[[str], None],
+) -> Candidate:
+    """The candidate once the group leakage check has passed it (or had no cause to run).
+
+    Raises:
+        GroupLeakageSuspected: a group of features restates the label; the candidate goes no further.
+    """
+    champion_auc = None
+    if champion is not None:  # the champion on the same holdout, as the evaluation will score it
+        probability = predict_proba(champion.booster, build_features(holdout_frame, champion.spec))
+        champion_auc = score_predictions(rows.holdout_label, probability).auc
+    started = perf_counter()
+    check = check_group_leakage(rows, candidate.trained, candidate.holdout.auc, champion_auc, contract)
+    if check is None:
+        return candidate
+    progress(f"{check.summary()} in {perf_counter() - started:.1f} s")
+    return replace(candidate, group_leakage=check)
 
 
 def _judged(
@@ -173,20 +241,25 @@ def train_challenger(
     settings: TrainingParameters,
     drift: DriftSettings,
     source: SourceProvenance,
+    progress: Callable[[str], None] = lambda message: None,
 ) -> Challenger:
     """Train on the window's training rows, score its holdout, register the model with its lineage.
 
     Args:
-        registry: where the model is registered.
+        registry: where the model is registered (and its champion read, for the group leakage check).
         contract: the data contract (features, label, time column).
         window: the loaded window with its holdout.
         as_of: last period of the window.
         settings: training parameters.
         drift: sizes the drift reference sample stored with the model.
         source: the source's fingerprint and the reference tables' hashes, for the lineage.
+        progress: where to say what the group leakage check found, when it ran.
 
     Returns:
         The registered version with its holdout and naive-model metrics.
+
+    Raises:
+        LeakageSuspected: a feature alone, or a group of them, restates the label: nothing is registered.
     """
     made = WindowMade(
         periods=window.periods,
@@ -196,9 +269,17 @@ def train_challenger(
         holdout_start=window.holdout_start.isoformat(),
         engine=LOCAL,
     )
-    return register_candidate(
-        registry, contract, build_candidate(window, contract, settings, drift), as_of, made, settings, source
-    )
+    champion = comparable_champion(registry, window.holdout_start)
+    candidate = build_candidate(window, contract, settings, drift, champion, progress)
+    return register_candidate(registry, contract, candidate, as_of, made, settings, source)
+
+
+def comparable_champion(registry: Registry, holdout_start: pd.Timestamp) -> LoadedModel | None:
+    """The champion, when it can be judged on a holdout starting then (trained before it), else None."""
+    champion = registry.champion()
+    if champion is None or pd.Timestamp(champion.lineage.train_period[1]) >= holdout_start:
+        return None  # none yet, or trained on these days: its AUC there says nothing (evaluation refuses it)
+    return registry.load(champion.version)
 
 
 @dataclass(frozen=True)
@@ -303,7 +384,8 @@ def train_challenger_on_cluster(
         holdout_start=training.holdout_start.isoformat(),
         engine=training.engine,
     )
-    candidate = build_candidate_on_cluster(training, settings, drift)
+    champion = comparable_champion(registry, training.holdout_start)
+    candidate = build_candidate_on_cluster(training, contract, settings, drift, champion, progress)
     challenger = register_candidate(registry, contract, candidate, as_of, made, settings, source)
     time = contract.time
     holdout = TrainingWindow(

@@ -41,6 +41,9 @@ def _bins(values: pd.Series, fit: np.ndarray) -> np.ndarray:
         return codes + 1
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     known = ~np.isnan(numbers)
+    levels = np.unique(numbers[known])
+    if len(levels) <= _BINS:  # few values (a 0/1 flag): one bin each, or quantile edges would merge them
+        return np.where(known, np.searchsorted(levels, numbers) + 1, 0)
     fitted = numbers[fit & known]
     edges = np.unique(np.quantile(fitted, np.linspace(0, 1, _BINS + 1))) if len(fitted) else np.array([])
     codes = np.searchsorted(edges[1:-1], numbers, side="right") + 1 if len(edges) >= 2 else known.astype(int)

@@ -57,3 +57,13 @@ def test_accepted_features_pass(
     )
     check_leakage(features, label, times, accepting)  # no error
     check_leakage(features[["signal", "noise"]], label, times, flights_contract)
+
+
+def test_a_numeric_copy_of_the_label_with_two_values_is_seen() -> None:
+    """Quantile edges of a 0/1 column collapse into one bin: the guard used to score it 0.5."""
+    rng = np.random.default_rng(5)
+    label = pd.Series((rng.random(2000) < 0.3).astype(float))
+    features = pd.DataFrame({"flag": label.to_numpy(), "noise": rng.normal(size=2000)})
+    times = pd.Series(pd.date_range("2013-01-01", periods=2000, freq="h"))
+    powers = {p.feature: round(p.auc, 3) for p in single_feature_power(features, label, times)}
+    assert powers["flag"] == 1.0 and powers["noise"] < 0.6
