@@ -16,11 +16,13 @@ from typing import Annotated
 
 import typer
 
+from deployments.cli.contract import contract_app
 from deployments.cli.options import Command
 from deployments.cli.phases import ingest, monitor, score, train, validate
 from deployments.cli.registry import models, reproduce
 from deployments.cli.replay import backtest, run
 from deployments.cli.serve import serve
+from deployments.cli.traffic import traffic
 from deployments.errors import ExitCode, classify
 from deployments.stack.cli import stack_app
 
@@ -31,9 +33,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for verb in (run, backtest, validate, ingest, train, score, monitor, models, reproduce, serve):
+for verb in (run, backtest, validate, ingest, train, score, monitor, models, reproduce, serve, traffic):
     app.command()(verb)
 app.add_typer(stack_app, name="stack")
+app.add_typer(contract_app, name="contract")
 
 
 @app.callback()
