@@ -6,7 +6,13 @@ prediction log) is in `driftloop/online/`.
 
 POST /predict reads the raw body itself, within the size limit, and validates it with the schema the
 contract generated (pydantic's JSON parser; the same schema is published at /docs). FastAPI's own body
-parsing would decode the JSON, then validate it again: twice the work for the same answer.
+parsing would decode the JSON, then validate it again: twice the work for the same answer. A body sent as
+`Content-Type: application/vnd.apache.arrow.stream` is an Arrow IPC stream of the contract's columns,
+checked column by column by the same rules; `Accept: application/vnd.apache.arrow.stream` asks for the
+answer in Arrow (JSON otherwise), whatever the body's format.
+
+GET /metrics is Prometheus' text format, every worker's counts summed (`driftloop.online.metrics`); like
+/stats it has no authentication: the service binds loopback, and a proxy guards anything else.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import gc
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -27,6 +34,8 @@ from pydantic import TypeAdapter
 
 from driftloop.core.settings import ServingSecrets, Settings
 from driftloop.online import NoModel, PredictionService, RequestRefused, SwapOutcome, request_schema
+from driftloop.online.arrow import ARROW_STREAM, arrow_answer
+from driftloop.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from driftloop.online.responses import (
     Denied,
     HealthResponse,
@@ -43,8 +52,19 @@ _RELOAD_TOKEN = HTTPBearer(auto_error=False, description="the reload token (DRIF
 ReloadCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_RELOAD_TOKEN)]  # None: none sent
 _RELOAD_STATUS = {"loaded": 200, "unchanged": 200, "refused": 409, "no_champion": 503, "unavailable": 503}
 DESCRIPTION = """Predictions from the current champion of the registry, for records that meet the data
-contract the model was trained under. Bad records get a 422 naming the record, the field and the rule;
-a body over the limits gets a 413. Every response names the model version that served it."""
+contract the model was trained under: JSON records, or an Arrow IPC stream of columns
+(`Content-Type: application/vnd.apache.arrow.stream`). Bad records get a 422 naming the record (row), the
+field and the rule; a body over the limits gets a 413. Every response names the model version that served
+it. `Accept: application/vnd.apache.arrow.stream` answers in Arrow."""
+_ARROW_BODY = (
+    "an Arrow IPC stream of the contract's columns (the record's fields above, one column each), at most "
+    "DRIFTLOOP_SERVE_MAX_ARROW_ROWS rows, without buffer compression"
+)
+_ARROW_SCHEMA = {"type": "string", "format": "binary", "description": _ARROW_BODY}
+_ARROW_ANSWER = (
+    "with `Accept: application/vnd.apache.arrow.stream`: an Arrow IPC stream of one float64 column "
+    "`probability`, in row order; `model`, `model_version` and `request_id` in the schema's metadata"
+)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -55,17 +75,17 @@ class BodyTimeout(Exception):
     """The request body did not arrive in time."""
 
 
-async def _body(request: Request, service: PredictionService) -> bytes:
+async def _body(request: Request, service: PredictionService, identifier: str) -> bytes:
     """The request body, read no further than the size limit, nor for longer than the body timeout."""
     declared = request.headers.get("content-length")
-    service.check_size(int(declared) if declared and declared.isdigit() else None)
+    service.check_size(int(declared) if declared and declared.isdigit() else None, identifier)
     chunks: list[bytes] = []
     size = 0
     try:
         async with asyncio.timeout(service.settings.body_timeout_seconds):
             async for chunk in request.stream():
                 size += len(chunk)
-                service.check_size(size)
+                service.check_size(size, identifier)
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyTimeout(
@@ -104,28 +124,56 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
         "/predict",
         response_model=PredictResponse,
         responses={
+            200: {"content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+                  "description": f"the predictions; {_ARROW_ANSWER}"},
+            406: {"description": "explanations come in JSON only: drop explain, or Accept Arrow"},
             408: {"description": "the body did not arrive in time"},
             413: {"description": "too large"},
             422: {"description": "breaks the contract"},
             503: {"description": "no verified model loaded yet"},
         },
-    )
+    )  # fmt: skip
     async def predict(
         request: Request,
         explain: bool = Query(False, description="add each prediction's bias and top feature contributions"),
     ) -> Response:
-        """Score records `{"records": [{column: value, ...}, ...]}`; predictions come back in their order."""
-        identifier = request_id(request.headers.get("x-request-id"))
+        """Score records `{"records": [{column: value, ...}, ...]}`, or an Arrow IPC stream of columns;
+        predictions come back in their order."""
+        started = time.perf_counter()
+        arrow = request.headers.get("content-type", "").partition(";")[0].strip().lower() == ARROW_STREAM
+        outcome: tuple[int, int] = (500, 0)  # (status, records): what an exception leaves
         try:
-            result = service.predict(await _body(request, service), explain=explain, request=identifier)
+            response, outcome = await answer(request, arrow, explain)
+            return response
+        finally:
+            status, records = outcome
+            seconds = time.perf_counter() - started
+            service.metrics.answered(status, "arrow" if arrow else "json", records, seconds)
+
+    async def answer(request: Request, arrow: bool, explain: bool) -> tuple[Response, tuple[int, int]]:
+        """POST /predict's response, its status and the records it scored or refused."""
+        identifier = request_id(request.headers.get("x-request-id"))
+        tagged = {"X-Request-ID": identifier}
+        arrow_answer_wanted = ARROW_STREAM in request.headers.get("accept", "")
+        if explain and arrow_answer_wanted:
+            detail = "explanations come in JSON only: drop explain=true or the Accept header"
+            return _json({"detail": detail}, 406, tagged), (406, 0)
+        try:
+            body = await _body(request, service, identifier)
+            answered = service.answer(body, arrow=arrow, explain=explain, request=identifier)
         except RequestRefused as refusal:
-            return _json(refusal.body(), _STATUS[refusal.kind], {"X-Request-ID": identifier})
+            status = _STATUS[refusal.kind]
+            return _json(refusal.body(), status, tagged), (status, refusal.records)
         except NoModel as missing:
-            return _json({"detail": str(missing)}, 503, {"Retry-After": "5", "X-Request-ID": identifier})
+            return _json({"detail": str(missing)}, 503, {"Retry-After": "5", **tagged}), (503, 0)
         except BodyTimeout as stalled:
-            return _json({"detail": str(stalled)}, 408, {"Connection": "close", "X-Request-ID": identifier})
-        headers = {"X-Model-Version": result["model_version"], "X-Request-ID": identifier}
-        return Response(encode(result), media_type="application/json", headers=headers)
+            return _json({"detail": str(stalled)}, 408, {"Connection": "close", **tagged}), (408, 0)
+        headers = {"X-Model-Version": answered.model_version, **tagged}
+        scored = (200, len(answered.probabilities))
+        if arrow_answer_wanted:
+            table = arrow_answer(answered.probabilities, answered.model, answered.model_version, identifier)
+            return Response(table, media_type=ARROW_STREAM, headers=headers), scored
+        return Response(encode(answered.body()), media_type="application/json", headers=headers), scored
 
     @app.get(
         "/health",
@@ -153,6 +201,12 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
     def stats() -> JSONResponse:
         """This worker's counters: requests, refusals, lookup misses, swaps, the prediction log."""
         return _json(service.stats())
+
+    @app.get("/metrics", include_in_schema=False)  # Prometheus' format, not an API body
+    def metrics() -> Response:
+        """Prometheus metrics, every worker's summed: requests and records by status, latency, refusals by
+        field and rule, lookup misses, the logs' rows, the serving version, predicted probabilities."""
+        return Response(service.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post(
         "/reload",
@@ -202,7 +256,10 @@ def _openapi(app: FastAPI, service: PredictionService) -> Any:
             spec.setdefault("components", {}).setdefault("schemas", {}).update(body.pop("$defs", {}))
             spec["paths"]["/predict"]["post"]["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": body}},
+                "content": {
+                    "application/json": {"schema": body},
+                    ARROW_STREAM: {"schema": _ARROW_SCHEMA},
+                },
             }
             cache.update(key=key, spec=spec)
         return cache["spec"]

@@ -31,6 +31,7 @@ from driftloop.replay.timeline import plot_timeline
 from flows.fanout import prepare_on_cluster
 from flows.options import FLOW_RESULTS
 from flows.phases import TaskSteps, ingest_and_gate, train_and_judge
+from flows.served import LiveSteps
 from tasks.artifacts import artifact_key
 from tasks.prepare import PreparedPeriod
 from tasks.score import enrich_task, score_task
@@ -59,6 +60,8 @@ def lifecycle_flow(
     retrain: bool = True,
     settings: Settings | None = None,
     plot_path: str | None = None,
+    live_url: str | None = None,
+    live_batch: int = 100,
 ) -> ReplayResult:
     """Run the whole loop on real data and report it as a table, a PNG and Prefect artifacts.
 
@@ -69,6 +72,9 @@ def lifecycle_flow(
         retrain: retrain when the configured policy says so (off: monitor only, as a baseline).
         settings: all settings; read from the environment when omitted.
         plot_path: also write the timeline PNG here.
+        live_url: a running `driftloop serve` on this store: each period's records are sent to it and what it
+            served is monitored (`driftloop run --live`), instead of the batch.
+        live_batch: records per request in the live replay.
     """
     started = time.perf_counter()
     runtime = open_runtime(settings or Settings.load())
@@ -110,7 +116,7 @@ def lifecycle_flow(
         key=artifact_key("replay-progress", runtime.registry.model),
         description="Periods replayed",
     )
-    steps = TaskSteps(runtime, prepared)
+    steps = LiveSteps(runtime, live_url, live_batch) if live_url else TaskSteps(runtime, prepared)
     state: LoopState[int] = LoopState(champion=original, last_training=plan.initial[-1])
     rows: list[PeriodOutcome] = []
     reads: dict[str, int] = {}
@@ -118,6 +124,8 @@ def lifecycle_flow(
     for done, period in enumerate(plan.replay, 1):
         step = run_period(steps, state, period, kind=kind, label_delay=delay, retrain=retrain)
         row = _with_original(runtime, step, original)
+        if isinstance(steps, LiveSteps):
+            row = _with_traffic(row, steps, period)
         if step.scored is not None:
             reads[period] = runtime.storage.reads_under(layout.batches(contract.name, period))
         rows.append(row)
@@ -140,6 +148,17 @@ def _initial_window_passes(runtime: Runtime, plan: ReplayPlan, prepared: dict[st
         except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
             get_run_logger().warning("%s blocked at the gate (quarantined).\n%s", period, violation)
     return passed
+
+
+def _with_traffic(row: PeriodOutcome, steps: LiveSteps, period: str) -> PeriodOutcome:
+    """The live period's row with who answered its requests and how many failed."""
+    traffic = steps.traffic.get(period)
+    if traffic is None:
+        return row
+    versions = sorted(traffic.versions, key=lambda version: (len(version), version))
+    return row.model_copy(
+        update={"served_by": ", ".join(versions) or "-", "failed_requests": traffic.failed_requests}
+    )
 
 
 def _with_original(runtime: Runtime, step: StepResult[int], original: int) -> PeriodOutcome:

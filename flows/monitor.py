@@ -19,9 +19,11 @@ from driftloop.core.settings import Settings
 from driftloop.lifecycle.monitoring import MonitoringVerdict
 from driftloop.lifecycle.policy import RetrainDecision
 from driftloop.lifecycle.runtime import open_runtime
+from driftloop.lifecycle.served import served_line
 from driftloop.lifecycle.step import LoopState, run_period
 from flows.options import FLOW_RESULTS
 from flows.phases import TaskSteps
+from flows.served import ServedSteps
 from tasks.artifacts import artifact_key
 from tasks.monitor import emit_drift_event
 
@@ -57,8 +59,14 @@ def _run_name() -> str:
 
 
 @flow(name="monitor", flow_run_name=_run_name, **FLOW_RESULTS)
-def monitor_flow(period: str | None = None, settings: Settings | None = None) -> MonitorOutcome | State:
-    """Check the champion on `period` (default: the one that just closed); emit the event on a retrain."""
+def monitor_flow(
+    period: str | None = None, settings: Settings | None = None, served: bool = False
+) -> MonitorOutcome | State:
+    """Check the champion on `period` (default: the one that just closed); emit the event on a retrain.
+
+    `served`: monitor what the service served in the period (its prediction log, outcomes joined from the
+    label source) instead of the source's batch; the same detectors and policy decide.
+    """
     settings = settings or Settings.load()
     runtime = open_runtime(settings)
     if period:
@@ -66,13 +74,13 @@ def monitor_flow(period: str | None = None, settings: Settings | None = None) ->
     else:
         period = scheduled_period(settings)
         held = runtime.sources.periods()
-        if period not in held:
+        if period not in held and not served:
             return _waiting_for_data(runtime.contract.name, period, held)
     champion = runtime.registry.require_champion().version
     state = LoopState(champion=champion, last_training=runtime.registry.newest_training())
     # Retraining is the `retrain` deployment's: this run emits the event its automation listens to.
     step = run_period(
-        TaskSteps(runtime),
+        ServedSteps(runtime) if served else TaskSteps(runtime),
         state,
         period,
         kind=runtime.contract.time.period,
@@ -80,12 +88,12 @@ def monitor_flow(period: str | None = None, settings: Settings | None = None) ->
         retrain=False,
     )
     if step.blocked is not None and step.blocked.cause is not None:
-        raise step.blocked.cause  # the contract violation, with its report and quarantine
+        raise step.blocked.cause  # the contract violation (with its report and quarantine), or nothing served
     assert step.verdict is not None and step.decision is not None  # observed, hence assessed and decided
     verdict, decision = step.verdict, step.decision
     get_run_logger().info(
         "%s, model v%s: %s. %s under %s",
-        verdict.period,
+        served_line(verdict) if verdict.served else verdict.period,
         verdict.model_version,
         "; ".join(f"{alarm.detector}: {alarm.reason}" for alarm in verdict.alarms) or "no alarm",
         decision.summary(),

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 
 from driftloop.lifecycle.monitoring import (
     MonitoringVerdict,
+    ServedSummary,
     monitor_scored,
     monitored_model,
     realize,
@@ -21,6 +22,7 @@ from driftloop.lifecycle.report import retrain_markdown, verdict_markdown
 from driftloop.lifecycle.retrain_requests import DriftEvent, announce, drift_event_id
 from driftloop.lifecycle.runtime import Runtime
 from driftloop.lifecycle.scoring import ScoredBatch
+from driftloop.lifecycle.served import served_line
 from driftloop.lifecycle.step import Served
 from tasks.artifacts import artifact_key
 from tasks.options import IN_MEMORY
@@ -35,8 +37,13 @@ REPORT_LINK_SECONDS = 7 * 24 * 3600
     task_run_name="monitor {scored.batch.version.period} (v{scored.model_version})",
     **IN_MEMORY,
 )
-def monitor_task(runtime: Runtime, scored: ScoredBatch, labels_known: bool) -> MonitoringVerdict:
-    """Run every detector against the model's yardsticks; publish the verdict and the Evidently report."""
+def monitor_task(
+    runtime: Runtime, scored: ScoredBatch, labels_known: bool, served: ServedSummary | None = None
+) -> MonitoringVerdict:
+    """Run every detector against the model's yardsticks; publish the verdict and the Evidently report.
+
+    `served`: the period is the service's prediction log; the verdict, report and artifacts say so.
+    """
     loaded = runtime.models.load(scored.model_version)
     model = monitored_model(runtime.registry, loaded, runtime.models.reference(scored.model_version))
     with runtime.clock.measure("monitor"):
@@ -47,21 +54,25 @@ def monitor_task(runtime: Runtime, scored: ScoredBatch, labels_known: bool) -> M
             scored,
             runtime.settings.drift,
             labels_known=labels_known,
+            served=served,
         )
     get_run_logger().info(
         "%s (model v%s): %s",
-        verdict.period,
+        served_line(verdict) if served else verdict.period,
         verdict.model_version,
         "; ".join(f"{a.detector}: {a.reason}" for a in verdict.alarms) or "no alarm",
     )
+    what = "monitoring-served" if served else "monitoring"
     create_markdown_artifact(
-        key=artifact_key("monitoring", runtime.contract.name, verdict.period),
+        key=artifact_key(what, runtime.contract.name, verdict.period),
         markdown=verdict_markdown(verdict),
-        description=f"Monitoring verdict {verdict.period}",
+        description=f"Monitoring verdict {verdict.period}{' (served)' if served else ''}",
     )
     if verdict.report_key:
         create_link_artifact(
-            key=artifact_key("drift-report", runtime.contract.name, verdict.period),
+            key=artifact_key(
+                f"drift-report{'-served' if served else ''}", runtime.contract.name, verdict.period
+            ),
             link=runtime.storage.link(verdict.report_key, REPORT_LINK_SECONDS),
             link_text="Evidently HTML report",
             description=f"Full Evidently report {verdict.period} (the link expires after 7 days)",

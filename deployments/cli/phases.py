@@ -98,6 +98,14 @@ def monitor(
     ] = None,
     store: StoreOption = None,
     contract: ContractOption = None,
+    served: Annotated[
+        bool,
+        typer.Option(
+            "--served",
+            help="monitor what `driftloop serve` served in the period (its prediction log, outcomes joined "
+            "from the contract's label source) instead of the source's batch",
+        ),
+    ] = False,
 ) -> None:
     """Every detector on the champion's period; the policy decides; a retrain emits an event."""
     settings = settings_for(store, contract)
@@ -105,12 +113,16 @@ def monitor(
     connect_prefect()
     from flows.monitor import WAITING_FOR_DATA, monitor_flow
 
-    state = monitor_flow(period, settings, return_state=True)
+    state = monitor_flow(period, settings, served, return_state=True)
     if state.name == WAITING_FOR_DATA:  # a scheduled-style run whose period has no data yet
         typer.echo(f"{WAITING_FOR_DATA}: {state.message}")
         return
     outcome = state.result()
     verdict, decision = outcome.verdict, outcome.decision
+    if verdict.served is not None:
+        from driftloop.lifecycle.served import served_line
+
+        typer.echo(served_line(verdict))
     typer.echo(
         f"{verdict.period}: {len(verdict.alarms)} alarm(s) on model v{verdict.model_version}; "
         f"{'RETRAIN' if decision.retrain else 'no retrain'} under {decision.policy.describe()}"

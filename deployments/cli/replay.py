@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from deployments.cli.live import live_service
 from deployments.cli.options import ContractOption, StoreOption, connect_prefect, period_label, settings_for
 
 
@@ -43,13 +45,22 @@ def run(
     plot: Annotated[Path, typer.Option(help="where to write the timeline PNG")] = Path(
         ".driftloop/timeline.png"
     ),
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="start `driftloop serve` on the first champion, send each period's records through it and "
+            "monitor what it served; retrainings are promoted and the service swaps models",
+        ),
+    ] = False,
+    live_batch: Annotated[int, typer.Option(min=1, help="records per request in a --live replay")] = 100,
     store: StoreOption = None,
     contract: ContractOption = None,
 ) -> None:
     """The main job: train on the first periods, then replay period by period; the policy decides retraining.
 
     A replay starts from an empty registry. An earlier run's local store is moved to
-    `.driftloop/archive/` first (nothing is deleted).
+    `.driftloop/archive/` first (nothing is deleted). With --live the periods go through the online service.
     """
     settings = settings_for(store, contract)
     archived = _archive_local_store(settings.storage.url)
@@ -60,9 +71,17 @@ def run(
     connect_prefect()
     from flows.lifecycle import lifecycle_flow
 
-    result = lifecycle_flow(
-        train_from=train_from, train_to=train_to, replay_to=replay_to, settings=settings, plot_path=str(plot)
-    )
+    with contextlib.ExitStack() as running:
+        url = running.enter_context(live_service(settings, plot.parent.resolve())) if live else None
+        result = lifecycle_flow(
+            train_from=train_from,
+            train_to=train_to,
+            replay_to=replay_to,
+            settings=settings,
+            plot_path=str(plot),
+            live_url=url,
+            live_batch=live_batch,
+        )
     typer.echo("\n" + result.table())
     if result.gaps:
         typer.echo(f"\nNo data for {', '.join(result.gaps)}: skipped.")

@@ -2,18 +2,28 @@
 
 Each worker process builds its app from the environment (`deployments.service:app_from_environment`),
 so this command writes its overrides (`--store`, `--contract`, `--port`, `--workers`) there first.
+
+It also makes the folder of prometheus-client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`): private
+(0700, from `tempfile.mkdtemp`), new for each run so no count of an earlier run is summed in, set before
+uvicorn starts a worker (and before anything imports prometheus_client), removed when uvicorn returns.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from typing import Annotated
 
 import typer
 
 from deployments.cli.options import ContractOption, StoreOption
 from driftloop.core.settings import Settings
+
+# prometheus-client reads it when it is first imported: named here, since importing it from
+# driftloop.online.metrics would import prometheus_client before the variable is set.
+MULTIPROCESS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _check_free(host: str, port: int) -> None:
@@ -34,7 +44,7 @@ def serve(
     store: StoreOption = None,
     contract: ContractOption = None,
 ) -> None:
-    """Serve the champion online: POST /predict, GET /health, /model, /stats, docs at /docs.
+    """Serve the champion online: POST /predict, GET /health, /model, /stats, /metrics, docs at /docs.
 
     The service follows the champion alias (every DRIFTLOOP_SERVE_POLL_SECONDS) and swaps in a newly
     promoted model without a restart. Settings: DRIFTLOOP_SERVE_* (see docs/serving.md).
@@ -60,15 +70,21 @@ def serve(
         f"driftloop serve: http://{serving.host}:{serving.port} (docs at /docs), "
         f"{serving.workers} worker(s), store {settings.storage.url}"
     )
-    uvicorn.run(
-        "deployments.service:app_from_environment",
-        factory=True,
-        host=serving.host,
-        port=serving.port,
-        workers=serving.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=serving.access_log,
-        log_level="info",
-        timeout_graceful_shutdown=30,
-    )
+    metrics = tempfile.mkdtemp(prefix="driftloop-metrics-")  # 0700: this user's alone
+    os.environ[MULTIPROCESS_FOLDER] = metrics
+    try:
+        uvicorn.run(
+            "deployments.service:app_from_environment",
+            factory=True,
+            host=serving.host,
+            port=serving.port,
+            workers=serving.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=serving.access_log,
+            log_level="info",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        del os.environ[MULTIPROCESS_FOLDER]
+        shutil.rmtree(metrics, ignore_errors=True)

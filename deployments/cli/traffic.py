@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Annotated, Any
 
 import typer
@@ -47,7 +46,7 @@ def traffic(
     from driftloop.core.contract import load_contract
     from driftloop.core.periods import period_range
     from driftloop.data.sources import SourceTables
-    from driftloop.online.traffic import client_records
+    from driftloop.online.traffic import client_records, send
 
     loaded = load_contract(settings.data.contract)
     try:
@@ -61,7 +60,10 @@ def traffic(
         if limit is not None and len(records) >= limit:
             break
     records = records[:limit] if limit is not None else records
-    summary = send(records, url, rate=rate, seconds=seconds, batch=batch, timeout=timeout)
+    with typer.progressbar(length=len(records), label="sending", file=sys.stderr) as bar:
+        summary = send(
+            records, url, rate=rate, seconds=seconds, batch=batch, timeout=timeout, progress=bar.update
+        )
     for line in summary.lines():
         typer.echo(line)
     if json_out:
@@ -69,55 +71,3 @@ def traffic(
             json.dump(summary.model_dump(mode="json"), out, indent=2)
     if summary.failed_requests:
         raise typer.Exit(5)
-
-
-def send(
-    records: list[dict[str, Any]],
-    url: str,
-    *,
-    rate: float | None = None,
-    seconds: float | None = None,
-    batch: int = 1,
-    timeout: float = 30.0,
-) -> Any:
-    """POST the records to `url`/predict, `batch` per request, one request at a time; the summary."""
-    import httpx
-
-    from driftloop.online.traffic import TrafficTally, pace, request_bodies
-
-    tally = TrafficTally()
-    total = len(records)
-    started = time.monotonic()
-    show = typer.progressbar(length=total, label="sending", file=sys.stderr) if total else None
-    with httpx.Client(base_url=url, timeout=timeout) as client:
-        for body, count in request_bodies(records, batch):
-            elapsed = time.monotonic() - started
-            if seconds is not None and elapsed >= seconds:
-                break
-            wait = pace(rate, tally.requests, elapsed)
-            if seconds is not None:
-                wait = min(wait, max(0.0, seconds - elapsed))
-            if wait:
-                time.sleep(wait)
-                if seconds is not None and time.monotonic() - started >= seconds:
-                    break
-            sent_at = time.monotonic()
-            try:
-                answer = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
-            except httpx.HTTPError as error:
-                tally.no_answer(count, type(error).__name__)
-            else:
-                tally.answer(count, answer.status_code, _json(answer), time.monotonic() - sent_at)
-            if show is not None:
-                show.update(count)
-    if show is not None:
-        show.render_finish()
-    return tally.summary(time.monotonic() - started)
-
-
-def _json(answer: Any) -> dict[str, Any] | None:
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None

@@ -54,19 +54,24 @@ def predictions(dataset: str, period: str, model: str, version: int) -> str:
     return check_key(f"predictions/{dataset}/{period}/{model}-v{version:04d}.parquet")
 
 
-def drift_report(dataset: str, period: str, model: str, version: int) -> str:
-    """Evidently's standalone HTML report."""
-    return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}.html")
+def _served(served: bool) -> str:
+    return "-served" if served else ""
 
 
-def monitoring_verdict(dataset: str, period: str, model: str, version: int) -> str:
-    """The typed monitoring verdict as JSON."""
-    return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}.json")
+def drift_report(dataset: str, period: str, model: str, version: int, served: bool = False) -> str:
+    """Evidently's standalone HTML report (`-served`: on what the service served in the period)."""
+    return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}{_served(served)}.html")
 
 
-def retrain_decision(dataset: str, period: str, model: str) -> str:
-    """The policy's decision on a period (create-only: one decision, so at most one retrain, per period)."""
-    return check_key(f"reports/policy/{dataset}/{period}/{model}.json")
+def monitoring_verdict(dataset: str, period: str, model: str, version: int, served: bool = False) -> str:
+    """The typed monitoring verdict as JSON (`-served`: on the prediction log, beside the batch's)."""
+    return check_key(f"reports/drift/{dataset}/{period}/{model}-v{version:04d}{_served(served)}.json")
+
+
+def retrain_decision(dataset: str, period: str, model: str, served: bool = False) -> str:
+    """The policy's decision on a period (create-only: one decision, so at most one retrain, per period and
+    per what was monitored, the batch or the served log)."""
+    return check_key(f"reports/policy/{dataset}/{period}/{model}{_served(served)}.json")
 
 
 def replay_timeline(dataset: str) -> str:
@@ -81,6 +86,11 @@ def backtest_report(dataset: str, name: str) -> str:
 # --- online serving ---------------------------------------------------------------------------------
 
 
+def prediction_log_root(dataset: str, model: str) -> str:
+    """Every day of a model name's prediction log."""
+    return check_key(f"prediction-log/{dataset}/{model}")
+
+
 def prediction_log_day(dataset: str, model: str, day: str) -> str:
     """The online predictions served on one UTC day (`YYYY-MM-DD`), one file per flush of a writer."""
     return check_key(f"prediction-log/{dataset}/{model}/{day}")
@@ -89,6 +99,18 @@ def prediction_log_day(dataset: str, model: str, day: str) -> str:
 def prediction_log(dataset: str, model: str, day: str, name: str) -> str:
     """One flush of a service worker's prediction log; `name` is `<HHMMSSffffff>-<writer>-<seq>`."""
     return check_key(f"{prediction_log_day(dataset, model, day)}/{name}.parquet")
+
+
+def refusal_log_root(dataset: str, model: str) -> str:
+    """Every day of a model name's refusal log."""
+    return check_key(f"refusal-log/{dataset}/{model}")
+
+
+def refusal_log(dataset: str, model: str, day: str, name: str | None = None) -> str:
+    """The requests the service refused on one UTC day (`YYYY-MM-DD`); with `name`, one flush of a
+    writer (`<HHMMSSffffff>-<writer>-<seq>`, as the prediction log's)."""
+    folder = f"refusal-log/{dataset}/{model}/{day}"
+    return check_key(folder if name is None else f"{folder}/{name}.parquet")
 
 
 # --- the registry: one folder per model name --------------------------------------------------------

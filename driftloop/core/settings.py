@@ -245,6 +245,12 @@ class ServingSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="largest request body in bytes (413 beyond)"
     )
+    max_arrow_rows: int = Field(
+        default=50_000,
+        ge=1,
+        description="most rows one Arrow request (application/vnd.apache.arrow.stream) may carry, counted "
+        "before any is decoded (413 beyond); JSON requests have max_records",
+    )
     body_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -168,7 +168,7 @@ def decide_once(
     Returns:
         The decision on record, and whether this call made it (False: an earlier or concurrent run did).
     """
-    key = layout.retrain_decision(verdict.dataset, verdict.period, verdict.model)
+    key = layout.retrain_decision(verdict.dataset, verdict.period, verdict.model, verdict.served is not None)
     recorded = read_if_exists(storage, key)
     if recorded is not None:
         return RetrainDecision.from_json(recorded), False

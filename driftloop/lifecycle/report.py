@@ -42,10 +42,12 @@ def verdict_markdown(verdict: MonitoringVerdict) -> str:
     alarms = [f"- **{a.detector}**: {a.reason}" for a in verdict.alarms] or ["- none"]
     return "\n".join(
         [
-            f"## {verdict.period}: model v{verdict.model_version}, {_alarm_count(verdict)}",
+            f"## {verdict.period}{' served' if verdict.served else ''}: model v{verdict.model_version}, "
+            f"{_alarm_count(verdict)}",
             "",
             *alarms,
             "",
+            *_served_section(verdict),
             f"**Performance**: realized AUC {realized}; estimated {estimated}{error}; floor {p.floor:.4f} "
             f"(holdout AUC {p.holdout_auc:.4f} minus the 95% noise of the holdout and of this period).",
             "",
@@ -67,6 +69,22 @@ def verdict_markdown(verdict: MonitoringVerdict) -> str:
             f"Data version `{verdict.data_version[:16]}`",
         ]
     )
+
+
+def _served_section(verdict: MonitoringVerdict) -> list[str]:
+    """What the service served: predictions by version, the outcomes joined, refusals by field and rule."""
+    served = verdict.served
+    if served is None:
+        return []
+    versions = ", ".join(f"{count:,} by {version}" for version, count in served.by_version.items())
+    refusals = [{"field: rule": rule, "records": count} for rule, count in served.refusals.items()]
+    return [
+        f"**Served** (the prediction log, by the records' time): {versions}; outcomes joined for "
+        f"{served.labelled:,} of the {served.monitored:,} monitored ({served.join_rate:.1%}); "
+        f"{served.lookup_misses:,} reference lookups missed; {served.refused_records:,} records refused.",
+        "",
+        *([markdown_table(refusals), ""] if refusals else []),
+    ]
 
 
 def _alarm_count(verdict: MonitoringVerdict) -> str:

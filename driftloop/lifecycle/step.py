@@ -44,6 +44,8 @@ class PeriodOutcome(Record):
     new_champion: str | None = None
     why: str | None = None  # the alarms, or why the period was blocked, in a few words
     reasons: tuple[str, ...] = ()  # the decision's reasons, then what the retraining found
+    served_by: str | None = None  # live replay: the versions that answered the period's requests ("v2")
+    failed_requests: int | None = None  # live replay: requests that got no answer or a 5xx
 
     @property
     def alarmed(self) -> bool:

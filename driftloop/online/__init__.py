@@ -2,15 +2,19 @@
 
 Plain Python, no web framework: `deployments/service.py` puts FastAPI in front of `PredictionService`.
 - `schema`, `problems`: the request schema generated from the contract; refusals naming field and rule;
+- `arrow`: Arrow IPC request bodies checked column by column by the same rules, and Arrow answers;
 - `predictor`: a verified model bundle that scores requests (`ServedModel`);
 - `slot`: hot swap, following the champion alias (`ModelSlot`, `ChampionWatcher`);
-- `predlog`: the prediction log, written in batches off the request path, and read back as a frame;
+- `predlog`: the prediction log and the refusal log, written in batches off the request path, and read
+  back as frames (`read_prediction_log`, `read_refusals`);
+- `metrics`: the Prometheus metrics of /metrics, right across worker processes (`ServiceMetrics`);
 - `service`: all of it together (`PredictionService`);
 - `responses`: the typed bodies it answers with (/predict, /health, /model, /stats).
 """
 
+from driftloop.online.metrics import ServiceMetrics
 from driftloop.online.predictor import ModelRefused, ServedModel
-from driftloop.online.predlog import PredictionLog, read_logged_period, read_prediction_log
+from driftloop.online.predlog import PredictionLog, read_logged_period, read_prediction_log, read_refusals
 from driftloop.online.problems import Problem, RequestRefused
 from driftloop.online.responses import HealthResponse, ModelResponse, PredictResponse, StatsResponse
 from driftloop.online.schema import RequestSchema, request_schema
@@ -31,9 +35,11 @@ __all__ = [
     "RequestRefused",
     "RequestSchema",
     "ServedModel",
+    "ServiceMetrics",
     "StatsResponse",
     "SwapOutcome",
     "read_logged_period",
     "read_prediction_log",
+    "read_refusals",
     "request_schema",
 ]

@@ -1,9 +1,10 @@
 """A model ready to serve: verified once, then scoring requests with the batch path's own feature code.
 
 A `ServedModel` bundles what one request needs and never changes: the version's booster and feature
-spec (their SHA-256 checked by the registry), the request schema of the contract it was trained under,
-its feature encoder and the reference lookups. Hot swapping replaces the whole bundle, so a request sees
-one version from start to end.
+spec (their SHA-256 checked by the registry), the request schema of the contract it was trained under
+and its Arrow checker, its feature encoder and the reference lookups. Hot swapping replaces the whole
+bundle, so a request sees one version from start to end. A JSON body's records and an Arrow body's columns
+become the same typed columns (`record_columns`), scored by one `score_columns`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import pyarrow as pa
 from pydantic import ValidationError
 
 from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
 from driftloop.data.enrichment import References
 from driftloop.modelling.features import FeatureEncoder, FeatureSpec
+from driftloop.online.arrow import ArrowChecker
 from driftloop.online.problems import refused, times_that_cannot_exist
 from driftloop.online.schema import RequestSchema, record_columns, request_schema
 from driftloop.registry import LoadedModel, ModelVersion
@@ -65,6 +68,7 @@ class ServedModel:
         self.threads = threads
         self.schema: RequestSchema = request_schema(contract, max_records)
         self.encoder = FeatureEncoder(loaded.spec)
+        self.arrow = ArrowChecker(self.schema, self.encoder.unreadable_times)
         self.loaded_at = now_utc()
         _verify(self)
 
@@ -86,9 +90,17 @@ class ServedModel:
                 raise times_that_cannot_exist(self.contract, impossible.tolist(), times)
         return records
 
+    def columns(self, table: pa.Table) -> dict[str, np.ndarray]:
+        """An Arrow body's columns, checked against the contract column by column and typed as the same
+        records in JSON would be; `RequestRefused` naming each broken rule and its rows."""
+        return self.arrow.columns(table)
+
     def score(self, records: list[dict[str, Any]]) -> Scored:
         """Probabilities in record order: columns, reference lookups, the feature encoder, the booster."""
-        columns = record_columns(self.schema, records)
+        return self.score_columns(record_columns(self.schema, records))
+
+    def score_columns(self, columns: dict[str, np.ndarray]) -> Scored:
+        """Probabilities in row order of typed request columns (`record_columns`, `columns`)."""
         joined, misses = self.references.join(columns)
         inputs = {**columns, **joined}
         matrix = self.encoder.matrix(inputs)

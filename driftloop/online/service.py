@@ -1,8 +1,10 @@
-"""The prediction service without HTTP: the model slot and its watcher, the lookups, the prediction log.
+"""The prediction service without HTTP: the model slot and its watcher, the lookups, the logs, the metrics.
 
 `PredictionService` is what the FastAPI app in `deployments/service.py` calls; it knows nothing of HTTP
 and can be driven directly (tests, the benchmark). A request takes the slot's current model once, so a
-hot swap never mixes two versions in one response.
+hot swap never mixes two versions in one response. A body is JSON records or an Arrow IPC stream of
+columns; both become the same typed columns and are scored, logged and counted alike. A refused request
+is counted by field and rule and logged to the refusal log.
 """
 
 from __future__ import annotations
@@ -16,15 +18,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from driftloop.core.contract import Contract, load_contract
 from driftloop.core.settings import S3Settings, ServingSettings, Settings
 from driftloop.core.storage import Storage, open_storage
 from driftloop.data.enrichment import References
 from driftloop.data.sources import SourceTables
-from driftloop.online.predictor import ModelRefused, ServedModel
-from driftloop.online.predlog import EXTRA_COLUMN, LOG_COLUMNS, LoggedRequest, PredictionLog
+from driftloop.online.arrow import read_stream, selected
+from driftloop.online.metrics import ServiceMetrics
+from driftloop.online.predictor import Contribution, ModelRefused, ServedModel
+from driftloop.online.predlog import EXTRA_COLUMN, LOG_COLUMNS, LoggedRequest, PredictionLog, RefusedRequest
 from driftloop.online.problems import RequestRefused, too_large
 from driftloop.online.responses import HealthResponse, ModelResponse, PredictResponse, StatsResponse
+from driftloop.online.schema import record_columns
 from driftloop.online.slot import ChampionWatcher, ModelSlot, SwapOutcome
 from driftloop.registry import ContractRef, Registry
 
@@ -65,6 +72,32 @@ class ReferenceCache:
         return self._built[key]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A scored request: the probabilities in row order, the version that scored them, explanations."""
+
+    model: str
+    model_version: str  # its label, "v3"
+    request_id: str
+    probabilities: np.ndarray
+    explained: tuple[np.ndarray, list[list[Contribution]]] | None = None  # bias, top contributions
+
+    def body(self) -> PredictResponse:
+        """The JSON answer of POST /predict."""
+        predictions: list[Any] = [{"probability": p} for p in self.probabilities.tolist()]
+        if self.explained is not None:
+            bias, explained = self.explained
+            for out, base, contributions in zip(predictions, bias.tolist(), explained, strict=True):
+                out["bias"] = base
+                out["contributions"] = [vars(contribution) for contribution in contributions]
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "request_id": self.request_id,
+            "predictions": predictions,
+        }
+
+
 def request_id(header: str | None) -> str:
     """The caller's X-Request-ID when it is a plain token of up to 64 characters, else a new one."""
     if header is not None and _REQUEST_ID.match(header):
@@ -76,18 +109,26 @@ class PredictionService:
     """The current champion behind a contract-checked request, its predictions logged off the request path."""
 
     def __init__(
-        self, settings: ServingSettings, storage: Storage, contract: Contract, model_name: str
+        self,
+        settings: ServingSettings,
+        storage: Storage,
+        contract: Contract,
+        model_name: str,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.contract = contract
         self.registry = Registry(storage, model_name)
+        self.metrics = metrics or ServiceMetrics(model_name)
         self.references = ReferenceCache()
         self.references.get(contract)  # the reference tables are read at start-up, not on a first request
-        self.slot = ModelSlot()
+        self.slot = ModelSlot(on_put=lambda model: self.metrics.now_serving(model.label))
         self.watcher = ChampionWatcher(self.registry, self.load, self.slot, settings.poll_seconds)
         self.log = (
-            PredictionLog(storage, contract.name, model_name, settings) if settings.log_predictions else None
+            PredictionLog(storage, contract.name, model_name, settings, self.metrics)
+            if settings.log_predictions
+            else None
         )
         self.counters = Counters()
         self.pid = os.getpid()
@@ -111,6 +152,7 @@ class PredictionService:
         self.watcher.stop()
         if self.log is not None:
             self.log.close()
+        self.metrics.close()
 
     def load(self, version: int) -> ServedModel:
         """A registered version, SHA-256 checked by the registry, verified before it may serve."""
@@ -141,7 +183,7 @@ class PredictionService:
         return current
 
     def predict(self, body: bytes, *, explain: bool = False, request: str | None = None) -> PredictResponse:
-        """Score a request body `{"records": [...]}` with the current model.
+        """Score a JSON request body `{"records": [...]}` with the current model: its JSON answer.
 
         Args:
             body: the raw JSON body (its size already checked by the caller against `max_body_bytes`).
@@ -152,46 +194,62 @@ class PredictionService:
             NoModel: no verified model yet (503).
             RequestRefused: too large (413) or breaking the contract (422), naming field and rule.
         """
+        return self.answer(body, explain=explain, request=request).body()
+
+    def answer(
+        self, body: bytes, *, arrow: bool = False, explain: bool = False, request: str | None = None
+    ) -> Answer:
+        """Score a request body with the current model, log it, count it.
+
+        Args:
+            body: the raw body (its size already checked by the caller against `max_body_bytes`): JSON
+                `{"records": [...]}`, or with `arrow` an Arrow IPC stream of the contract's columns.
+            arrow: the body is an Arrow IPC stream (at most `max_arrow_rows` rows).
+            explain: add each prediction's bias and top feature contributions.
+            request: the request id to log and return; a new one when None.
+
+        Raises:
+            NoModel: no verified model yet (503).
+            RequestRefused: too large (413) or breaking the contract (422), naming field, rule and
+                records (rows); counted and logged to the refusal log before it is raised.
+        """
         self.counters.requests += 1
+        identifier = request or uuid.uuid4().hex
         try:
             model = self.model()  # one version for the whole request
         except NoModel:
             self.counters.no_model += 1
             raise
         try:
-            records = model.records(body)
-        except RequestRefused as error:
-            if error.kind == "too_large":
-                self.counters.too_large += 1
+            if arrow:
+                table = read_stream(body, self.settings.max_arrow_rows)
+                columns = model.columns(table)
+                drop = model.contract.extra_columns == "drop"  # undeclared columns are not logged either
+                logged: str | bytes = selected(body, table, model.schema.fields) if drop else body
             else:
-                self.counters.invalid += 1
+                records = model.records(body)
+                columns = record_columns(model.schema, records)
+                logged = self._logged_body(model, body, records) if self.log is not None else ""
+        except RequestRefused as error:
+            self._refused(error, identifier, model, None if arrow else body)
             raise
-        scored = model.score(records)
-        self.counters.records += len(records)
+        scored = model.score_columns(columns)
+        rows = len(scored.probabilities)
+        self.counters.records += rows
         self.counters.lookup_misses.update(scored.misses)
-        identifier = request or uuid.uuid4().hex
-        predictions: list[Any] = [{"probability": p} for p in scored.probabilities.tolist()]
-        if explain:
-            bias, explained = model.explain(scored, self.settings.explain_top)
-            for out, base, contributions in zip(predictions, bias.tolist(), explained, strict=True):
-                out["bias"] = base
-                out["contributions"] = [vars(contribution) for contribution in contributions]
+        self.metrics.scored(model.label, scored.probabilities, scored.misses)
+        explained = model.explain(scored, self.settings.explain_top) if explain else None
         if self.log is not None:
             self.log.append(
                 LoggedRequest(
                     request_id=identifier,
                     served_at=datetime.now(UTC),
                     model_version=model.version.version,
-                    request=self._logged_body(model, body, records),
+                    request=logged,
                     probabilities=scored.probabilities,
                 )
             )
-        return {
-            "model": model.version.model,
-            "model_version": model.label,
-            "request_id": identifier,
-            "predictions": predictions,
-        }
+        return Answer(model.version.model, model.label, identifier, scored.probabilities, explained)
 
     @staticmethod
     def _logged_body(model: ServedModel, body: bytes, records: list[dict[str, Any]]) -> str:
@@ -200,12 +258,39 @@ class PredictionService:
             return json.dumps({"records": records})
         return body.decode()
 
-    def check_size(self, size: int | None) -> None:
-        """Refuse a body larger than `max_body_bytes` (413): as declared before reading it, or as read."""
+    def _refused(
+        self, error: RequestRefused, request: str, model: ServedModel | None, body: bytes | None = None
+    ) -> None:
+        """Count a refusal (by kind, and by field and rule) and hand it to the refusal log, with the time of
+        its records when a JSON body names one (what puts it in a period for `monitor --served`)."""
+        if error.kind == "too_large":
+            self.counters.too_large += 1
+        else:
+            self.counters.invalid += 1
+        self.metrics.refused(error.tally)
+        if self.log is not None:
+            self.log.append(
+                RefusedRequest(
+                    request_id=request,
+                    served_at=datetime.now(UTC),
+                    model_version=model.version.version if model is not None else None,
+                    refused=tuple((field, rule, records) for (field, rule), records in error.tally.items()),
+                    record_time=_record_time(body, (model.contract if model else self.contract).time.column)
+                    if body
+                    else None,
+                )
+            )
+
+    def check_size(self, size: int | None, request: str | None = None) -> None:
+        """Refuse a body larger than `max_body_bytes` (413): as declared before reading it, or as read.
+
+        The refusal is counted and logged (under `request`, or a new id) before it is raised.
+        """
         limit = self.settings.max_body_bytes
         if size is not None and size > limit:
-            self.counters.too_large += 1
-            raise too_large(f"{size:,} bytes or more", f"{limit:,} bytes", "DRIFTLOOP_SERVE_MAX_BODY_BYTES")
+            error = too_large(f"{size:,} bytes or more", f"{limit:,} bytes", "DRIFTLOOP_SERVE_MAX_BODY_BYTES")
+            self._refused(error, request or uuid.uuid4().hex, self.slot.current)
+            raise error
 
     # ---- what the service says about itself -------------------------------------------------------
     def health(self) -> HealthResponse:
@@ -259,3 +344,16 @@ class PredictionService:
             "refused_models": self.watcher.refusals,
             "prediction_log": self.log.stats() if self.log is not None else None,
         }
+
+
+def _record_time(body: bytes, column: str) -> str | None:
+    """The time column of the first record of a JSON body that has one, as text; None when none has."""
+    try:
+        records = json.loads(body).get("records")
+    except (ValueError, AttributeError):
+        return None
+    for record in records if isinstance(records, list) else []:
+        value = record.get(column) if isinstance(record, dict) else None
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+    return None

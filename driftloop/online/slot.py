@@ -35,15 +35,22 @@ class SwapOutcome(Record):
 
 
 class ModelSlot:
-    """The model requests are served by, replaced whole and never changed in place."""
+    """The model requests are served by, replaced whole and never changed in place.
 
-    def __init__(self) -> None:
+    Args:
+        on_put: told of each model put in, once it serves (the metrics' serving version).
+    """
+
+    def __init__(self, on_put: Callable[[ServedModel], None] | None = None) -> None:
         self.current: ServedModel | None = None
         self.swaps = 0
+        self.on_put = on_put
 
     def put(self, model: ServedModel) -> None:
         self.current = model  # one reference assignment: atomic for every reader
         self.swaps += 1
+        if self.on_put is not None:
+            self.on_put(model)
 
 
 class ChampionWatcher:

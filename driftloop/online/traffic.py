@@ -3,16 +3,17 @@ the answers add up to.
 
 A record is what a client knows before the outcome: every column the contract declares but the target,
 typed as the request schema expects it (an int column's 2013.0 is 2013, a missing value is null, a
-datetime is ISO-8601 text), in time order. Sending is the caller's (`driftloop traffic`); this module only
-makes the bodies and counts the answers.
+datetime is ISO-8601 text), in time order. `send` posts them one request at a time, as one client does,
+within a rate, a record count and a time limit (`driftloop traffic`, and the live replay, `run --live`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,3 +177,62 @@ def pace(rate: float | None, sent_requests: int, elapsed: float) -> float:
     if not rate or math.isinf(rate):
         return 0.0
     return max(0.0, sent_requests / rate - elapsed)
+
+
+def send(
+    records: list[dict[str, Any]],
+    url: str,
+    *,
+    rate: float | None = None,
+    seconds: float | None = None,
+    batch: int = 1,
+    timeout: float = 30.0,
+    progress: Callable[[int], object] = lambda records: None,
+) -> TrafficSummary:
+    """POST the records to `url`/predict, `batch` a request, one request at a time.
+
+    Args:
+        records: what a client sends (`client_records`), in order.
+        url: the service's address.
+        rate: requests a second at most (None: as fast as answers come).
+        seconds: stop sending after this long (None: when the records are sent).
+        batch: records a request.
+        timeout: seconds to wait for each answer.
+        progress: called with each request's record count once it is answered.
+
+    Returns:
+        What was sent and what came back; a request with no answer or a 5xx is a failure, not an error.
+    """
+    import httpx
+
+    tally = TrafficTally()
+    started = time.monotonic()
+    with httpx.Client(base_url=url, timeout=timeout) as client:
+        for body, count in request_bodies(records, batch):
+            elapsed = time.monotonic() - started
+            if seconds is not None and elapsed >= seconds:
+                break
+            wait = pace(rate, tally.requests, elapsed)
+            if seconds is not None:
+                wait = min(wait, max(0.0, seconds - elapsed))
+            if wait:
+                time.sleep(wait)
+                if seconds is not None and time.monotonic() - started >= seconds:
+                    break
+            sent_at = time.monotonic()
+            try:
+                answer = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+            except httpx.HTTPError as error:
+                tally.no_answer(count, type(error).__name__)
+            else:
+                tally.answer(count, answer.status_code, _json(answer), time.monotonic() - sent_at)
+            progress(count)
+    return tally.summary(time.monotonic() - started)
+
+
+def _json(answer: Any) -> dict[str, Any] | None:
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

@@ -1,5 +1,5 @@
 """The replay's story as a table: per period, the champion, its live AUC, the original model's, drift and
-what was decided."""
+what was decided; a live replay (`run --live`) adds who answered the period's requests and how many failed."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ def drift_text(row: PeriodOutcome) -> str:
     return " ".join([_fmt(row.drift_index, 2), *marks])
 
 
-def _cells(row: PeriodOutcome) -> list[str]:
+def _cells(row: PeriodOutcome, live: bool) -> list[str]:
     promoted = f"yes -> {row.new_champion}" if row.promoted else ("no" if row.retrained else "-")
+    served = [row.served_by or "-", "-" if row.failed_requests is None else f"{row.failed_requests:,}"]
     return [
         row.period,
         row.champion,
+        *(served if live else []),
         _fmt(row.champion_auc),
         _fmt(row.original_auc),
         "blocked" if row.status == "blocked" else drift_text(row),
@@ -37,10 +39,15 @@ def _cells(row: PeriodOutcome) -> list[str]:
     ]
 
 
-def headers(period_kind: str) -> list[str]:
+def _live(rows: list[PeriodOutcome]) -> bool:
+    return any(row.served_by is not None or row.failed_requests is not None for row in rows)
+
+
+def headers(period_kind: str, live: bool = False) -> list[str]:
     return [
         period_kind,
         "champion",
+        *(["served by", "failed requests"] if live else []),
         "champion AUC",
         "original AUC",
         "drift index",
@@ -52,9 +59,11 @@ def headers(period_kind: str) -> list[str]:
 
 def render_table(rows: list[PeriodOutcome], period_kind: str = "month") -> str:
     """A plain-text table for the terminal (no trailing spaces, so it can be compared as text)."""
-    return text_table(headers(period_kind), [_cells(row) for row in rows])
+    live = _live(rows)
+    return text_table(headers(period_kind, live), [_cells(row, live) for row in rows])
 
 
 def table_records(rows: list[PeriodOutcome], period_kind: str = "month") -> list[dict[str, str]]:
     """The same table as records, for a Prefect table artifact."""
-    return [dict(zip(headers(period_kind), _cells(row), strict=True)) for row in rows]
+    live = _live(rows)
+    return [dict(zip(headers(period_kind, live), _cells(row, live), strict=True)) for row in rows]

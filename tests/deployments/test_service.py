@@ -2,7 +2,8 @@
 
 Each server is the CLI verb in its own process (`tests.servers.prediction_service`) on a private copy of
 a store with two trained versions. The hot-swap test flips the champion while eight clients keep
-sending requests, with two worker processes, and counts every answer.
+sending requests, with two worker processes, and counts every answer. Arrow bodies and answers are
+checked against the JSON ones and batch scoring; refused requests against the refusal log.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from driftloop.core.contract import Contract
@@ -27,15 +29,18 @@ from driftloop.data.batches import DataVersion, cut_period
 from driftloop.data.enrichment import References
 from driftloop.data.sources import SourceTables
 from driftloop.lifecycle.scoring import enrich_batch, score_batch
-from driftloop.online import ServedModel, read_prediction_log
+from driftloop.online import ServedModel, read_prediction_log, read_refusals
 from driftloop.registry import Registry
 from tests.conftest import TrainedStore
 from tests.driftloop.online.conftest import body_of, records_of, tamper, wait_until
+from tests.driftloop.online.test_arrow import arrow_of, arrow_schema, stream
 from tests.servers import ServiceEndpoint, prediction_service
 
 MODEL = "flights-delay"
 TOKEN = "test-reload-token"
+ARROW = "application/vnd.apache.arrow.stream"
 FAST = {
+    "DRIFTLOOP_SERVE_MAX_ARROW_ROWS": "2000",
     "DRIFTLOOP_SERVE_POLL_SECONDS": "0.2",
     "DRIFTLOOP_SERVE_LOG_FLUSH_SECONDS": "0.2",
     "DRIFTLOOP_SERVE_RELOAD_TOKEN": TOKEN,
@@ -268,6 +273,147 @@ def test_every_prediction_is_in_the_log(
     assert frame["request_id"].tolist() == [identifier for identifier in sent for _ in range(3)]
     assert frame["carrier"].tolist() == june["carrier"].iloc[:3].tolist() * 5
     assert set(frame["model_version"]) == {1}
+
+
+def _batch_probabilities(registry: Registry, contract: Contract, rows: pd.DataFrame) -> list[float]:
+    """What batch scoring gives the rows with v1."""
+    loaded = registry.load(1)
+    tables = SourceTables(contract).references()
+    version = DataVersion(dataset="flights", period="2013-06", sha256="0" * 64, key="-", rows=len(rows))
+    scored = score_batch(enrich_batch(version, rows, contract, tables), loaded.booster, loaded.spec, 1)
+    return scored.prediction.tolist()
+
+
+def test_arrow_answers_equal_the_json_answers_and_batch_scoring_bit_for_bit(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, registry = served
+    records = records_of(june, slice_contract)
+    url = f"{endpoint.url}/predict"
+    arrow_body = arrow_of(records, slice_contract)
+
+    as_json = httpx.post(url, content=body_of(records))
+    arrow_in = httpx.post(url, content=arrow_body, headers={"Content-Type": ARROW})
+    arrow_both = httpx.post(url, content=arrow_body, headers={"Content-Type": ARROW, "Accept": ARROW,
+                                                              "X-Request-ID": "arrow-both"})  # fmt: skip
+
+    expected = _batch_probabilities(registry, slice_contract, june)
+    assert (as_json.status_code, arrow_in.status_code, arrow_both.status_code) == (200, 200, 200)
+    assert [p["probability"] for p in as_json.json()["predictions"]] == expected
+    assert [p["probability"] for p in arrow_in.json()["predictions"]] == expected  # exactly equal floats
+    assert arrow_in.json()["model_version"] == "v1" and arrow_in.headers["x-model-version"] == "v1"
+    assert arrow_both.headers["content-type"] == ARROW
+    table = pa.ipc.open_stream(arrow_both.content).read_all()
+    assert table.column_names == ["probability"] and table.schema.field("probability").type == pa.float64()
+    assert table.column("probability").to_pylist() == expected
+    assert table.schema.metadata == {b"model": b"flights-delay", b"model_version": b"v1",
+                                     b"request_id": b"arrow-both"}  # fmt: skip
+    assert arrow_both.headers["x-request-id"] == "arrow-both"
+
+
+def test_arrow_bodies_breaking_the_contract_are_refused_naming_field_rule_and_rows(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, _ = served
+    records = records_of(june.iloc[:3], slice_contract)
+    schema = arrow_schema(slice_contract)
+    good = pa.Table.from_pylist(records, schema=schema)
+
+    def column(name: str, values: pa.Array) -> bytes:
+        return stream(good.set_column(schema.get_field_index(name), name, values))
+
+    target = good.append_column("arr_delay", pa.array([1.0, 2.0, 3.0]))
+    cases = {  # body, status, field, rule, row named
+        "wrong type": (column("distance", pa.array(["far"] * 3)), 422, "distance", "type", None),
+        "null": (column("carrier", pa.array(["UA", None, "AA"])), 422, "carrier", "max_null_fraction", 1),
+        "out of range": (column("minute", pa.array([0, 60, 5])), 422, "minute", "range", 1),
+        "not allowed": (column("origin", pa.array(["EWR", "JFK", "BOS"])), 422, "origin", "allowed", 2),
+        "missing column": (stream(good.drop_columns(["flight"])), 422, "flight", "exists", None),
+        "the target": (stream(target), 422, "arr_delay", "extra_columns", None),
+        "not arrow": (body_of(records), 422, None, "arrow", None),
+        "too many rows": (arrow_of(records * 667, slice_contract), 413, None, "size", None),
+    }
+    messages = {}
+    for case, (body, status, field, rule, row) in cases.items():
+        answer = httpx.post(f"{endpoint.url}/predict", content=body, headers={"Content-Type": ARROW})
+        assert answer.status_code == status, (case, answer.text)
+        [problem] = answer.json()["detail"]
+        assert (problem["field"], problem["rule"], problem["record"]) == (field, rule, row), case
+        assert answer.json()["problems"] == 1, case
+        messages[case] = problem["msg"]
+    bad = httpx.post(f"{endpoint.url}/predict", content=column("origin", pa.array(["BOS"] * 3)),
+                     headers={"Content-Type": ARROW}).json()  # fmt: skip
+
+    assert [(p["record"], p["loc"], p["got"]) for p in bad["detail"]] == [
+        (row, ["body", "rows", row, "origin"], "BOS") for row in range(3)
+    ]
+    assert "DRIFTLOOP_SERVE_MAX_ARROW_ROWS" in messages["too many rows"]
+    assert (
+        messages["missing column"] == "column flight: breaks rule 'exists': expected present in every record"
+    )
+
+
+def test_refused_requests_are_logged_with_field_rule_and_records(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, registry = served
+    start = pd.Timestamp.now(tz="UTC")
+    records = records_of(june.iloc[:3], slice_contract)
+    two_bad = [records[0], {**records[1], "origin": "BOS"}, {**records[2], "origin": "BOS"}]
+    nulls = [{**records[0], "carrier": None}, records[1], {**records[2], "carrier": None}]
+    json_refused = httpx.post(f"{endpoint.url}/predict", content=body_of(two_bad),
+                              headers={"X-Request-ID": "refused-json"})  # fmt: skip
+    arrow_refused = httpx.post(f"{endpoint.url}/predict", content=arrow_of(nulls, slice_contract),
+                               headers={"X-Request-ID": "refused-arrow", "Content-Type": ARROW})  # fmt: skip
+    broken = httpx.post(
+        f"{endpoint.url}/predict", content=b'{"records": [', headers={"X-Request-ID": "broken"}
+    )
+
+    def logged() -> pd.DataFrame:
+        frame = read_refusals(registry.storage, slice_contract, MODEL, start, pd.Timestamp.now(tz="UTC"))
+        return frame[frame["request_id"].isin(["refused-json", "refused-arrow", "broken"])]
+
+    wait_until(lambda: len(logged()) == 3, "3 rows in the refusal log")
+    frame = logged()
+    assert (json_refused.status_code, arrow_refused.status_code, broken.status_code) == (422, 422, 422)
+    assert list(frame.columns) == [
+        "served_at", "request_id", "model_version", "field", "rule", "records", "record_time"
+    ]  # fmt: skip
+    # the time of the JSON request's first record: what puts a refusal in a period for `monitor --served`
+    first_time = records[0]["time_hour"]
+    assert frame[
+        ["request_id", "model_version", "field", "rule", "records", "record_time"]
+    ].values.tolist() == [
+        ["refused-json", 1, "origin", "allowed", 2, first_time],
+        ["refused-arrow", 1, "carrier", "max_null_fraction", 2, None],
+        ["broken", 1, None, "json", 0, None],
+    ]
+    assert frame["served_at"].between(start, pd.Timestamp.now(tz="UTC")).all()
+    assert str(frame["served_at"].dt.tz) == "UTC" and str(frame["model_version"].dtype) == "Int64"
+
+
+def test_arrow_predictions_are_in_the_log_as_their_json_would_be(
+    served: tuple[ServiceEndpoint, Registry], slice_contract: Contract, june: pd.DataFrame
+) -> None:
+    endpoint, registry = served
+    start = pd.Timestamp.now(tz="UTC")
+    records = records_of(june.iloc[5:9], slice_contract)
+    httpx.post(f"{endpoint.url}/predict", content=body_of(records), headers={"X-Request-ID": "logged-json"})
+    httpx.post(f"{endpoint.url}/predict", content=arrow_of(records, slice_contract),
+               headers={"X-Request-ID": "logged-arrow", "Content-Type": ARROW})  # fmt: skip
+
+    def logged() -> pd.DataFrame:
+        frame = read_prediction_log(
+            registry.storage, slice_contract, MODEL, start, pd.Timestamp.now(tz="UTC")
+        )
+        return frame[frame["request_id"].isin(["logged-json", "logged-arrow"])]
+
+    wait_until(lambda: len(logged()) == 8, "8 logged predictions")
+    frame = logged()
+    as_json = frame[frame["request_id"] == "logged-json"].drop(columns=["request_id", "served_at"])
+    as_arrow = frame[frame["request_id"] == "logged-arrow"].drop(columns=["request_id", "served_at"])
+    pd.testing.assert_frame_equal(as_json.reset_index(drop=True), as_arrow.reset_index(drop=True))
+    assert as_arrow["carrier"].tolist() == june["carrier"].iloc[5:9].tolist()
 
 
 def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_model_is_refused(

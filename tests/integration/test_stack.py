@@ -14,6 +14,7 @@ pytestmark = pytest.mark.integration
 MODEL = "flights-delay"
 DEPLOYMENTS = {
     "monitor/monthly",
+    "monitor/monitor-served",
     "retrain/retrain",
     "ingest/ingest",
     "train/train",

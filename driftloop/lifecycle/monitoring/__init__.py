@@ -15,6 +15,7 @@ from driftloop.lifecycle.monitoring.verdict import (
     DriftCheck,
     MonitoringVerdict,
     PerformanceCheck,
+    ServedSummary,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "MonitoredModel",
     "MonitoringVerdict",
     "PerformanceCheck",
+    "ServedSummary",
     "assess",
     "candidate_model",
     "monitor_scored",

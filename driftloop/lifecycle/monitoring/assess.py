@@ -29,6 +29,7 @@ from driftloop.lifecycle.monitoring.verdict import (
     DriftCheck,
     MonitoringVerdict,
     PerformanceCheck,
+    ServedSummary,
 )
 from driftloop.lifecycle.scoring import ScoredBatch
 from driftloop.modelling.drift import DriftSummary, apply_fixed_rule, compute_drift
@@ -125,6 +126,7 @@ def assess(
     *,
     labels_known: bool,
     html: bool,
+    served: ServedSummary | None = None,
 ) -> Assessment:
     """Run every detector on a scored period (no storage; the backtest calls this directly).
 
@@ -135,6 +137,7 @@ def assess(
         settings: sample sizes and thresholds.
         labels_known: whether the period's labels may be used (False within the contract's label delay).
         html: also render Evidently's HTML report.
+        served: what the service served, when `scored` holds the period's prediction log.
 
     Returns:
         The verdict (its report key unset) and the HTML.
@@ -190,6 +193,7 @@ def assess(
         live=live.headline() if live else None,
         reference_auc=model.holdout_auc,
         report_key=None,
+        served=served,
     )
     return Assessment(verdict=verdict, html=report)
 
@@ -201,10 +205,12 @@ def monitor_scored(
     scored: ScoredBatch,
     settings: DriftSettings,
     labels_known: bool = True,
+    served: ServedSummary | None = None,
 ) -> MonitoringVerdict:
     """Assess a scored period and store Evidently's HTML report and the verdict (JSON) next to it."""
-    assessment = assess(dataset, model, scored, settings, labels_known=labels_known, html=True)
-    report_key = layout.drift_report(dataset, scored.batch.period, model.name, model.version)
+    assessment = assess(dataset, model, scored, settings, labels_known=labels_known, html=True, served=served)
+    period, version = scored.batch.period, model.version
+    report_key = layout.drift_report(dataset, period, model.name, version, served=served is not None)
     storage.write_bytes(report_key, (assessment.html or "").encode())
     faults.reached("monitor.report-stored")
     verdict = assessment.verdict.model_copy(update={"report_key": report_key})
@@ -215,7 +221,8 @@ def monitor_scored(
 
 def save_verdict(storage: Storage, verdict: MonitoringVerdict) -> str:
     """Store a verdict where its period and model say (a realized verdict replaces the estimated one)."""
-    key = layout.monitoring_verdict(verdict.dataset, verdict.period, verdict.model, verdict.model_version)
+    dataset, period, served = verdict.dataset, verdict.period, verdict.served is not None
+    key = layout.monitoring_verdict(dataset, period, verdict.model, verdict.model_version, served)
     storage.write_bytes(key, verdict.to_json().encode())
     return key
 

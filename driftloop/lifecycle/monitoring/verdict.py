@@ -83,6 +83,26 @@ class Alarm(Record):
     short: str  # a few words for a table cell: "AUC 0.660 < 0.690"
 
 
+class ServedSummary(Record):
+    """What the service served in a period, read from its prediction log: a verdict with one is "served"."""
+
+    predictions: int  # predictions whose record's time falls in the period, by every version
+    by_version: dict[str, int]  # "v1" -> predictions it served
+    monitored_version: int  # the version whose predictions were monitored (the champion's when it served)
+    labelled: int  # of those, how many found their outcome in the label source
+    refused_records: int  # records the contract refused in requests served during the period
+    refusals: dict[str, int]  # "field: rule" -> records refused for it
+    lookup_misses: int  # monitored predictions whose reference-table lookup found nothing
+
+    @property
+    def monitored(self) -> int:
+        return self.by_version.get(f"v{self.monitored_version}", 0)
+
+    @property
+    def join_rate(self) -> float:
+        return self.labelled / self.monitored if self.monitored else 0.0
+
+
 class MonitoringVerdict(Record):
     """What monitoring concluded about one period for one model version, and on which data."""
 
@@ -104,6 +124,7 @@ class MonitoringVerdict(Record):
     live: Headline | None  # performance on the period's labels, once they are known
     reference_auc: float  # the model's holdout AUC at training
     report_key: str | None  # Evidently's HTML report in the store
+    served: ServedSummary | None = None  # set when the period's prediction log was monitored, not its batch
 
     @model_validator(mode="before")
     @classmethod

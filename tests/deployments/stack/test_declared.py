@@ -25,6 +25,7 @@ def test_prefect_yaml_is_valid_for_prefect_deploy_too() -> None:
     assert sorted(d.name for d in parsed.deployments) == [
         "backtest",
         "ingest",
+        "monitor-served",
         "monthly",
         "retrain",
         "score",

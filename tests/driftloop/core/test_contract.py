@@ -231,5 +231,5 @@ def test_a_year_derived_from_the_time_column_is_a_feature() -> None:
 def test_a_label_rule_is_a_threshold_or_a_value_not_both() -> None:
     raw = tiny()
     raw["target"]["positive_value"] = "late"
-    with pytest.raises(ValidationError, match="positive_above or target.positive_value, not both"):
+    with pytest.raises(ValidationError, match=r"positive_above or target\.positive_value, not both"):
         Contract.model_validate(raw)

@@ -12,16 +12,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 from driftloop.core import layout
 from driftloop.core.contract import Contract
 from driftloop.core.settings import S3Settings, ServingSettings
 from driftloop.core.storage import LocalStorage, Storage
 from driftloop.core.storage.s3 import S3Storage
-from driftloop.online import PredictionLog, PredictionService, read_logged_period, read_prediction_log
-from driftloop.online.predlog import LoggedRequest
+from driftloop.online import (
+    PredictionLog,
+    PredictionService,
+    RequestRefused,
+    read_logged_period,
+    read_prediction_log,
+    read_refusals,
+)
+from driftloop.online.predlog import ARROW_REQUEST, LoggedRequest, RefusedRequest
 from driftloop.registry import Registry
 from tests.driftloop.online.conftest import body_of, records_of, wait_until
+from tests.driftloop.online.test_arrow import arrow_of
 from tests.servers import seaweedfs_server
 
 MODEL = "flights-delay"
@@ -63,6 +74,8 @@ def test_a_flush_writes_one_file_that_reads_back_with_inputs_and_predictions(
         "logged_rows": 5,
         "pending_rows": 0,
         "dropped_rows": 0,
+        "logged_refusals": 0,
+        "dropped_refusals": 0,
         "failed_writes": 0,
         "files": 1,
     }
@@ -206,3 +219,139 @@ def test_reading_a_log_that_has_nothing_is_an_empty_frame(tmp_path: Path, slice_
         "request_id", "record", "served_at", "model", "model_version", "prediction"
     ]  # fmt: skip
     assert "carrier" in frame.columns and "arr_delay" not in frame.columns
+
+
+def refusal(at: datetime, request: str, version: int | None = 1) -> RefusedRequest:
+    return RefusedRequest(
+        request_id=request,
+        served_at=at,
+        model_version=version,
+        refused=(("origin", "allowed", 2), ("distance", "range", 1)),
+        record_time="2013-06-01T10:00:00Z",
+    )
+
+
+def test_refusals_are_logged_one_row_per_field_and_rule_and_read_back(
+    tmp_path: Path, slice_contract: Contract
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage)
+    log.append(refusal(NOON, "bad"))
+    log.append(
+        RefusedRequest(
+            request_id="broken",
+            served_at=NOON + timedelta(seconds=1),
+            model_version=None,
+            refused=((None, "json", 0),),
+        )
+    )
+
+    assert log.flush() is True
+    frame = read_refusals(
+        storage, slice_contract, MODEL, NOON - timedelta(hours=1), NOON + timedelta(hours=1)
+    )
+    empty = read_refusals(storage, slice_contract, MODEL, NOON + timedelta(days=2), NOON + timedelta(days=3))
+
+    assert list(frame.columns) == list(empty.columns) == [
+        "served_at", "request_id", "model_version", "field", "rule", "records", "record_time"
+    ]  # fmt: skip
+    assert frame.drop(columns="served_at").values.tolist() == [
+        ["bad", 1, "origin", "allowed", 2, "2013-06-01T10:00:00Z"],
+        ["bad", 1, "distance", "range", 1, "2013-06-01T10:00:00Z"],
+        ["broken", pd.NA, None, "json", 0, None],
+    ]
+    assert frame["served_at"].tolist() == [pd.Timestamp(NOON)] * 2 + [
+        pd.Timestamp(NOON + timedelta(seconds=1))
+    ]
+    assert dict(frame.dtypes.astype(str)) == dict(empty.dtypes.astype(str))
+    assert (log.logged_refusals, log.logged_rows, log.files) == (3, 0, 1)
+    assert storage.list(layout.refusal_log("flights", MODEL, "2026-12-01"))
+    assert not storage.list(layout.prediction_log_day("flights", MODEL, "2026-12-01"))  # a log of its own
+
+
+def test_an_arrow_body_reads_back_as_the_same_records_in_json_would(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage)
+    rows = flights_table.iloc[:4]
+    as_json = entry(slice_contract, rows, request="json")
+    as_arrow = LoggedRequest(
+        request_id="arrow",
+        served_at=NOON,
+        model_version=1,
+        request=arrow_of(records_of(rows, slice_contract), slice_contract),
+        probabilities=as_json.probabilities,
+    )
+    log.append(as_json)
+    log.append(as_arrow)
+    log.flush()
+
+    frame = read_prediction_log(storage, slice_contract, MODEL, NOON, NOON + timedelta(seconds=1))
+
+    json_rows = frame[frame["request_id"] == "json"].drop(columns="request_id").reset_index(drop=True)
+    arrow_rows = frame[frame["request_id"] == "arrow"].drop(columns="request_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(json_rows, arrow_rows)
+    assert arrow_rows["tailnum"].tolist() == rows["tailnum"].tolist()
+
+
+def test_a_file_from_before_arrow_bodies_still_reads(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    storage = LocalStorage(tmp_path)
+    log = new_log(storage)
+    old = log._table([entry(slice_contract, flights_table.iloc[:2])]).drop_columns([ARROW_REQUEST])
+    buffer = pa.BufferOutputStream()
+    pq.write_table(old, buffer)
+    storage.write_bytes(
+        layout.prediction_log("flights", MODEL, "2026-12-01", "old"), buffer.getvalue().to_pybytes()
+    )
+
+    frame = read_prediction_log(storage, slice_contract, MODEL, NOON, NOON + timedelta(seconds=1))
+
+    assert frame["carrier"].tolist() == flights_table["carrier"].iloc[:2].tolist()
+
+
+def test_when_one_log_cannot_be_written_only_its_rows_wait(
+    tmp_path: Path, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    """A real fault on the refusal log only: the predictions written are not written twice on the retry."""
+    storage = LocalStorage(tmp_path)
+    blocker = tmp_path / "refusal-log"
+    blocker.write_text("not a folder")
+    log = new_log(storage)
+    log.append(entry(slice_contract, flights_table.iloc[:3], request="scored"))
+    log.append(refusal(NOON, "refused"))
+
+    assert log.flush() is False
+    assert (log.logged_rows, log.logged_refusals, log.pending_rows, log.failed_writes) == (3, 0, 2, 1)
+    blocker.unlink()
+    assert log.flush() is True
+
+    span = (NOON - timedelta(hours=1), NOON + timedelta(hours=1))
+    assert len(read_prediction_log(storage, slice_contract, MODEL, *span)) == 3
+    assert read_refusals(storage, slice_contract, MODEL, *span)["records"].tolist() == [2, 1]
+    assert (log.logged_rows, log.logged_refusals, log.pending_rows) == (3, 2, 0)
+
+
+def test_a_refused_request_is_counted_and_read_back_with_its_field_rule_and_records(
+    store: Path, registry: Registry, slice_contract: Contract, flights_table: pd.DataFrame
+) -> None:
+    settings = ServingSettings(log_flush_seconds=0.05, poll_seconds=60)
+    service = PredictionService(settings, LocalStorage(store), slice_contract, slice_contract.model_name)
+    registry.promote(1, reason="test")
+    start = pd.Timestamp.now(tz="UTC")
+    service.start()
+    records = records_of(flights_table.iloc[:3], slice_contract)
+    bad = [records[0], {**records[1], "origin": "BOS"}, {**records[2], "origin": "BOS", "minute": 60}]
+    with pytest.raises(RequestRefused):
+        service.predict(body_of(bad), request="three-bad")
+    wait_until(lambda: service.log.logged_refusals == 2, "2 refusal rows logged", seconds=10)
+    service.close()
+
+    frame = read_refusals(LocalStorage(store), slice_contract, MODEL, start, pd.Timestamp.now(tz="UTC"))
+    assert frame[["request_id", "model_version", "field", "rule", "records"]].values.tolist() == [
+        ["three-bad", 1, "origin", "allowed", 2],
+        ["three-bad", 1, "minute", "range", 1],
+    ]
+    assert service.stats()["refused"]["invalid"] == 1
