@@ -46,7 +46,11 @@ KNOWN_ERRORS: tuple[tuple[ExitCode, tuple[str, ...], tuple[type[BaseException], 
     ),
     (
         ExitCode.USAGE,
-        ("driftloop.core.periods:PeriodLabelError", "driftloop.core.contract:InvalidContract"),
+        (
+            "driftloop.core.periods:PeriodLabelError",
+            "driftloop.core.contract:InvalidContract",
+            "driftloop.modelling.training:TooFewTimes",
+        ),
         (ValidationError, UsageError),
     ),
     (

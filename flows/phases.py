@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import get_run_logger
 
 from driftloop.core.records import Record
+from driftloop.data.batches import NoDataForPeriod
 from driftloop.data.gate import ContractViolation, GateResult, is_missing, validated_versions
 from driftloop.data.windows import window_periods
 from driftloop.lifecycle.monitoring import MonitoringVerdict
@@ -50,6 +51,20 @@ def ingest_and_gate(runtime: Runtime, period: str, prepared: PreparedPeriod | No
         )
         version = ingest_task.with_options(refresh_cache=True)(runtime, period)
     return gate_task(runtime, version)
+
+
+def ingest_window(runtime: Runtime, as_of: str) -> None:
+    """Ingest and gate the training window ending at `as_of` (a cache hit for a period already ingested):
+    a training learns from the periods that pass; one the gate blocks, or the source does not hold yet, is
+    named in the log and left out (the model's lineage lists it as missing)."""
+    contract = runtime.contract
+    for period in window_periods(as_of, runtime.plan.train_periods, contract.time.period):
+        try:
+            ingest_and_gate(runtime, period)
+        except ContractViolation as violation:
+            get_run_logger().warning("%s blocked at the gate; training without it.\n%s", period, violation)
+        except NoDataForPeriod as missing:
+            get_run_logger().warning("%s: training without it (%s)", period, missing)
 
 
 def train_and_judge(runtime: Runtime, as_of: str, data_period: str, champion: int | None) -> TrainOutcome:

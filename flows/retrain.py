@@ -19,7 +19,7 @@ from driftloop.core.settings import Settings
 from driftloop.lifecycle.retrain_requests import DriftEvent, drift_event_id
 from driftloop.lifecycle.runtime import Runtime, open_runtime
 from flows.options import FLOW_RESULTS
-from flows.phases import TrainOutcome, train_and_judge
+from flows.phases import TrainOutcome, ingest_window, train_and_judge
 from tasks.retrain import pending_requests_task, record_outcome_task, record_request_task
 
 # A bound, not an expectation: one or two events at most arrive while a retrain runs.
@@ -42,7 +42,7 @@ def retrain_flow(
     champion_version: int | None = None,
     settings: Settings | None = None,
 ) -> RetrainResult:
-    """Retrain on the window ending at `period` (the drifted period, already ingested by monitoring).
+    """Retrain on the window ending at `period` (the drifted period), its periods ingested first if need be.
 
     Args:
         period: the drifted period.
@@ -84,6 +84,9 @@ def _handle(runtime: Runtime, event: DriftEvent) -> RetrainResult:
     if skip is not None:
         return RetrainResult(event_id=event.event_id, status=skip.kind, message=skip.message)
     get_run_logger().info("Retraining on data up to %s because: %s", request.period, request.reason)
+    ingest_window(
+        runtime, request.period
+    )  # done already when batch monitoring ran; not after served monitoring
     champion = runtime.registry.champion()
     outcome = train_and_judge(runtime, request.period, request.period, champion.version if champion else None)
     record_outcome_task(runtime, event.event_id, outcome.version, outcome.promoted, outcome.reasons)

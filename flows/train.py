@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from driftloop.core.periods import check_period
 from driftloop.core.settings import Settings
-from driftloop.data.gate import ContractViolation
-from driftloop.data.windows import window_periods
 from driftloop.lifecycle.runtime import open_runtime
 from flows.options import FLOW_RESULTS
-from flows.phases import TrainOutcome, ingest_and_gate, train_and_judge
+from flows.phases import TrainOutcome, ingest_window, train_and_judge
 
 
 @flow(name="train", flow_run_name="train as of {as_of}", **FLOW_RESULTS)
@@ -19,10 +17,6 @@ def train_flow(as_of: str, settings: Settings | None = None) -> TrainOutcome:
     runtime = open_runtime(settings or Settings.load())
     contract = runtime.contract
     as_of = check_period(as_of, contract.time.period)
-    for period in window_periods(as_of, runtime.plan.train_periods, contract.time.period):
-        try:
-            ingest_and_gate(runtime, period)
-        except ContractViolation as violation:  # train on the periods that passed; lineage names the gap
-            get_run_logger().warning("%s blocked at the gate; training without it.\n%s", period, violation)
+    ingest_window(runtime, as_of)
     champion = runtime.registry.champion()
     return train_and_judge(runtime, as_of, as_of, champion.version if champion else None)

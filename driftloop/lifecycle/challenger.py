@@ -132,8 +132,19 @@ def build_candidate(
         train_label=window.train_label.to_numpy(dtype=float),
         holdout=candidate.holdout_features,
         holdout_label=window.holdout_label,
+        train_source=lambda: _label_source(window, contract),
+        train_times=window.train_times,
     )
     return _checked(candidate, rows, contract, champion, window.holdout_frame, progress)
+
+
+def _label_source(window: TrainingWindow, contract: Contract) -> np.ndarray:
+    """What the label is cut from, on the training rows: the target column when it holds numbers, else the
+    0/1 label itself (one column taken, never a copy of the window)."""
+    values = window.frame[contract.target.column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=float)[~window.holdout]
+    return window.train_label.to_numpy(dtype=float)
 
 
 def build_candidate_on_cluster(

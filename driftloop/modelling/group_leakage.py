@@ -28,6 +28,7 @@ with every feature is retrained on it too, to compare like with like. At most `M
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ from driftloop.core.records import Record
 from driftloop.core.sampling import sample_positions
 from driftloop.modelling.leakage import LeakageSuspected
 from driftloop.modelling.metrics import weighted_auc
+from driftloop.modelling.restatement import GROUP_R2, restating_group
 from driftloop.modelling.training import TrainedModel, predict_proba
 
 if TYPE_CHECKING:
@@ -114,6 +116,11 @@ class CheckedRows:
     holdout: pd.DataFrame  # the holdout's model matrix
     holdout_label: np.ndarray
     every_row: bool = True  # False: `train` is a sample of the rows the model was trained on
+    # The value the label is cut from (`target.column`) on the training rows, made only when a check runs,
+    # and their times: a group that restates it is a leak even when dropping one of its columns makes the
+    # AUC plausible (the parts of an additive score).
+    train_source: Callable[[], np.ndarray] | None = None
+    train_times: pd.Series | None = None
 
 
 def group_check_triggers(auc: float, champion_auc: float | None, guard: LeakageSpec) -> tuple[str, ...]:
@@ -318,4 +325,34 @@ def check_group_leakage(
     check = find_leaking_group(rows, trained, auc, champion_auc, contract.leakage)
     if check is not None and check.blocked:
         raise GroupLeakageSuspected(group_leakage_message(check, contract, blocked), check)
+    if check is not None:
+        restated = _restating(rows, trained, contract)
+        if restated is not None:
+            raise GroupLeakageSuspected(_restatement_message(restated, check, contract, blocked), check)
     return check
+
+
+def _restating(
+    rows: CheckedRows, trained: TrainedModel, contract: Contract
+) -> tuple[list[str], float] | None:
+    """The numeric features not accepted that together restate the target column, if some do."""
+    if rows.train_source is None or rows.train_times is None:
+        return None
+    numeric = [name for name in trained.spec.numeric if name not in contract.leakage.accepted]
+    return restating_group(rows.train[numeric], rows.train_source(), rows.train_times)
+
+
+def _restatement_message(
+    restated: tuple[list[str], float], check: GroupLeakageCheck, contract: Contract, blocked: str
+) -> str:
+    columns, r2 = restated
+    target = contract.target
+    return (
+        f"{blocked}: {', '.join(columns)} together restate `{target.column}`, the value `{target.name}` is "
+        f"cut from: a linear fit of them explains {r2:.1%} of its variance on the later 20% of the training "
+        f"rows (>= {GROUP_R2:.0%}); the model's holdout AUC is {check.auc:.3f} (checked because: "
+        f"{'; '.join(check.triggers)}). Columns computed from the label or from what it is cut from do this "
+        "(several views of one outcome, a histogram of its score). Remove them from `features`, mark their "
+        "columns `role: leakage`, or, if they are genuinely known before the outcome, list them under "
+        "`leakage.accepted`"
+    )

@@ -63,11 +63,20 @@ class TrainedModel:
         return lgb.Booster(model_str=self.model_text)
 
 
+class TooFewTimes(ValueError):
+    """The training rows hold a single time: no fold can validate on a later time than it trains on."""
+
+
 def time_ordered_folds(times: pd.Series, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Expanding-window splits on time order: each fold validates on a later block than it trains on.
 
     Rows are cut into `folds + 1` blocks of equal count after a stable sort by time; fold k trains on
-    blocks 0..k and validates on block k+1. Ties in time never straddle the train/validation edge.
+    blocks 0..k and validates on block k+1. Ties in time never straddle the train/validation edge, so
+    coarse times (a year for every row of it) can merge blocks: a fold whose blocks merged away is left
+    out, and fewer folds than asked are returned.
+
+    Raises:
+        TooFewTimes: not one fold is left (every row has the same time).
     """
     order = np.argsort(times.to_numpy(), kind="stable")
     sorted_times = times.to_numpy()[order]
@@ -81,9 +90,14 @@ def time_ordered_folds(times: pd.Series, folds: int) -> list[tuple[np.ndarray, n
     splits = []
     for k in range(folds):
         train_idx, valid_idx = order[: cuts[k]], order[cuts[k] : cuts[k + 1]]
-        if len(train_idx) == 0 or len(valid_idx) == 0:
-            raise ValueError(f"too few distinct times for {folds} time-ordered folds")
-        splits.append((np.sort(train_idx), np.sort(valid_idx)))
+        if len(train_idx) and len(valid_idx):
+            splits.append((np.sort(train_idx), np.sort(valid_idx)))
+    if not splits:
+        raise TooFewTimes(
+            f"too few distinct times for {folds} time-ordered folds: the training rows hold one time "
+            f"({sorted_times[0] if len(sorted_times) else 'none'}); train on more periods "
+            "(windows.train_periods in the contract, or DRIFTLOOP_TRAIN_WINDOW_PERIODS)"
+        )
     return splits
 
 

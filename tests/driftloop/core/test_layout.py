@@ -26,6 +26,10 @@ KEYS = {
     "prediction log": layout.prediction_log(
         "flights", "flights-delay", "2026-12-01", "070102000000-ab12cd-000001"
     ),
+    "served drift report": layout.drift_report("flights", "2013-04", "flights-delay", 3, served=True),
+    "served verdict": layout.monitoring_verdict("flights", "2013-04", "flights-delay", 3, served=True),
+    "served decision": layout.retrain_decision("flights", "2013-04", "flights-delay", served=True),
+    "refusal log": layout.refusal_log("flights", "flights-delay", "2026-12-01", "070102000000-ab12cd-000001"),
     "blob": layout.registry_blob("flights-delay", SHA),
     "version": layout.registry_version("flights-delay", 3),
     "log entry": layout.promotion_entry("flights-delay", 12),

@@ -17,6 +17,7 @@ from driftloop.data.enrichment import enrich, labels
 from driftloop.data.sources import SourceTables
 from driftloop.modelling.features import FeatureSpec, build_features, fit_feature_spec
 from driftloop.modelling.training import (
+    TooFewTimes,
     TrainedModel,
     contributions,
     predict_proba,
@@ -87,11 +88,21 @@ def test_ties_on_real_timestamps_never_straddle() -> None:
         assert set(times.iloc[train_idx]).isdisjoint(set(times.iloc[valid_idx]))
 
 
-def test_too_few_distinct_times_is_an_error() -> None:
-    with pytest.raises(ValueError, match="too few distinct times for 3 time-ordered folds"):
+def test_one_distinct_time_is_an_error_naming_the_window() -> None:
+    with pytest.raises(
+        TooFewTimes, match=r"too few distinct times for 3 time-ordered folds: .* train on more"
+    ):
         time_ordered_folds(pd.Series([5] * 10), 3)
-    with pytest.raises(ValueError, match="too few distinct times"):
-        time_ordered_folds(pd.Series([1, 1, 1, 1, 1, 1, 2, 2]), 3)
+
+
+def test_coarse_times_give_the_folds_their_ties_leave() -> None:
+    """Four integer years and four folds: blocks of equal count merge at the year edges (it used to raise)."""
+    years = pd.Series([2001] * 6 + [2002] * 2)
+    [(train, valid)] = time_ordered_folds(years, 3)
+    assert (train.tolist(), valid.tolist()) == ([0, 1, 2, 3, 4, 5], [6, 7])
+    four = pd.Series(np.repeat([2001, 2002, 2003, 2004], 150))
+    splits = time_ordered_folds(four, 4)
+    assert [sorted(set(four.iloc[valid])) for _, valid in splits] == [[2002], [2003], [2004]]
 
 
 # ---- train_model on a real slice -----------------------------------------------------------------
