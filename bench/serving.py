@@ -20,6 +20,12 @@ What it does, on the real flights data:
    Both servers run uvicorn with uvloop, httptools and no access log; the naive one with one worker (as
    tutorials run it) and with `--workers`. The server's CPU per request and the cores other processes
    used are measured around each run (/proc): the machine is shared.
+5. the shadow's cost: a copy of the champion's trees is registered as v2 (after the champion, never
+   promoted: the shadow `DRIFTLOOP_SERVE_SHADOW=true` picks), then `driftloop serve` without and with the
+   shadow, alternately for `--shadow-rounds` rounds, each after a warm-up: single records at 1 connection
+   and at 8 connections paced as in 4. In process, `PredictionService.predict` of one record without and
+   with the shadow, and the shadow's own step on one record and on 1,000: with the champion's feature
+   spec (the copy: its matrix is reused) and with one of its own (its encoder builds the matrix first).
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.serving_floor import POOL, in_process, timed
 from bench.serving_load import _LUA, ensure, lua_script, run_wrk, running
@@ -50,6 +58,7 @@ from driftloop.lifecycle.challenger import train_challenger
 from driftloop.modelling.features import FeatureEncoder
 from driftloop.online import PredictionService
 from driftloop.online.arrow import ARROW_STREAM, arrow_answer, read_stream
+from driftloop.online.schema import record_columns
 from driftloop.registry import ModelVersion, Registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,6 +92,24 @@ def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
     trained = train_challenger(registry, contract, window, "2013-03", training, DriftSettings(), provenance)
     registry.promote(trained.version.version, reason="benchmark")
     return registry, trained.version, window.train_frame.assign(label=window.train_label)
+
+
+def register_shadow(registry: Registry, version: ModelVersion) -> ModelVersion:
+    """The champion's trees registered again as the next version (one more newline: other model bytes, the
+    same spec file): a challenger registered after the champion and never promoted, i.e. the shadow."""
+    number = version.version
+    contract, yardsticks = registry.contract(number), registry.yardsticks(number)
+    assert contract is not None and yardsticks is not None
+    return registry.register(
+        model_text=registry.model_text(number) + "\n",
+        spec=registry.load(number).spec,
+        card=registry.card(number),
+        reference=registry.reference(number),
+        contract=contract,
+        lineage=version.lineage,
+        metrics=version.metrics,
+        yardsticks=yardsticks,
+    )
 
 
 def request_pool() -> tuple[list[dict[str, Any]], pd.DataFrame]:
@@ -139,6 +166,163 @@ def arrow_in_process(store: Path, body: bytes) -> list:
     rows = [timed(step, 200, POOL, f"{what}: {name}") for name, step in steps.items()]
     service.close()
     return rows
+
+
+def shadow_in_process(store: Path, records: list[dict[str, Any]]) -> list:
+    """One record through `PredictionService.predict` without and with the shadow, and the shadow's own step
+    (`ServedModel.score_alongside`) on one record and on 1,000, with the champion's spec and with its own."""
+    settings = Settings.load(store=str(store), contract=str(CONTRACT))
+    bodies = [json.dumps({"records": [record]}).encode() for record in records]
+    rows = []
+    for shadow in (False, True, False, True):  # alternately: the machine is shared
+        serving = settings.serving.model_copy(update={"shadow": shadow})
+        service = PredictionService.open(settings.model_copy(update={"serving": serving}))
+        service.start()
+        for i in range(500):  # warm: the encoder's remembered times, the allocator
+            service.predict(bodies[i % POOL])
+        what = f"predict one record, shadow {'on' if shadow else 'off'}"
+        rows.append(timed(lambda i, s=service: s.predict(bodies[i % POOL]), 5000, 1, what))
+        if shadow and len(rows) == 2:
+            rows += shadow_steps(service, records)
+        service.close()
+    return rows
+
+
+def shadow_steps(service: PredictionService, records: list[dict[str, Any]]) -> list:
+    """The shadow's work alone: the champion's matrix reused (same spec file), or its own encoder first."""
+    assert service.shadow is not None and service.shadow.current is not None
+    champion, shadow = service.model(), service.shadow.current
+    rows = []
+    for count in (1, POOL):
+        scored = champion.score_columns(record_columns(champion.schema, records[:count]))
+        what = "one record" if count == 1 else f"{POOL:,} records"
+        calls = 2000 // count + 200
+        reused = f"shadow step, {what}, the champion's spec (matrix reused)"
+        rows.append(timed(lambda _, s=scored: shadow.score_alongside(champion, s), calls, count, reused))
+        own = f"shadow step, {what}, a spec of its own (its encoder, then its booster)"
+        rows.append(
+            timed(
+                lambda _, s=scored: shadow.booster.predict(shadow.encoder.matrix(s.inputs), num_threads=1),
+                calls,
+                count,
+                own,
+            )
+        )
+    return rows
+
+
+def find_pause(url: str, bodies: list[bytes], seconds: float, server: int, folder: Path) -> float:
+    """The longest pause after each response at which 8 connections carry `FIXED_RATE` requests/s."""
+    for pause in (2.5, 2.0, 1.5, 1.0, 0.5):
+        paced = lua_script(bodies, "/predict", folder / "pause-search.lua", pause_ms=pause)
+        if run_wrk(url, paced, 8, seconds, server)["requests_per_second"] >= FIXED_RATE:
+            return pause
+    return 0.5
+
+
+def shadow_runs(
+    serve: list[str],
+    port: int,
+    env: dict[str, str],
+    bodies: list[bytes],
+    args: argparse.Namespace,
+    folder: Path,
+) -> list:
+    """Single records without and with the shadow, alternately: 1 connection, then 8 paced at one pause.
+
+    Each server gets a port of its own (`serve` is the command without `--port`): a port just closed can
+    still hold the last run's connections."""
+    single = lua_script(bodies, "/predict", folder / "shadow-single.lua")
+    runs: list[dict[str, Any]] = []
+    pause: float | None = None
+    for round_ in range(1, args.shadow_rounds + 1):
+        for shadow in (False, True):
+            state = "on" if shadow else "off"
+            server_env = env | ({"DRIFTLOOP_SERVE_SHADOW": "true"} if shadow else {})
+            port += 1
+            url = f"http://127.0.0.1:{port}"
+            command = [*serve, "--port", str(port)]
+            with running(
+                command, f"{url}/health", server_env, folder / f"serve-shadow-{state}.log"
+            ) as server:
+                if shadow:
+                    health = httpx.get(f"{url}/health").json()
+                    assert health.get("shadow_version") == "v2", health
+                run_wrk(url, single, 8, max(2.0, args.seconds / 3), server.pid)  # warm-up
+                if pause is None:
+                    pause = find_pause(url, bodies, args.seconds, server.pid, folder)
+                name = f"driftloop serve, {args.workers} worker(s), shadow {state} (round {round_})"
+                run = run_wrk(url, single, 1, args.seconds, server.pid, threads=1)
+                runs.append({"what": name, "shadow": shadow, "round": round_, **run})
+                paced = lua_script(bodies, "/predict", folder / "shadow-paced.lua", pause_ms=pause)
+                run = run_wrk(url, paced, 8, args.seconds, server.pid)
+                runs.append({"what": f"{name}, paced ({pause} ms pause a connection)", "shadow": shadow,
+                             "round": round_, **run})  # fmt: skip
+                if shadow:  # the shadow's own step, as the server measured it (warm-up included)
+                    runs[-1]["shadow_step_us"] = shadow_step(url)
+    return runs
+
+
+def shadow_step(url: str) -> float:
+    """The mean time the server spent scoring a JSON request with the shadow, in µs, from /metrics."""
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+        for sample in family.samples
+        if sample.name.startswith("driftloop_shadow_duration_seconds")
+        and sample.labels.get("format") == "json"
+    }
+    count = values["driftloop_shadow_duration_seconds_count"]
+    return values["driftloop_shadow_duration_seconds_sum"] / count * 1e6 if count else float("nan")
+
+
+def shadow_summary(results: dict[str, Any]) -> list[str]:
+    """What the shadow added: medians over the rounds of p50 and p99, off and on, and their ratio; and the
+    in-process numbers."""
+    out = []
+    for paced in (False, True):
+        runs = [run for run in results["shadow"] if ("paced" in run["what"]) == paced]
+        if not runs:
+            continue
+        by = {
+            shadow: {
+                key: float(np.median([run[key] for run in runs if run["shadow"] == shadow]))
+                for key in ("p50_ms", "p99_ms", "requests_per_second", "server_cpu_ms_per_request")
+            }
+            for shadow in (False, True)
+        }
+        off, on = by[False], by[True]
+        kind = "8 connections paced" if paced else "1 connection"
+        steps_us = [run["shadow_step_us"] for run in runs if "shadow_step_us" in run]
+        out.append(
+            f"shadow, single records at {kind} (medians of {len(runs) // 2} round(s)): "
+            f"p50 {off['p50_ms']:.2f} -> {on['p50_ms']:.2f} ms (x{on['p50_ms'] / off['p50_ms']:.2f}), "
+            f"p99 {off['p99_ms']:.2f} -> {on['p99_ms']:.2f} ms (x{on['p99_ms'] / off['p99_ms']:.2f}), "
+            f"server CPU {off['server_cpu_ms_per_request']:.3f} -> {on['server_cpu_ms_per_request']:.3f} ms "
+            f"a request, {off['requests_per_second']:,.0f} -> {on['requests_per_second']:,.0f} requests/s"
+            + (
+                f"; the shadow's step in the server {np.median(steps_us):.0f} µs a request"
+                if steps_us
+                else ""
+            )
+        )
+    steps = {row["what"]: row for row in results.get("shadow_in_process", [])}
+    off = [row for row in results.get("shadow_in_process", []) if row["what"].endswith("shadow off")]
+    on = [row for row in results.get("shadow_in_process", []) if row["what"].endswith("shadow on")]
+    if off and on:
+        p50_off = float(np.median([row["p50_ms"] for row in off]))
+        p50_on = float(np.median([row["p50_ms"] for row in on]))
+        alone = [
+            f"{what.removeprefix('shadow step, ')} {row['p50_ms'] * 1000:.0f} µs"
+            for what, row in steps.items()
+            if what.startswith("shadow step")
+        ]
+        out.append(
+            f"shadow in process, one record through predict: p50 {p50_off * 1000:.0f} -> "
+            f"{p50_on * 1000:.0f} µs (+{(p50_on - p50_off) * 1000:.0f} µs); the step alone (p50): "
+            + ", ".join(alone)
+        )
+    return out
 
 
 def load_runs(
@@ -253,7 +437,7 @@ def render(results: dict[str, Any]) -> str:
         "| wrk cores | other cores |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for run in results["driftloop"] + results["naive"]:
+    for run in results["driftloop"] + results.get("shadow", []) + results["naive"]:
         rate = run.get("rows_per_second")
         shown = f"{rate:,.0f} rows/s" if rate else f"{run['requests_per_second']:,.0f}"
         lines.append(
@@ -267,17 +451,27 @@ def render(results: dict[str, Any]) -> str:
             f"| {row['what']} | {row['calls_per_second']:,.0f} | {row['rows_per_second']:,.0f} | "
             f"{row['p50_ms']:.3f} | {row['p99_ms']:.3f} |"
         )
-    lines += ["", *(f"- {line}" for line in ratios(results))]
+    for row in results.get("shadow_in_process", []):
+        lines.append(
+            f"| {row['what']} | {row['calls_per_second']:,.0f} | {row['rows_per_second']:,.0f} | "
+            f"{row['p50_ms']:.3f} | {row['p99_ms']:.3f} |"
+        )
+    lines += ["", *(f"- {line}" for line in ratios(results) + shadow_summary(results))]
     return "\n".join(lines)
 
 
 def ratios(results: dict[str, Any]) -> list[str]:
     """The batch lines against the bare booster on the same 1,000 rows, one thread (the target: 2x)."""
     floor = next(
-        row["rows_per_second"]
-        for row in results["in_process"]
-        if row["what"] == f"raw Booster.predict, {POOL:,} rows, 1 thread(s)"
+        (
+            row["rows_per_second"]
+            for row in results["in_process"]
+            if row["what"] == f"raw Booster.predict, {POOL:,} rows, 1 thread(s)"
+        ),
+        None,
     )
+    if floor is None:  # --shadow-only: no floor measured
+        return []
     out = []
     for run in results["driftloop"]:
         if run.get("rows_per_second"):
@@ -302,6 +496,17 @@ def main() -> None:
         action="store_true",
         help="leave out the naive handler (a shorter run of driftloop only)",
     )
+    parser.add_argument(
+        "--shadow-rounds",
+        type=int,
+        default=2,
+        help="rounds of the shadow comparison (a server without the shadow, then one with it); 0: none",
+    )
+    parser.add_argument(
+        "--shadow-only",
+        action="store_true",
+        help="only the shadow comparison (and its in-process lines): no other load run, no naive handler",
+    )
     args = parser.parse_args()
     ensure("wrk")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
@@ -314,15 +519,22 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s",
             flush=True,
         )
+        shadow = register_shadow(registry, version)
+        print(
+            f"shadow v{shadow.version}: a copy of v{version.version}'s trees, registered after it", flush=True
+        )
         records, enriched = request_pool()
         arrow = arrow_body(records, load_contract(CONTRACT))
         results: dict[str, Any] = {
-            "in_process": in_process(registry, folder / "store", CONTRACT, records, enriched)
-            + arrow_in_process(folder / "store", arrow)
+            "in_process": []
+            if args.shadow_only
+            else in_process(registry, folder / "store", CONTRACT, records, enriched)
+            + arrow_in_process(folder / "store", arrow),
+            "shadow_in_process": shadow_in_process(folder / "store", records),
         }
         port = 18700 + os.getpid() % 200
         url = f"http://127.0.0.1:{port}"
-        serve = [
+        command = [
             sys.executable,
             "-m",
             "deployments.cli",
@@ -331,23 +543,25 @@ def main() -> None:
             str(folder / "store"),
             "--contract",
             str(CONTRACT),
-            "--port",
-            str(port),
             "--workers",
             str(args.workers),
         ]
+        serve = [*command, "--port", str(port)]
         bodies = [json.dumps({"records": [record]}).encode() for record in records]
         batch = json.dumps({"records": records}).encode()
-        with running(serve, f"{url}/health", env, folder / "serve.log") as server:
-            name = f"driftloop serve, {args.workers} worker(s)"
-            results["driftloop"] = load_runs(
-                name, url, server.pid, bodies, batch, args.seconds, folder, arrow
-            )
+        results["driftloop"] = []
+        if not args.shadow_only:
+            with running(serve, f"{url}/health", env, folder / "serve.log") as server:
+                name = f"driftloop serve, {args.workers} worker(s)"
+                results["driftloop"] = load_runs(
+                    name, url, server.pid, bodies, batch, args.seconds, folder, arrow
+                )
+        results["shadow"] = shadow_runs(command, port + 1, env, bodies, args, folder)
         results["naive"] = (
             []
-            if args.skip_naive
+            if args.skip_naive or args.shadow_only
             else naive_runs(
-                registry, version, train, enriched, args.workers, args.seconds, env, folder, port + 1
+                registry, version, train, enriched, args.workers, args.seconds, env, folder, port + 100
             )
         )
     results["machine"] = {"cpus": os.cpu_count(), "load_after": os.getloadavg()}

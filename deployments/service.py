@@ -13,6 +13,9 @@ answer in Arrow (JSON otherwise), whatever the body's format.
 
 GET /metrics is Prometheus' text format, every worker's counts summed (`driftloop.online.metrics`); like
 /stats it has no authentication: the service binds loopback, and a proxy guards anything else.
+
+With `DRIFTLOOP_SERVE_SHADOW=true` a shadow challenger scores every request too; nothing of it reaches an
+answer: /health, /model and /stats say which version shadows, the prediction log keeps its probabilities.
 """
 
 from __future__ import annotations
@@ -181,7 +184,7 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
         responses={503: {"model": HealthResponse, "description": "no verified model serves yet, and why"}},
     )
     def health() -> JSONResponse:
-        """200 once a verified model serves; 503 (and why) before."""
+        """200 once a verified model serves; 503 (and why) before; with the shadow on, which one shadows."""
         body = service.health()
         return _json(body, 200 if body["status"] == "ok" else 503)
 
@@ -191,7 +194,8 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
         responses={503: {"model": Unavailable, "description": "no verified model loaded yet"}},
     )
     def model() -> JSONResponse:
-        """The serving version: lineage, metrics, the contract it enforces, the last look at the alias."""
+        """The serving version: lineage, metrics, the contract it enforces, the last look at the alias; with
+        the shadow on, the shadow's version and the last look for it."""
         try:
             return _json(described(service.describe(), mode="json"))
         except NoModel as missing:
@@ -205,7 +209,8 @@ def create_app(service: PredictionService, service_secrets: ServingSecrets | Non
     @app.get("/metrics", include_in_schema=False)  # Prometheus' format, not an API body
     def metrics() -> Response:
         """Prometheus metrics, every worker's summed: requests and records by status, latency, refusals by
-        field and rule, lookup misses, the logs' rows, the serving version, predicted probabilities."""
+        field and rule, lookup misses, the logs' rows, the serving version, predicted probabilities; with
+        the shadow on, its version, its scoring time and its failures."""
         return Response(service.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post(

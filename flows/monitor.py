@@ -21,10 +21,12 @@ from driftloop.lifecycle.policy import RetrainDecision
 from driftloop.lifecycle.runtime import open_runtime
 from driftloop.lifecycle.served import served_line
 from driftloop.lifecycle.step import LoopState, run_period
+from driftloop.modelling.promotion import LiveShadowDecision
 from flows.options import FLOW_RESULTS
 from flows.phases import TaskSteps
 from flows.served import ServedSteps
 from tasks.artifacts import artifact_key
+from tasks.live_shadow import judge_live_shadow_task
 from tasks.monitor import emit_drift_event
 
 WAITING_FOR_DATA = "Waiting for data"
@@ -35,6 +37,7 @@ class MonitorOutcome(Record):
     decision: RetrainDecision
     report: str  # where the Evidently HTML report is
     event_id: str | None  # the retraining event emitted, if the policy asked for one
+    shadow: LiveShadowDecision | None = None  # `--served` with require_live_shadow_win: the live decision
 
 
 def scheduled_period(settings: Settings) -> str:
@@ -65,7 +68,9 @@ def monitor_flow(
     """Check the champion on `period` (default: the one that just closed); emit the event on a retrain.
 
     `served`: monitor what the service served in the period (its prediction log, outcomes joined from the
-    label source) instead of the source's batch; the same detectors and policy decide.
+    label source) instead of the source's batch; the same detectors and policy decide. With
+    `require_live_shadow_win`, a challenger awaiting a live shadow comparison is then promoted if it beat the
+    champion on the served rows both scored.
     """
     settings = settings or Settings.load()
     runtime = open_runtime(settings)
@@ -99,10 +104,24 @@ def monitor_flow(
         decision.summary(),
         decision.policy.describe(),
     )
+    shadow = (
+        judge_live_shadow_task(runtime, verdict)
+        if served and settings.promotion.require_live_shadow_win
+        else None
+    )
     # A decision on record judged the champion of its day; once a retraining has replaced that champion,
     # asking again would be an event about a model that no longer serves.
     current = decision.model_version == verdict.model_version
-    if decision.retrain and not current:
+    if decision.retrain and shadow is not None and shadow.promote:
+        get_run_logger().info(
+            "%s: v%s replaced v%s on live shadow traffic: no retraining event about v%s",
+            verdict.period,
+            shadow.challenger,
+            verdict.model_version,
+            verdict.model_version,
+        )
+        current = False
+    elif decision.retrain and not current:
         get_run_logger().info(
             "%s: the decision on record judged v%s, which v%s has replaced since: no new retraining event",
             verdict.period,
@@ -111,7 +130,7 @@ def monitor_flow(
         )
     event_id = emit_drift_event(runtime, verdict, decision) if decision.retrain and current else None
     report = runtime.storage.uri(verdict.report_key) if verdict.report_key else "-"
-    return MonitorOutcome(verdict=verdict, decision=decision, report=report, event_id=event_id)
+    return MonitorOutcome(verdict=verdict, decision=decision, report=report, event_id=event_id, shadow=shadow)
 
 
 def _waiting_for_data(dataset: str, period: str, held: list[str]) -> State:

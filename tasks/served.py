@@ -15,7 +15,7 @@ from driftloop.data.batches import NoDataForPeriod
 from driftloop.data.enrichment import References
 from driftloop.data.sources import read_table_file
 from driftloop.lifecycle.runtime import Runtime
-from driftloop.lifecycle.served import ServedPeriod, served_period
+from driftloop.lifecycle.served import ServedPeriod, served_period, shadow_text
 from driftloop.online.predlog import read_prediction_log, read_refusals
 from driftloop.online.traffic import TrafficSummary, client_records, send
 from tasks.options import IN_MEMORY
@@ -55,14 +55,16 @@ def observe_served_task(runtime: Runtime, period: str, version: int) -> ServedPe
         refusals=refusals,
     )
     summary = served.summary
+    shadow = shadow_text(summary)
     get_run_logger().info(
-        "%s: %s predictions served by v%s, outcomes joined for %s (%.1f%%), %s records refused",
+        "%s: %s predictions served by v%s, outcomes joined for %s (%.1f%%), %s records refused%s",
         period,
         f"{summary.monitored:,}",
         version,
         f"{summary.labelled:,}",
         100 * summary.join_rate,
         f"{summary.refused_records:,}",
+        f"; {shadow}" if shadow else "",
     )
     return served
 

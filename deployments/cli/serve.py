@@ -47,7 +47,9 @@ def serve(
     """Serve the champion online: POST /predict, GET /health, /model, /stats, /metrics, docs at /docs.
 
     The service follows the champion alias (every DRIFTLOOP_SERVE_POLL_SECONDS) and swaps in a newly
-    promoted model without a restart. Settings: DRIFTLOOP_SERVE_* (see docs/serving.md).
+    promoted model without a restart; with DRIFTLOOP_SERVE_SHADOW=true the newest challenger registered
+    after the champion scores every request too, logged beside it, never returned. Settings:
+    DRIFTLOOP_SERVE_* (see docs/serving.md).
     """
     import uvicorn
 
@@ -69,6 +71,11 @@ def serve(
     typer.echo(
         f"driftloop serve: http://{serving.host}:{serving.port} (docs at /docs), "
         f"{serving.workers} worker(s), store {settings.storage.url}"
+        + (
+            ", shadow on (the newest unpromoted challenger scores every request, logged only)"
+            if serving.shadow
+            else ""
+        )
     )
     metrics = tempfile.mkdtemp(prefix="driftloop-metrics-")  # 0700: this user's alone
     os.environ[MULTIPROCESS_FOLDER] = metrics

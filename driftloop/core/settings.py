@@ -153,6 +153,18 @@ class PromotionSettings(BaseSettings):
     min_auc_over_baseline: float = Field(
         default=0.02, ge=0, description="challenger AUC must exceed the naive baseline's 0.5 by this"
     )
+    require_live_shadow_win: bool = Field(
+        default=False,
+        description="a challenger that wins on its holdout is not promoted by training: it waits, "
+        "registered, until `monitor --served` finds it beat the champion's AUC by min_improvement on live "
+        "shadow traffic (the service scores it beside the champion with DRIFTLOOP_SERVE_SHADOW=true)",
+    )
+    min_shadow_rows: int = Field(
+        default=500,
+        ge=1,
+        description="labelled served rows both champion and shadow scored, at least, before a live shadow "
+        "comparison can promote",
+    )
 
 
 class DriftSettings(BaseSettings):
@@ -272,6 +284,11 @@ class ServingSettings(BaseSettings):
         description="rows held in memory while the store is slow or down; beyond, they are counted, not kept",
     )
     access_log: bool = Field(default=False, description="uvicorn's per-request access log (costs throughput)")
+    shadow: bool = Field(
+        default=False,
+        description="also score every request with the shadow: the newest version registered after the "
+        "champion and never promoted; its probabilities are logged beside the champion's, never returned",
+    )
 
 
 class ServingSecrets(BaseSettings):

@@ -3,6 +3,10 @@
 A promotion is a compare-and-swap on the promotion log against the champion the challenger was judged
 against. When another promotion came first (two trainings at once), the challenger is judged again, against
 the new champion, so a model is never crowned on evidence about a champion that no longer serves.
+
+With `require_live_shadow_win`, a holdout win is recorded as awaiting a live shadow comparison instead of
+promoting; `judge_live_shadow` settles it later, on what the service's shadow scored (the same
+compare-and-swap guards that promotion).
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ from driftloop.core.clock import now_utc
 from driftloop.core.settings import PromotionSettings
 from driftloop.data.windows import TrainingWindow
 from driftloop.lifecycle.challenger import Challenger
+from driftloop.lifecycle.monitoring import ServedSummary
 from driftloop.modelling.features import build_features
 from driftloop.modelling.metrics import score_predictions
-from driftloop.modelling.promotion import PromotionDecision, decide_promotion
+from driftloop.modelling.promotion import (
+    LiveShadowDecision,
+    PromotionDecision,
+    decide_live_shadow,
+    decide_promotion,
+    held_for_live_shadow,
+)
 from driftloop.modelling.training import predict_proba
 from driftloop.registry import (
     ChampionChanged,
@@ -78,6 +89,7 @@ def evaluate_challenger(
     veto = unfair_comparison(registry.get(champion) if champion is not None else None, challenger)
     if veto is not None:
         decision = decision.refused(veto)
+    decision = held_for_live_shadow(decision, champion, promotion)
     evaluation = Evaluation(
         version=number,
         at=now_utc(),
@@ -195,3 +207,84 @@ def judge_and_promote(
         )
     number = challenger.version.version
     raise RegistryConflict(f"could not judge v{number}: the champion changed {rounds} times meanwhile")
+
+
+def awaiting_live_shadow(registry: Registry, champion: int) -> Evaluation | None:
+    """The newest challenger judged against `champion` that won on its holdout and awaits a live shadow
+    comparison with it (`require_live_shadow_win`), if any."""
+    newer = sorted((v.version for v in registry.versions() if v.version > champion), reverse=True)
+    for number in newer:
+        evaluation = registry.evaluation_against(number, champion)
+        if evaluation is not None and evaluation.decision.awaiting_live_shadow:
+            return evaluation
+    return None
+
+
+def judge_live_shadow(
+    registry: Registry, served: ServedSummary, champion: int, period: str, promotion: PromotionSettings
+) -> LiveShadowDecision:
+    """Promote the challenger awaiting a live shadow comparison when it won on the served rows of `period`.
+
+    Args:
+        registry: where the held challenger's evaluation is read and the promotion recorded.
+        served: what monitoring read from the prediction log: the shadow against the champion.
+        champion: the champion whose served predictions were monitored; the promotion happens only while
+            it is still the champion (compare-and-swap on the promotion log).
+        period: the period the served rows belong to (the promotion's data period).
+        promotion: the margin and the rows a live win needs.
+
+    Returns:
+        The decision and its reason, promoted or not (no challenger awaiting, another shadow served, too
+        few rows, no win, or another promotion came first).
+    """
+    awaiting = awaiting_live_shadow(registry, champion)
+    if awaiting is None:
+        reason = f"no challenger awaits a live shadow comparison with the champion v{champion}"
+        return LiveShadowDecision(
+            promote=False, reason=reason, challenger=None, champion=champion, period=period
+        )
+    number = awaiting.version
+    if served.shadow_version != number:
+        seen = (
+            f"shadowed by v{served.shadow_version}" if served.shadow_version is not None else "not shadowed"
+        )
+        reason = (
+            f"not promoted: v{number} awaits a live shadow comparison, but the champion v{champion}'s "
+            f"predictions of {period} were {seen} (the service shadows the newest version registered after "
+            "the champion, with DRIFTLOOP_SERVE_SHADOW=true)"
+        )
+        return LiveShadowDecision(
+            promote=False, reason=reason, challenger=number, champion=champion, period=period
+        )
+    decision = decide_live_shadow(
+        number,
+        champion,
+        period,
+        served.shadow_rows,
+        served.shadow_auc,
+        served.champion_auc_on_shadow_rows,
+        promotion,
+    )
+    if not decision.promote:
+        return decision
+    holdout = awaiting.decision
+    try:
+        registry.promote(
+            number,
+            reason=decision.reason,
+            evidence=PromotionEvidence(
+                metric=holdout.metric,
+                challenger=holdout.challenger.headline(),
+                champion=holdout.champion.headline() if holdout.champion else None,
+                naive=holdout.naive.headline(),
+            ),
+            data_period=period,
+            replacing=champion,
+        )
+    except ChampionChanged as changed:
+        if changed.current == number:  # a retry after this very promotion was logged
+            return decision
+        now = f"v{changed.current}" if changed.current is not None else "none"
+        reason = f"not promoted: {decision.reason}, but the champion changed meanwhile (now {now})"
+        return decision.model_copy(update={"promote": False, "reason": reason})
+    return decision

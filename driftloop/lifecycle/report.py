@@ -72,18 +72,35 @@ def verdict_markdown(verdict: MonitoringVerdict) -> str:
 
 
 def _served_section(verdict: MonitoringVerdict) -> list[str]:
-    """What the service served: predictions by version, the outcomes joined, refusals by field and rule."""
+    """What the service served: predictions by version, the outcomes joined, refusals by field and rule, and
+    the shadow challenger against the champion when one scored beside it."""
     served = verdict.served
     if served is None:
         return []
     versions = ", ".join(f"{count:,} by {version}" for version, count in served.by_version.items())
     refusals = [{"field: rule": rule, "records": count} for rule, count in served.refusals.items()]
+    shadow: list[str] = []
+    if served.shadow_version is not None:  # the shadow challenger against the champion, on the same rows
+        aucs = [
+            (f"champion v{served.monitored_version}", served.champion_auc_on_shadow_rows),
+            (f"shadow v{served.shadow_version}", served.shadow_auc),
+        ]
+        table = [{"model": name, "AUC": f"{auc:.4f}" if auc is not None else "-"} for name, auc in aucs]
+        shadow = [
+            f"**Shadow** v{served.shadow_version} scored {served.shadow_predictions:,} of the monitored "
+            f"predictions beside the champion (logged, never returned); both are measured on the "
+            f"{served.shadow_rows:,} of them whose outcome arrived:",
+            "",
+            markdown_table(table),
+            "",
+        ]
     return [
         f"**Served** (the prediction log, by the records' time): {versions}; outcomes joined for "
         f"{served.labelled:,} of the {served.monitored:,} monitored ({served.join_rate:.1%}); "
         f"{served.lookup_misses:,} reference lookups missed; {served.refused_records:,} records refused.",
         "",
         *([markdown_table(refusals), ""] if refusals else []),
+        *shadow,
     ]
 
 

@@ -12,6 +12,10 @@ The probabilities are taken as they were returned, never scored again; the input
 serving model's own spec (the features drift is measured on). Outcomes come from the contract's label source
 (`target.labels`, default: the source's own rows of the period), joined on `unique_key`; a prediction whose
 outcome has not arrived keeps a missing label, and the AUC is estimated until enough arrive.
+
+When a shadow challenger scored the requests too (the log's `shadow_version`, `shadow_prediction`), the two
+are compared where both predicted and the outcome arrived: the shadow's AUC and the champion's on the same
+rows (`shadow_comparison`), what a live promotion decides on.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core import layout
+from driftloop.core.comparisons import comparison_digits
 from driftloop.core.contract import Contract
 from driftloop.core.hashing import sha256_hex
 from driftloop.core.times import local_times, period_of
@@ -30,9 +35,11 @@ from driftloop.data.enrichment import References, labels
 from driftloop.lifecycle.monitoring.verdict import MonitoringVerdict, ServedSummary
 from driftloop.lifecycle.scoring import EnrichedBatch, ScoredBatch
 from driftloop.modelling.features import FeatureSpec, build_features
+from driftloop.modelling.metrics import score_predictions
 from driftloop.modelling.training import PREDICTION_COLUMN
 
 REFUSAL_COLUMNS = ("served_at", "field", "rule", "records")
+SHADOW_VERSION, SHADOW_PREDICTION = "shadow_version", "shadow_prediction"  # the log's, as read back
 
 
 class NothingServed(LookupError):
@@ -127,6 +134,50 @@ def _refusals(
     return {f"{field}: {rule}": int(count) for (field, rule), count in counted.sort_index().items()}
 
 
+@dataclass(frozen=True)
+class ShadowComparison:
+    """Champion and shadow on the monitored predictions both scored whose outcome arrived."""
+
+    version: int | None  # the newest version that shadowed the monitored predictions; None: none did
+    predictions: int  # monitored predictions it scored
+    rows: int  # of those, labelled: the rows both AUCs are measured on
+    shadow_auc: float | None  # None without rows, or when they hold one class only
+    champion_auc: float | None
+
+
+def _auc(label: np.ndarray, probability: np.ndarray) -> float | None:
+    """The AUC the realized performance uses (`score_predictions`); None without both classes."""
+    if not len(label):
+        return None
+    auc = score_predictions(label, probability).auc
+    return None if np.isnan(auc) else auc
+
+
+def shadow_comparison(rows: pd.DataFrame, label: pd.Series) -> ShadowComparison:
+    """The shadow against the champion on the champion's predictions of a period (`rows`, the log's, with
+    their `label`): the newest shadow version among them, on the rows it scored whose outcome arrived.
+
+    A log written before shadows were logged (no shadow columns) has none.
+    """
+    if SHADOW_VERSION not in rows.columns or SHADOW_PREDICTION not in rows.columns:
+        return ShadowComparison(None, 0, 0, None, None)
+    versions = pd.array(rows[SHADOW_VERSION], dtype="Int64")
+    scored = ~np.isnan(rows[SHADOW_PREDICTION].to_numpy(dtype=np.float64)) & ~versions.isna()
+    if not scored.any():
+        return ShadowComparison(None, 0, 0, None, None)
+    version = int(versions[scored].max())
+    mine = scored & (versions == version).to_numpy(dtype=bool, na_value=False)
+    both = mine & label.notna().to_numpy(dtype=bool)
+    y = label.to_numpy(dtype=np.float64)[both]
+    return ShadowComparison(
+        version=version,
+        predictions=int(mine.sum()),
+        rows=int(both.sum()),
+        shadow_auc=_auc(y, rows[SHADOW_PREDICTION].to_numpy(dtype=np.float64)[both]),
+        champion_auc=_auc(y, rows[PREDICTION_COLUMN].to_numpy(dtype=np.float64)[both]),
+    )
+
+
 def served_period(
     log: pd.DataFrame,
     contract: Contract,
@@ -180,6 +231,7 @@ def served_period(
         prediction=rows[PREDICTION_COLUMN].to_numpy(dtype=np.float64),
     )
     refused = _refusals(refusals, served, contract, period)
+    shadow = shadow_comparison(rows, label)
     summary = ServedSummary(
         predictions=len(served),
         by_version=by_version,
@@ -188,6 +240,11 @@ def served_period(
         refused_records=sum(refused.values()),
         refusals=refused,
         lookup_misses=_misses(frame, references),
+        shadow_version=shadow.version,
+        shadow_predictions=shadow.predictions,
+        shadow_rows=shadow.rows,
+        shadow_auc=shadow.shadow_auc,
+        champion_auc_on_shadow_rows=shadow.champion_auc,
     )
     return ServedPeriod(scored=scored, summary=summary)
 
@@ -215,5 +272,26 @@ def served_line(verdict: MonitoringVerdict) -> str:
         parts.append(f"{served.refused_records:,} records refused (most: {worst[0]}, {worst[1]:,})")
     if served.lookup_misses:
         parts.append(f"{served.lookup_misses:,} reference lookups missed")
+    shadow = shadow_text(served)
+    if shadow:
+        parts.append(shadow)
     parts.append("; ".join(alarm.short for alarm in verdict.alarms) or "no alarm")
     return ", ".join(parts)
+
+
+def shadow_text(served: ServedSummary) -> str | None:
+    """The shadow against the champion in a few words: `shadow v3: AUC 0.712 vs the champion's 0.694 on
+    4,812 labelled rows`; None when nothing shadowed the monitored predictions."""
+    if served.shadow_version is None:
+        return None
+    head = f"shadow v{served.shadow_version}"
+    if served.shadow_rows == 0:
+        return f"{head}: scored {served.shadow_predictions:,}, no outcome arrived for them yet"
+    if served.shadow_auc is None or served.champion_auc_on_shadow_rows is None:
+        return f"{head}: no AUC on its {served.shadow_rows:,} labelled rows (one class only)"
+    mine, theirs = served.shadow_auc, served.champion_auc_on_shadow_rows
+    digits = comparison_digits(mine, ">" if mine > theirs else "<", theirs, 3) or 3
+    return (
+        f"{head}: AUC {mine:.{digits}f} vs the champion's {theirs:.{digits}f} on "
+        f"{served.shadow_rows:,} labelled rows"
+    )

@@ -4,7 +4,8 @@ Plain Python, no web framework: `deployments/service.py` puts FastAPI in front o
 - `schema`, `problems`: the request schema generated from the contract; refusals naming field and rule;
 - `arrow`: Arrow IPC request bodies checked column by column by the same rules, and Arrow answers;
 - `predictor`: a verified model bundle that scores requests (`ServedModel`);
-- `slot`: hot swap, following the champion alias (`ModelSlot`, `ChampionWatcher`);
+- `slot`: hot swap, following the champion alias (`ModelSlot`, `ChampionWatcher`), and the shadow challenger
+  it implies (`ChallengerFinder`: the newest version registered after the champion, never promoted);
 - `predlog`: the prediction log and the refusal log, written in batches off the request path, and read
   back as frames (`read_prediction_log`, `read_refusals`);
 - `metrics`: the Prometheus metrics of /metrics, right across worker processes (`ServiceMetrics`);
@@ -19,9 +20,10 @@ from driftloop.online.problems import Problem, RequestRefused
 from driftloop.online.responses import HealthResponse, ModelResponse, PredictResponse, StatsResponse
 from driftloop.online.schema import RequestSchema, request_schema
 from driftloop.online.service import NoModel, PredictionService
-from driftloop.online.slot import ChampionWatcher, ModelSlot, SwapOutcome
+from driftloop.online.slot import ChallengerFinder, ChampionWatcher, ModelSlot, ShadowOutcome, SwapOutcome
 
 __all__ = [
+    "ChallengerFinder",
     "ChampionWatcher",
     "HealthResponse",
     "ModelRefused",
@@ -36,6 +38,7 @@ __all__ = [
     "RequestSchema",
     "ServedModel",
     "ServiceMetrics",
+    "ShadowOutcome",
     "StatsResponse",
     "SwapOutcome",
     "read_logged_period",

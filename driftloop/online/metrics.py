@@ -37,6 +37,8 @@ MULTIPROCESS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 PROBABILITY_BUCKETS = tuple(round(0.05 * step, 2) for step in range(1, 21))  # 0.05, 0.10, …, 1.0
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A shadow scoring one record takes tens of microseconds: finer buckets at the low end.
+SHADOW_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5)
 _LIVE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db$")
 BODY = ""  # the `field` label of a problem of the body as a whole
 
@@ -130,8 +132,30 @@ class ServiceMetrics:
             "prediction and refusal log writes the store refused",
             registry=registry,
         )
+        self.shadow_latency = Histogram(
+            "driftloop_shadow_duration_seconds",
+            "the shadow's share of a POST /predict: scoring the request's rows with the shadow challenger "
+            "(DRIFTLOOP_SERVE_SHADOW), by body format; what shadowing adds to each answer's latency",
+            ["format"],
+            buckets=SHADOW_BUCKETS,
+            registry=registry,
+        )
+        self.shadow_failures = Counter(
+            "driftloop_shadow_failures",
+            "requests the shadow failed to score (answered by the champion all the same; nothing logged "
+            "for the shadow)",
+            registry=registry,
+        )
+        self.shadowing = Gauge(
+            "driftloop_shadow_model",
+            "worker processes scoring this model version as the shadow now (0: no longer the shadow)",
+            ["model", "version"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
         self._children: dict[tuple[Any, ...], Any] = {}  # labelled children, looked up once
         self._serving: str | None = None
+        self._shadow: str | None = None
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -160,6 +184,13 @@ class ServiceMetrics:
             if count:
                 self._child(self.misses, table).inc(count)
 
+    def shadowed(self, body_format: str, seconds: float) -> None:
+        """The shadow scored a request's rows in `seconds`."""
+        self._child(self.shadow_latency, body_format).observe(seconds)
+
+    def shadow_failed(self) -> None:
+        self.shadow_failures.inc()
+
     def refused(self, tally: Tally) -> None:
         """A refused request: each (field, rule) it broke, and how many records broke it."""
         for (field, rule), records in tally.items():
@@ -175,6 +206,14 @@ class ServiceMetrics:
             self._child(self.serving, self.model, self._serving).set(0)
         self._child(self.serving, self.model, version).set(1)
         self._serving = version
+
+    def now_shadowing(self, version: str | None) -> None:
+        """This worker's shadow is `version` now (None: none)."""
+        if self._shadow is not None:
+            self._child(self.shadowing, self.model, self._shadow).set(0)
+        if version is not None:
+            self._child(self.shadowing, self.model, version).set(1)
+        self._shadow = version
 
     def logged(self, log: str, rows: int) -> None:
         self._child(self.log_rows, log, "logged").inc(rows)

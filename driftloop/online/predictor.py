@@ -107,6 +107,25 @@ class ServedModel:
         probabilities = np.asarray(self.booster.predict(matrix, num_threads=self.threads), dtype=np.float64)
         return Scored(probabilities, columns, inputs, matrix, misses)
 
+    def score_alongside(self, champion: ServedModel, scored: Scored) -> np.ndarray:
+        """This model's probabilities for the rows `champion` scored (a shadow's), in the same order.
+
+        The champion's feature matrix is reused when both were trained with the same feature spec (the
+        same file); otherwise this model builds its own from the same request columns, with its own
+        lookups when its contract joins other tables, and its own encoder.
+        """
+        if self.version.files.spec == champion.version.files.spec:
+            matrix = scored.matrix
+        elif self.references is champion.references:
+            matrix = self.encoder.matrix(scored.inputs)
+        else:
+            joined, _ = self.references.join(scored.columns)
+            matrix = self.encoder.matrix({**scored.columns, **joined})
+        probabilities = np.asarray(self.booster.predict(matrix, num_threads=self.threads), dtype=np.float64)
+        if probabilities.shape != scored.probabilities.shape:
+            raise ValueError(f"{self.label} gave {probabilities.shape} probabilities for {len(matrix)} rows")
+        return probabilities
+
     def explain(self, scored: Scored, top: int) -> tuple[np.ndarray, list[list[Contribution]]]:
         """Each prediction's bias and its `top` largest feature contributions (LightGBM's pred_contrib)."""
         values = self.booster.predict(scored.matrix, pred_contrib=True, num_threads=self.threads)

@@ -4,10 +4,11 @@ off the request path.
 A request only hands its body and its probabilities to a bounded in-memory buffer; a writer thread turns
 what piled up into one Parquet file every `flush_seconds` (or sooner, at `batch_rows`). A file holds one
 row per request: its id, when it was served, the model version, the validated request body (JSON text,
-as payload loggers keep it, or an Arrow body's IPC stream as it came) and its probabilities. Writing is
-that cheap on purpose: it shares the process with the requests. `read_prediction_log` does the rest when
-monitoring reads a period: one row per prediction, the inputs typed by the contract, for prediction drift
-on live traffic and to join labels later.
+as payload loggers keep it, or an Arrow body's IPC stream as it came) and its probabilities; with a shadow
+on (`DRIFTLOOP_SERVE_SHADOW`), the shadow's version and probabilities beside them (null when none scored).
+Writing is that cheap on purpose: it shares the process with the requests. `read_prediction_log` does the
+rest when monitoring reads a period: one row per prediction, the inputs typed by the contract, for
+prediction drift on live traffic and to join labels later.
 
 A refused request goes through the same buffer and thread to a file series of its own (`refusal-log/`):
 one row per (field, rule) it broke, with the records that broke it and the version serving then;
@@ -49,10 +50,31 @@ from driftloop.online.schema import record_columns, request_schema
 
 logger = logging.getLogger("driftloop.online")
 
-LOG_COLUMNS = ("request_id", "record", "served_at", "model", "model_version", PREDICTION_COLUMN)
+SHADOW_VERSION, SHADOW_PREDICTION = "shadow_version", "shadow_prediction"  # read back: one a prediction
+LOG_COLUMNS = (
+    "request_id",
+    "record",
+    "served_at",
+    "model",
+    "model_version",
+    PREDICTION_COLUMN,
+    SHADOW_VERSION,
+    SHADOW_PREDICTION,
+)
 EXTRA_COLUMN = "extra"  # undeclared fields of a record, as JSON, when the contract keeps them
 ARROW_REQUEST = "request_arrow"  # the stored column of Arrow bodies (`request` holds the JSON ones)
-_STORED = ("request_id", "served_at", "model", "model_version", "request", ARROW_REQUEST, "predictions")
+SHADOW_STORED = "shadow_predictions"  # the stored column of the shadow's probabilities, a list a request
+_STORED = (
+    "request_id",
+    "served_at",
+    "model",
+    "model_version",
+    "request",
+    ARROW_REQUEST,
+    "predictions",
+    SHADOW_VERSION,
+    SHADOW_STORED,
+)
 REFUSAL_COLUMNS = ("served_at", "request_id", "model_version", "field", "rule", "records", "record_time")
 PREDICTIONS, REFUSALS = "predictions", "refusals"  # the two logs, as the metrics name them
 
@@ -79,6 +101,8 @@ class LoggedRequest:
     model_version: int
     request: str | bytes  # the validated body: {"records": [...]} as JSON text, or an Arrow IPC stream
     probabilities: np.ndarray
+    shadow_version: int | None = None  # the shadow that scored the request too, if one did
+    shadow_probabilities: np.ndarray | None = None  # its probabilities, never returned to the client
 
     @property
     def rows(self) -> int:
@@ -284,6 +308,7 @@ class PredictionLog:
                 "predictions": pa.ListArray.from_arrays(
                     pa.array(np.concatenate([[0], ends]), pa.int32()), pa.array(probabilities, pa.float64())
                 ),
+                **_shadow_columns(entries),
             }
         )
 
@@ -302,6 +327,28 @@ class PredictionLog:
                 "record_time": pa.array([row[0].record_time for row in rows], pa.string()),
             }
         )
+
+
+def _shadow_columns(entries: list[LoggedRequest]) -> dict[str, pa.Array]:
+    """`shadow_version` (int64) and `shadow_predictions` (list<float64>), null for a request no shadow
+    scored."""
+    shadowed = [entry.shadow_probabilities is not None for entry in entries]
+    versions = [
+        entry.shadow_version if scored else None for entry, scored in zip(entries, shadowed, strict=True)
+    ]
+    sizes = [
+        len(entry.shadow_probabilities) if entry.shadow_probabilities is not None else 0 for entry in entries
+    ]
+    values = [entry.shadow_probabilities for entry in entries if entry.shadow_probabilities is not None]
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int32)]).astype(np.int32)
+    return {
+        SHADOW_VERSION: pa.array(versions, pa.int64()),
+        SHADOW_STORED: pa.ListArray.from_arrays(
+            pa.array(offsets, pa.int32()),
+            pa.array(np.concatenate([*values, np.zeros(0)]), pa.float64()),
+            mask=pa.array([not scored for scored in shadowed], pa.bool_()),
+        ),
+    }
 
 
 def _log_of(entry: Entry) -> str:
@@ -330,13 +377,15 @@ def read_prediction_log(
 
     Returns:
         `request_id`, `record` (its place in the request), `served_at`, `model`, `model_version`,
-        `prediction`, then the records' fields typed as the contract says (and `extra`, the undeclared
-        fields as JSON, when the contract keeps them); empty with the first columns when none was served.
+        `prediction`, `shadow_version` (Int64: the shadow that scored it too, <NA> when none did) and
+        `shadow_prediction` (its probability, NaN when none), then the records' fields typed as the contract
+        says (and `extra`, the undeclared fields as JSON, when the contract keeps them); empty with the
+        first columns when none was served. Files written before shadows were logged read as unshadowed.
     """
     start, end = _utc(start), _utc(end)
     root = layout.prediction_log_root(contract.name, model)
     frames = [
-        _with_arrow_column(from_parquet_bytes(storage.read_bytes(key)))
+        _with_shadow_columns(_with_arrow_column(from_parquet_bytes(storage.read_bytes(key))))
         for key in _keys(storage, root, start, end)
     ]
     if not frames:
@@ -364,6 +413,8 @@ def _expand(stored: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         "model": np.repeat(stored["model"].to_numpy(), counts),
         "model_version": np.repeat(stored["model_version"].to_numpy(), counts),
         PREDICTION_COLUMN: np.concatenate([*stored["predictions"].map(np.asarray), np.zeros(0)]),
+        SHADOW_VERSION: pd.array(np.repeat(stored[SHADOW_VERSION].to_numpy(dtype=object), counts), "Int64"),
+        SHADOW_PREDICTION: _shadow_predictions(stored[SHADOW_STORED], counts),
         **record_columns(schema, records),
     }
     extras = [schema.extras(record) for record in records]
@@ -371,6 +422,26 @@ def _expand(stored: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         out[EXTRA_COLUMN] = [json.dumps(extra, sort_keys=True) if extra else None for extra in extras]
     frame = pd.DataFrame(out)
     frame["served_at"] = pd.to_datetime(frame["served_at"], utc=True)
+    return frame
+
+
+def _shadow_predictions(stored: pd.Series, counts: np.ndarray) -> np.ndarray:
+    """The shadow's probability of each prediction; NaN where no shadow scored its request."""
+    parts = [
+        np.asarray(values, dtype=np.float64)
+        if isinstance(values, list | np.ndarray)
+        else np.full(count, np.nan)
+        for values, count in zip(stored, counts.tolist(), strict=True)
+    ]
+    return np.concatenate([*parts, np.zeros(0)])
+
+
+def _with_shadow_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A file written before shadows were logged has no columns for them: no request of it was shadowed."""
+    if SHADOW_VERSION not in frame.columns:
+        frame[SHADOW_VERSION] = None
+    if SHADOW_STORED not in frame.columns:
+        frame[SHADOW_STORED] = None
     return frame
 
 

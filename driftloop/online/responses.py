@@ -12,7 +12,7 @@ from typing import Literal, NotRequired
 from typing_extensions import TypedDict
 
 from driftloop.online.predlog import LogStats
-from driftloop.online.slot import SwapOutcome
+from driftloop.online.slot import ShadowOutcome, SwapOutcome
 from driftloop.registry import ContractRef, ModelVersion
 
 
@@ -41,17 +41,32 @@ class HealthResponse(TypedDict):
     """GET /health: `ok` (200) once a verified model serves, `unavailable` (503) before.
 
     `problem` is there when the last look at the champion alias found no champion, refused the version
-    it names, or could not read the store; a refusal while a model serves stays `ok`.
+    it names, or could not read the store; a refusal while a model serves stays `ok`. With the shadow on
+    (`DRIFTLOOP_SERVE_SHADOW`), `shadow_version` names the version scoring beside the champion (null when
+    none does) and `shadow_problem` why the last look could not load the one it found; neither changes
+    `status`.
     """
 
     status: Literal["ok", "unavailable"]
     model: str
     model_version: str | None
     problem: NotRequired[str]
+    shadow_version: NotRequired[str | None]
+    shadow_problem: NotRequired[str]
+
+
+class ShadowOut(TypedDict):
+    """The shadow of GET /model: the version scoring beside the champion, and the last look for it."""
+
+    model_version: str | None  # "v4"; None when none shadows
+    loaded_at: str | None
+    version: ModelVersion | None
+    last_check: ShadowOutcome | None
 
 
 class ModelResponse(TypedDict):
-    """GET /model: the serving version's manifest, the contract it enforces, the last look at the alias."""
+    """GET /model: the serving version's manifest, the contract it enforces, the last look at the alias;
+    with the shadow on, the shadow."""
 
     model: str
     model_version: str
@@ -59,6 +74,7 @@ class ModelResponse(TypedDict):
     contract: ContractRef
     version: ModelVersion
     last_check: SwapOutcome | None
+    shadow: NotRequired[ShadowOut]
 
 
 class RefusedRequests(TypedDict):
@@ -67,6 +83,16 @@ class RefusedRequests(TypedDict):
     invalid: int
     too_large: int
     no_model: int
+
+
+class ShadowStats(TypedDict):
+    """What the shadow did in this worker: its version now, requests it scored and failed to score."""
+
+    model_version: str | None
+    scored_requests: int
+    failed_requests: int
+    swaps: int
+    refused_models: int
 
 
 class StatsResponse(TypedDict):
@@ -81,6 +107,7 @@ class StatsResponse(TypedDict):
     swaps: int
     refused_models: int
     prediction_log: LogStats | None
+    shadow: NotRequired[ShadowStats]
 
 
 class Denied(TypedDict):

@@ -5,13 +5,19 @@ and can be driven directly (tests, the benchmark). A request takes the slot's cu
 hot swap never mixes two versions in one response. A body is JSON records or an Arrow IPC stream of
 columns; both become the same typed columns and are scored, logged and counted alike. A refused request
 is counted by field and rule and logged to the refusal log.
+
+With the shadow on (`ServingSettings.shadow`), a request also takes the shadow slot's model once and has
+it score the same rows after the champion: its probabilities go to the prediction log beside the
+champion's and nowhere else. A shadow that fails is counted and logged once; the answer does not change.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,15 +33,23 @@ from driftloop.data.enrichment import References
 from driftloop.data.sources import SourceTables
 from driftloop.online.arrow import read_stream, selected
 from driftloop.online.metrics import ServiceMetrics
-from driftloop.online.predictor import Contribution, ModelRefused, ServedModel
+from driftloop.online.predictor import Contribution, ModelRefused, Scored, ServedModel
 from driftloop.online.predlog import EXTRA_COLUMN, LOG_COLUMNS, LoggedRequest, PredictionLog, RefusedRequest
 from driftloop.online.problems import RequestRefused, too_large
-from driftloop.online.responses import HealthResponse, ModelResponse, PredictResponse, StatsResponse
+from driftloop.online.responses import (
+    HealthResponse,
+    ModelResponse,
+    PredictResponse,
+    ShadowOut,
+    ShadowStats,
+    StatsResponse,
+)
 from driftloop.online.schema import record_columns
 from driftloop.online.slot import ChampionWatcher, ModelSlot, SwapOutcome
 from driftloop.registry import ContractRef, Registry
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+logger = logging.getLogger("driftloop.online")
 
 
 class NoModel(Exception):
@@ -52,6 +66,8 @@ class Counters:
     too_large: int = 0
     no_model: int = 0
     lookup_misses: Counter[str] = field(default_factory=Counter)
+    shadowed: int = 0  # requests the shadow scored too
+    shadow_failures: int = 0  # requests it failed to score (answered all the same)
 
 
 class ReferenceCache:
@@ -124,7 +140,20 @@ class PredictionService:
         self.references = ReferenceCache()
         self.references.get(contract)  # the reference tables are read at start-up, not on a first request
         self.slot = ModelSlot(on_put=lambda model: self.metrics.now_serving(model.label))
-        self.watcher = ChampionWatcher(self.registry, self.load, self.slot, settings.poll_seconds)
+        self.shadow = (
+            ModelSlot(
+                on_put=lambda model: self.metrics.now_shadowing(model.label),
+                on_clear=lambda: self.metrics.now_shadowing(None),
+            )
+            if settings.shadow and settings.log_predictions  # the log is where its probabilities go
+            else None
+        )
+        if settings.shadow and not settings.log_predictions:
+            logger.warning("DRIFTLOOP_SERVE_SHADOW is on but the prediction log is off: no shadow scores")
+        self.watcher = ChampionWatcher(
+            self.registry, self.load, self.slot, settings.poll_seconds, shadow=self.shadow
+        )
+        self._shadow_failed: set[int] = set()  # shadow versions whose scoring failure was logged
         self.log = (
             PredictionLog(storage, contract.name, model_name, settings, self.metrics)
             if settings.log_predictions
@@ -239,6 +268,8 @@ class PredictionService:
         self.counters.lookup_misses.update(scored.misses)
         self.metrics.scored(model.label, scored.probabilities, scored.misses)
         explained = model.explain(scored, self.settings.explain_top) if explain else None
+        shadow = self.shadow.current if self.shadow is not None else None  # one shadow for the request
+        shadowed = self._shadowed(shadow, model, scored, "arrow" if arrow else "json") if shadow else None
         if self.log is not None:
             self.log.append(
                 LoggedRequest(
@@ -247,9 +278,34 @@ class PredictionService:
                     model_version=model.version.version,
                     request=logged,
                     probabilities=scored.probabilities,
+                    shadow_version=shadow.version.version
+                    if shadow is not None and shadowed is not None
+                    else None,
+                    shadow_probabilities=shadowed,
                 )
             )
         return Answer(model.version.model, model.label, identifier, scored.probabilities, explained)
+
+    def _shadowed(
+        self, shadow: ServedModel, model: ServedModel, scored: Scored, body_format: str
+    ) -> np.ndarray | None:
+        """The shadow's probabilities for the rows the champion scored; None (counted, logged once per
+        version) when it fails: a shadow never fails a request nor changes its answer."""
+        started = time.perf_counter()
+        try:
+            probabilities = shadow.score_alongside(model, scored)
+        except Exception:
+            self.counters.shadow_failures += 1
+            self.metrics.shadow_failed()
+            if shadow.version.version not in self._shadow_failed:
+                self._shadow_failed.add(shadow.version.version)
+                logger.exception(
+                    "shadow %s failed to score a request; the champion answered it", shadow.label
+                )
+            return None
+        self.counters.shadowed += 1
+        self.metrics.shadowed(body_format, time.perf_counter() - started)
+        return probabilities
 
     @staticmethod
     def _logged_body(model: ServedModel, body: bytes, records: list[dict[str, Any]]) -> str:
@@ -304,6 +360,11 @@ class PredictionService:
         }
         if last is not None and last.status in ("refused", "unavailable", "no_champion"):
             body["problem"] = last.reason
+        if self.shadow is not None:
+            shadow, looked = self.shadow.current, self.watcher.shadow_last
+            body["shadow_version"] = shadow.label if shadow else None
+            if looked is not None and looked.status in ("refused", "unavailable"):
+                body["shadow_problem"] = looked.reason
         return body
 
     def describe(self) -> ModelResponse:
@@ -314,7 +375,7 @@ class PredictionService:
         """
         model = self.model()
         contract = model.contract
-        return {
+        body: ModelResponse = {
             "model": model.version.model,
             "model_version": model.label,
             "loaded_at": model.loaded_at,
@@ -324,12 +385,21 @@ class PredictionService:
             "version": model.version,
             "last_check": self.watcher.last,
         }
+        if self.shadow is not None:
+            shadow = self.shadow.current
+            body["shadow"] = ShadowOut(
+                model_version=shadow.label if shadow else None,
+                loaded_at=shadow.loaded_at if shadow else None,
+                version=shadow.version if shadow else None,
+                last_check=self.watcher.shadow_last,
+            )
+        return body
 
     def stats(self) -> StatsResponse:
         """This worker's counters since it started."""
         counters = self.counters
         current = self.slot.current
-        return {
+        body: StatsResponse = {
             "worker_pid": self.pid,
             "model_version": current.label if current else None,
             "requests": counters.requests,
@@ -344,6 +414,16 @@ class PredictionService:
             "refused_models": self.watcher.refusals,
             "prediction_log": self.log.stats() if self.log is not None else None,
         }
+        if self.shadow is not None:
+            shadow = self.shadow.current
+            body["shadow"] = ShadowStats(
+                model_version=shadow.label if shadow else None,
+                scored_requests=counters.shadowed,
+                failed_requests=counters.shadow_failures,
+                swaps=self.shadow.swaps,
+                refused_models=self.watcher.shadow_refusals,
+            )
+        return body
 
 
 def _record_time(body: bytes, column: str) -> str | None:

@@ -3,7 +3,9 @@
 Each server is the CLI verb in its own process (`tests.servers.prediction_service`) on a private copy of
 a store with two trained versions. The hot-swap test flips the champion while eight clients keep
 sending requests, with two worker processes, and counts every answer. Arrow bodies and answers are
-checked against the JSON ones and batch scoring; refused requests against the refusal log.
+checked against the JSON ones and batch scoring; refused requests against the refusal log. With
+`DRIFTLOOP_SERVE_SHADOW=true`, v2 (registered after the champion v1) scores every request too: its
+probabilities are in the log, bit for bit those of batch scoring, and never in an answer.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftloop.core.contract import Contract
 from driftloop.core.storage import LocalStorage
@@ -275,9 +278,11 @@ def test_every_prediction_is_in_the_log(
     assert set(frame["model_version"]) == {1}
 
 
-def _batch_probabilities(registry: Registry, contract: Contract, rows: pd.DataFrame) -> list[float]:
-    """What batch scoring gives the rows with v1."""
-    loaded = registry.load(1)
+def _batch_probabilities(
+    registry: Registry, contract: Contract, rows: pd.DataFrame, version: int = 1
+) -> list[float]:
+    """What batch scoring gives the rows with `version` (v1 by default)."""
+    loaded = registry.load(version)
     tables = SourceTables(contract).references()
     version = DataVersion(dataset="flights", period="2013-06", sha256="0" * 64, key="-", rows=len(rows))
     scored = score_batch(enrich_batch(version, rows, contract, tables), loaded.booster, loaded.spec, 1)
@@ -477,3 +482,111 @@ def test_the_champion_swaps_under_load_with_no_failed_request_and_a_tampered_mod
     assert health["problem"].startswith("v2 refused: ") and "SHA-256" in health["problem"]
     assert len(answers) > 200
     assert np.isfinite([p for _, _, ps in answers for p in ps]).all()
+
+
+SHADOW = {**FAST, "DRIFTLOOP_SERVE_SHADOW": "true"}
+
+
+def _metric(url: str, name: str, **labels: str) -> float | None:
+    """One sample of /metrics, read by prometheus-client's parser; None when it is not there."""
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
+
+
+def _logged(registry: Registry, contract: Contract, start: pd.Timestamp, sent: list[str]) -> pd.DataFrame:
+    frame = read_prediction_log(registry.storage, contract, MODEL, start, pd.Timestamp.now(tz="UTC"))
+    return frame[frame["request_id"].isin(sent)].reset_index(drop=True)
+
+
+def test_the_shadow_scores_every_request_in_the_log_and_never_in_the_answer(
+    served: tuple[ServiceEndpoint, Registry],
+    trained_store: TrainedStore,
+    slice_contract: Contract,
+    tmp_path: Path,
+    june: pd.DataFrame,
+) -> None:
+    plain, _ = served  # v1 without a shadow
+    registry = copy_store(trained_store, tmp_path / "store", 1, slice_contract.model_name)
+    rows = june.iloc[:300]
+    records = records_of(rows, slice_contract)
+    bodies = {"shadow-one": body_of(records[:1]), "shadow-json": body_of(records[1:200])}
+    arrow_body = arrow_of(records[200:], slice_contract)
+    start = pd.Timestamp.now(tz="UTC")
+    with prediction_service(tmp_path / "store", trained_store.contract, tmp_path / "serve.log", SHADOW) as ep:
+        answers = {
+            name: httpx.post(f"{ep.url}/predict", content=body, headers={"X-Request-ID": name})
+            for name, body in bodies.items()
+        }
+        answers["shadow-arrow"] = httpx.post(
+            f"{ep.url}/predict", content=arrow_body,
+            headers={"X-Request-ID": "shadow-arrow", "Content-Type": ARROW, "Accept": ARROW},
+        )  # fmt: skip
+        health, described = httpx.get(f"{ep.url}/health").json(), httpx.get(f"{ep.url}/model").json()
+        timed = {kind: _metric(ep.url, "driftloop_shadow_duration_seconds_count", format=kind)
+                 for kind in ("json", "arrow")}  # fmt: skip
+        gauge = _metric(ep.url, "driftloop_shadow_model", model=MODEL, version="v2")
+        wait_until(lambda: len(_logged(registry, slice_contract, start, [*answers])) == 300, "300 logged")
+    unshadowed = {
+        name: httpx.post(f"{plain.url}/predict", content=body, headers={"X-Request-ID": name})
+        for name, body in bodies.items()
+    }
+    frame = _logged(registry, slice_contract, start, [*answers])
+
+    expected_v1 = _batch_probabilities(registry, slice_contract, rows)
+    expected_v2 = _batch_probabilities(registry, slice_contract, rows, version=2)
+    assert expected_v1 != expected_v2  # two models: a shadow's number in an answer would show
+    assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(answers, 200)
+    for name in bodies:  # the same bodies as a service without a shadow gives, byte for byte
+        assert answers[name].content == unshadowed[name].content, name
+        assert answers[name].headers["x-model-version"] == "v1"
+    answered = [p["probability"] for name in bodies for p in answers[name].json()["predictions"]]
+    arrow_answer = pa.ipc.open_stream(answers["shadow-arrow"].content).read_all()
+    assert arrow_answer.column_names == ["probability"]
+    assert answered + arrow_answer.column("probability").to_pylist() == expected_v1
+    # the log: v1's probabilities as answered, v2's beside them, bit for bit its batch scoring
+    order = frame["request_id"].map({"shadow-one": 0, "shadow-json": 1, "shadow-arrow": 2})
+    frame = frame.assign(order=order).sort_values(["order", "record"], kind="stable")
+    assert frame["prediction"].tolist() == expected_v1
+    assert frame["shadow_prediction"].tolist() == expected_v2
+    assert str(frame["shadow_version"].dtype) == "Int64" and set(frame["shadow_version"]) == {2}
+    assert (health["model_version"], health["shadow_version"]) == (
+        "v1",
+        "v2",
+    ) and "shadow_problem" not in health
+    assert described["model_version"] == "v1" and described["shadow"]["model_version"] == "v2"
+    assert described["shadow"]["version"]["lineage"]["as_of"] == "2013-05"
+    assert (timed, gauge) == ({"json": 2.0, "arrow": 1.0}, 1.0)
+
+
+def test_a_shadow_that_cannot_load_leaves_the_champion_serving(
+    trained_store: TrainedStore, slice_contract: Contract, tmp_path: Path, june: pd.DataFrame
+) -> None:
+    registry = copy_store(trained_store, tmp_path / "store", 1, slice_contract.model_name)
+    tamper(registry, 2)
+    records = records_of(june.iloc[:20], slice_contract)
+    start = pd.Timestamp.now(tz="UTC")
+    with prediction_service(tmp_path / "store", trained_store.contract, tmp_path / "serve.log", SHADOW) as ep:
+        health = httpx.get(f"{ep.url}/health")
+        answer = httpx.post(f"{ep.url}/predict", content=body_of(records), headers={"X-Request-ID": "lone"})
+        stats = httpx.get(f"{ep.url}/stats").json()
+        wait_until(lambda: len(_logged(registry, slice_contract, start, ["lone"])) == 20, "20 logged")
+    frame = _logged(registry, slice_contract, start, ["lone"])
+    served_log = (tmp_path / "serve.log").read_text()
+
+    assert health.status_code == 200
+    body = health.json()
+    assert (body["status"], body["model_version"], body["shadow_version"]) == ("ok", "v1", None)
+    assert body["shadow_problem"].startswith("shadow v2 refused: ") and "SHA-256" in body["shadow_problem"]
+    assert "problem" not in body  # the champion is fine
+    assert answer.status_code == 200 and answer.headers["x-model-version"] == "v1"
+    expected = _batch_probabilities(registry, slice_contract, june.iloc[:20])
+    assert [p["probability"] for p in answer.json()["predictions"]] == expected
+    assert frame["prediction"].tolist() == expected
+    assert frame["shadow_version"].isna().all() and frame["shadow_prediction"].isna().all()
+    assert stats["shadow"] == {
+        "model_version": None, "scored_requests": 0, "failed_requests": 0, "swaps": 0, "refused_models": 1
+    }  # fmt: skip
+    assert served_log.count("shadow v2 refused") == 1  # said once, not at every poll

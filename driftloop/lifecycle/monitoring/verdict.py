@@ -93,6 +93,13 @@ class ServedSummary(Record):
     refused_records: int  # records the contract refused in requests served during the period
     refusals: dict[str, int]  # "field: rule" -> records refused for it
     lookup_misses: int  # monitored predictions whose reference-table lookup found nothing
+    # The shadow challenger (`DRIFTLOOP_SERVE_SHADOW`) against the champion, on the monitored predictions it
+    # also scored; verdicts stored before shadows were logged read as having none.
+    shadow_version: int | None = None  # the newest version that shadowed the monitored predictions
+    shadow_predictions: int = 0  # monitored predictions it scored too
+    shadow_rows: int = 0  # of those, the ones whose outcome arrived: what the two AUCs are measured on
+    shadow_auc: float | None = None  # the shadow's AUC on those rows (None: none, or one class only)
+    champion_auc_on_shadow_rows: float | None = None  # the champion's, on the same rows
 
     @property
     def monitored(self) -> int:

@@ -3,15 +3,26 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from driftloop.core.contract import Contract
 from driftloop.data.enrichment import References
-from driftloop.lifecycle.served import NothingServed, join_outcomes, served_in_period, served_period
+from driftloop.lifecycle.monitoring import ServedSummary
+from driftloop.lifecycle.report import verdict_markdown
+from driftloop.lifecycle.served import (
+    NothingServed,
+    join_outcomes,
+    served_in_period,
+    served_line,
+    served_period,
+)
 from driftloop.modelling.features import fit_feature_spec
 from tests.driftloop.conftest import tiny_contract
+from tests.driftloop.lifecycle.test_policy import _verdict
 
 
 def _contract() -> Contract:
@@ -111,3 +122,65 @@ def test_the_served_batch_counts_versions_labels_refusals_and_keeps_the_returned
             log, contract, "2013-06", model="m", version=3, spec=spec,
             references=References(contract, {}), outcomes=outcomes, refusals=refusals,
         )  # fmt: skip
+
+
+def test_the_shadow_is_compared_with_the_champion_where_both_predicted_and_the_outcome_arrived() -> None:
+    contract = _contract()
+    n = 8
+    log = pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "record": np.zeros(n, dtype=int),
+            "served_at": pd.to_datetime(["2026-12-05T08:00:00Z"] * n, utc=True),
+            "model": "m",
+            "model_version": [2, 2, 2, 2, 2, 2, 2, 1],
+            "prediction": [0.2, 0.6, 0.7, 0.3, 0.5, 0.9, 0.1, 0.4],
+            # v3 scored r0-r4 (r4's outcome has not arrived), nothing scored r5, an older shadow r6;
+            # r7 was served by another version: not monitored
+            "shadow_version": pd.array([3, 3, 3, 3, 3, None, 2, 3], dtype="Int64"),
+            "shadow_prediction": [0.9, 0.1, 0.8, 0.2, 0.5, np.nan, 0.95, 0.7],
+            "carrier": ["AA"] * n,
+            "flight": list(range(n)),
+            "origin": ["JFK"] * n,
+            "time_hour": [f"2013-06-01T{10 + i}:00:00Z" for i in range(n)],
+            "distance": [100.0] * n,
+        }
+    )
+    arrived = [0, 1, 2, 3, 5, 6, 7]
+    outcomes = (
+        log[["carrier", "flight", "time_hour"]]
+        .iloc[arrived]
+        .assign(arr_delay=[40.0, 0.0, 40.0, 0.0, 40.0, 0.0, 40.0])
+    )
+    spec = fit_feature_spec(log.assign(arr_delay=1.0), contract)
+
+    served = served_period(
+        log, contract, "2013-06", model="m", version=2, spec=spec,
+        references=References(contract, {}), outcomes=outcomes, refusals=pd.DataFrame(),
+    )  # fmt: skip
+
+    summary = served.summary
+    # labels of r0-r3: 1, 0, 1, 0. The shadow ranks them perfectly; the champion wins 2 of the 4 pairs.
+    assert (summary.shadow_version, summary.shadow_predictions, summary.shadow_rows) == (3, 5, 4)
+    assert (summary.shadow_auc, summary.champion_auc_on_shadow_rows) == (1.0, 0.5)
+    assert summary.labelled == 6  # every monitored prediction whose outcome arrived, shadowed or not
+    np.testing.assert_array_equal(served.scored.prediction, log["prediction"].to_numpy()[:7])
+    verdict = _verdict().model_copy(update={"served": summary, "period": "2013-06", "model_version": 2})
+    assert "shadow v3: AUC 1.000 vs the champion's 0.500 on 4 labelled rows" in served_line(verdict)
+    markdown = verdict_markdown(verdict)
+    assert "**Shadow** v3 scored 5 of the monitored predictions" in markdown
+    assert "| champion v2 | 0.5000 |" in markdown and "| shadow v3 | 1.0000 |" in markdown
+    # A log without shadow columns (written before shadows were logged), and a verdict stored before
+    # shadows were compared: no shadow.
+    plain = served_period(
+        log.drop(columns=["shadow_version", "shadow_prediction"]), contract, "2013-06", model="m",
+        version=2, spec=spec, references=References(contract, {}), outcomes=outcomes,
+        refusals=pd.DataFrame(),
+    ).summary  # fmt: skip
+    assert (plain.shadow_version, plain.shadow_rows, plain.shadow_auc) == (None, 0, None)
+    stored = json.loads(summary.to_json())
+    for name in ("shadow_version", "shadow_predictions", "shadow_rows", "shadow_auc",
+                 "champion_auc_on_shadow_rows"):  # fmt: skip
+        del stored[name]
+    assert ServedSummary.from_json(json.dumps(stored)) == plain
+    assert "shadow" not in served_line(verdict.model_copy(update={"served": plain}))
