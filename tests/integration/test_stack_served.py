@@ -2,7 +2,10 @@
 records; the `monitor-served` deployment judges what it served; the automation retrains and promotes; the
 service swaps models while a client keeps sending, and not one request fails.
 
-Runs after test_stack.py (file order) on the same session stack: whatever champion that left serves first.
+Runs after test_stack.py (file order) on the same session stack. Its champion, trained up to July on an 8%
+slice, beats any later challenger on a slice, so the operator first rolls back to the first model (January to
+March): the retraining on August then has the evidence to be promoted. The `monitor-served` run is given the
+`every-period` policy as a parameter, so that the event does not hang on whether an alarm fires.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tests.servers import prediction_service
 
 pytestmark = pytest.mark.integration
 MODEL = "flights-delay"
-PERIOD = "2013-10"  # after every period test_stack.py trains on: the champion has aged a window by then
+PERIOD = "2013-08"  # not a period test_stack.py's events name: a new event id
 FAST = {"DRIFTLOOP_SERVE_POLL_SECONDS": "0.5", "DRIFTLOOP_SERVE_LOG_FLUSH_SECONDS": "0.5"}
 
 
@@ -57,12 +60,33 @@ class Client(threading.Thread):
                         return
 
 
+def _settings(stack: StackHandle, triggers: list[str]) -> dict:
+    """The settings the stack's worker gives its runs, with these policy triggers (a flow parameter)."""
+    import os
+
+    from driftloop.core.settings import PolicySettings, Settings
+
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(stack.env)
+        settings = Settings.load()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    policy = PolicySettings.model_validate({**settings.policy.model_dump(), "triggers": triggers})
+    return settings.model_copy(update={"policy": policy}).model_dump(mode="json")
+
+
 def test_served_traffic_is_monitored_and_a_retraining_swaps_the_service_with_no_failed_request(
     stack: StackHandle, tmp_path: Path
 ) -> None:
     registry = Registry(stack.storage(), MODEL)
     if registry.champion() is None:
         assert stack.run_deployment("train/train", {"as_of": "2013-03"})["state"]["type"] == "COMPLETED"
+    first = registry.promotion_log()[0].version  # the model trained on January to March
+    if registry.require_champion().version != first:
+        registry.promote(first, reason="test: the operator rolls back to the first model")
     before = registry.require_champion().version
     contract = load_contract(stack.env["DRIFTLOOP_DATA_CONTRACT"])
     records = client_records(SourceTables(contract).read_period(PERIOD), contract)[::10]  # ~2,800 flights
@@ -77,7 +101,10 @@ def test_served_traffic_is_monitored_and_a_retraining_swaps_the_service_with_no_
         client.start()
         retrains = len(stack.runs("retrain/retrain"))
 
-        monitored = stack.run_deployment("monitor/monitor-served", {"period": PERIOD})
+        settings = _settings(stack, triggers=["every-period"])
+        monitored = stack.run_deployment(
+            "monitor/monitor-served", {"period": PERIOD, "served": True, "settings": settings}
+        )
         assert (monitored["state"]["type"], monitored["name"]) == ("COMPLETED", f"monitor {PERIOD}")
         retrain = stack.wait_for(
             "the automation's retrain run", lambda: stack.runs("retrain/retrain")[retrains:] or None
