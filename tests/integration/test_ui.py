@@ -101,8 +101,8 @@ def test_a_person_logs_in_sees_the_declarations_and_follows_a_run_to_its_verdict
             password.fill(stack.env["PREFECT_API_AUTH_STRING"])
             page.get_by_role("button", name="Login").click()
             page.get_by_role("link", name="Deployments").first.click()  # what `stack apply` declared
-            page.get_by_text("6 Deployments").wait_for()
-            page.get_by_text("1 schedules").wait_for()  # monitor/monthly's cron
+            page.get_by_text("7 Deployments").wait_for()
+            page.get_by_text("1 schedules").first.wait_for()  # monitor/monthly's and monitor-served's crons
             page.screenshot(path=shots["deployments"], full_page=True)
             page.get_by_role("link", name="Automations").first.click()
             page.get_by_text("retrain-on-drift").wait_for()
