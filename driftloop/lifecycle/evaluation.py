@@ -141,16 +141,21 @@ def promote_if_better(
     registry.promote(
         challenger.version.version,
         reason="; ".join(decision.reasons),
-        evidence=PromotionEvidence(
-            metric=decision.metric,
-            challenger=decision.challenger.headline(),
-            champion=decision.champion.headline() if decision.champion else None,
-            naive=decision.naive.headline(),
-        ),
+        evidence=_evidence(decision),
         data_period=data_period,
         replacing=replacing,
     )
     return True
+
+
+def _evidence(decision: PromotionDecision) -> PromotionEvidence:
+    """The holdout numbers a promotion log entry keeps."""
+    return PromotionEvidence(
+        metric=decision.metric,
+        challenger=decision.challenger.headline(),
+        champion=decision.champion.headline() if decision.champion else None,
+        naive=decision.naive.headline(),
+    )
 
 
 @dataclass(frozen=True)
@@ -267,17 +272,11 @@ def judge_live_shadow(
     )
     if not decision.promote:
         return decision
-    holdout = awaiting.decision
     try:
         registry.promote(
             number,
             reason=decision.reason,
-            evidence=PromotionEvidence(
-                metric=holdout.metric,
-                challenger=holdout.challenger.headline(),
-                champion=holdout.champion.headline() if holdout.champion else None,
-                naive=holdout.naive.headline(),
-            ),
+            evidence=_evidence(awaiting.decision),  # the holdout's numbers, beside the live reason
             data_period=period,
             replacing=champion,
         )
