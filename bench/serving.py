@@ -70,13 +70,20 @@ ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string(), 
 # wrk's `done` hook of bench/serving_load.py, so run_wrk reads this script's results the same way
 _DONE = _LUA[_LUA.index("done = function") :] % {}
 _ARROW_LUA = """
-local file = io.open("%(path)s", "rb")
-local body = file:read("*a")
-file:close()
+local bodies = {}
+for _, path in ipairs({%(paths)s}) do
+  local file = io.open(path, "rb")
+  table.insert(bodies, file:read("*a"))
+  file:close()
+end
+local index = 0
 request = function()
-  return wrk.format("POST", "/predict", {["Content-Type"] = "%(type)s", ["Accept"] = "%(type)s"}, body)
+  index = index %% #bodies + 1
+  return wrk.format("POST", "/predict", {["Content-Type"] = "%(type)s", ["Accept"] = "%(type)s"},
+                    bodies[index])
 end
 """
+ARROW_BODIES = 8  # distinct bodies in turn: the log's zstd meets new bytes, as with real traffic
 
 
 def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
@@ -136,12 +143,29 @@ def arrow_body(records: list[dict[str, Any]], contract: Contract) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def arrow_script(body: bytes, folder: Path) -> Path:
-    """A wrk script that POSTs one Arrow body (read from a file: Lua source cannot hold its bytes) and
-    asks for the answer in Arrow."""
-    (folder / "batch.arrows").write_bytes(body)
+def arrow_bodies(records: list[dict[str, Any]], contract: Contract) -> list[bytes]:
+    """`ARROW_BODIES` Arrow bodies of the pool's 1,000 rows, each in another order: the rows the booster's
+    floor is measured on, and bytes that differ from one request to the next (one body sent over and over
+    would let the prediction log's zstd compress each after the first almost for free)."""
+    order = np.arange(len(records))
+    bodies = []
+    for seed in range(ARROW_BODIES):
+        if seed:
+            np.random.default_rng(seed).shuffle(order)
+        bodies.append(arrow_body([records[i] for i in order], contract))
+    return bodies
+
+
+def arrow_script(bodies: list[bytes], folder: Path) -> Path:
+    """A wrk script that POSTs the Arrow bodies in turn (read from files: Lua source cannot hold their
+    bytes) and asks for the answers in Arrow."""
+    paths = []
+    for index, body in enumerate(bodies):
+        path = folder / f"batch-{index}.arrows"
+        path.write_bytes(body)
+        paths.append(json.dumps(str(path)))
     script = folder / "arrow-batch.lua"
-    script.write_text(_ARROW_LUA % {"path": folder / "batch.arrows", "type": ARROW_STREAM} + _DONE)
+    script.write_text(_ARROW_LUA % {"paths": ", ".join(paths), "type": ARROW_STREAM} + _DONE)
     return script
 
 
@@ -151,8 +175,8 @@ def arrow_in_process(store: Path, body: bytes) -> list:
     service.start()
     model = service.model()
     table = read_stream(body, service.settings.max_arrow_rows)
-    columns = model.columns(table)
-    scored = model.score_columns(columns)
+    columns, coded = model.columns(table)
+    scored = model.score_columns(columns, coded)
     what = f"{POOL:,} rows in Arrow"
     steps = {
         "all of answer (with the log), Arrow answer": lambda _: arrow_answer(
@@ -160,7 +184,7 @@ def arrow_in_process(store: Path, body: bytes) -> list:
         ),
         "read the IPC stream": lambda _: read_stream(body, service.settings.max_arrow_rows),
         "check the columns (pyarrow.compute, NumPy)": lambda _: model.columns(table),
-        "score the columns (lookups, features, booster)": lambda _: model.score_columns(columns),
+        "score the columns (lookups, features, booster)": lambda _: model.score_columns(columns, coded),
         "the Arrow answer": lambda _: arrow_answer(scored.probabilities, "m", "v1", "r"),
     }
     rows = [timed(step, 200, POOL, f"{what}: {name}") for name, step in steps.items()]
@@ -333,7 +357,7 @@ def load_runs(
     batch: bytes | None,
     seconds: float,
     folder: Path,
-    arrow: bytes | None = None,
+    arrow: list[bytes] | None = None,
 ) -> list:
     """A warm-up; single records at each concurrency, then at a fixed rate; then (if given) the batch body,
     in JSON and in Arrow."""
@@ -362,15 +386,32 @@ def load_runs(
             }
         )
     if arrow is not None:
-        run = run_wrk(url, arrow_script(arrow, folder), 4, seconds, server)
-        runs.append(
-            {
-                "what": f"{name}, {POOL:,} rows a request in Arrow (Arrow answer)",
-                **run,
-                "rows_per_second": run["requests_per_second"] * POOL,
-            }
-        )
+        runs.append(arrow_run(name, url, server, arrow, seconds, folder, 4))
     return runs
+
+
+def arrow_run(
+    name: str, url: str, server: int, arrow: list[bytes], seconds: float, folder: Path, connections: int
+) -> dict[str, Any]:
+    """The Arrow bodies in turn over `connections` busy connections, answered in Arrow."""
+    run = run_wrk(url, arrow_script(arrow, folder), connections, seconds, server)
+    return {
+        "what": f"{name}, {POOL:,} rows a request in Arrow (Arrow answer)",
+        **run,
+        "rows_per_second": run["requests_per_second"] * POOL,
+    }
+
+
+def one_worker_arrow(
+    command: list[str], port: int, env: dict[str, str], arrow: list[bytes], seconds: float, folder: Path
+) -> list:
+    """The Arrow line on a server of one worker: one core against the booster's one thread. Two connections:
+    one request waits while the other is answered, so the worker never idles between them."""
+    url = f"http://127.0.0.1:{port}"
+    serve = [*command[: command.index("--workers")], "--workers", "1", "--port", str(port)]
+    with running(serve, f"{url}/health", env, folder / "serve-one-worker.log") as server:
+        run_wrk(url, arrow_script(arrow, folder), 2, max(2.0, seconds / 3), server.pid)  # warm-up
+        return [arrow_run("driftloop serve, 1 worker(s)", url, server.pid, arrow, seconds, folder, 2)]
 
 
 def naive_runs(
@@ -524,12 +565,12 @@ def main() -> None:
             f"shadow v{shadow.version}: a copy of v{version.version}'s trees, registered after it", flush=True
         )
         records, enriched = request_pool()
-        arrow = arrow_body(records, load_contract(CONTRACT))
+        arrow = arrow_bodies(records, load_contract(CONTRACT))
         results: dict[str, Any] = {
             "in_process": []
             if args.shadow_only
             else in_process(registry, folder / "store", CONTRACT, records, enriched)
-            + arrow_in_process(folder / "store", arrow),
+            + arrow_in_process(folder / "store", arrow[0]),
             "shadow_in_process": shadow_in_process(folder / "store", records),
         }
         port = 18700 + os.getpid() % 200
@@ -556,6 +597,8 @@ def main() -> None:
                 results["driftloop"] = load_runs(
                     name, url, server.pid, bodies, batch, args.seconds, folder, arrow
                 )
+            if args.workers != 1:
+                results["driftloop"] += one_worker_arrow(command, port + 2, env, arrow, args.seconds, folder)
         results["shadow"] = shadow_runs(command, port + 1, env, bodies, args, folder)
         results["naive"] = (
             []

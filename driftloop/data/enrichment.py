@@ -7,6 +7,7 @@ online service all look rows up through that index, so a request joins exactly a
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core.contract import Contract, JoinSpec
-from driftloop.core.missing import is_missing
+from driftloop.core.missing import Codes, Factorized, is_missing
+
+SMALL_INPUT = 64  # up to this many rows, keys are looked up in a dict (its fixed cost is lowest)
 
 
 def _values(series: pd.Series) -> Any:
@@ -56,42 +59,69 @@ class ReferenceLookup:
         return {key: row for row, key in enumerate(keys) if not any(map(is_missing, key))}
 
     @functools.cached_property
-    def _index(self) -> tuple[pd.Index, np.ndarray]:
-        """The reference rows by key as a pandas index (for whole batches), and each entry's row.
+    def _coded(self) -> tuple[list[Codes], np.ndarray, np.ndarray] | None:
+        """The reference rows by key for many rows at a time: each key part's distinct values (value ->
+        code), and the combined codes of the keys, sorted, with their rows. None when the parts' distinct
+        values multiply beyond an int64 (the dict then serves every size).
 
         Built from the key columns without a Python loop over the rows: a reference table that grows
         with the history (hourly weather over years) costs milliseconds, not seconds, per process.
         """
-        complete = ~np.logical_or.reduce([column.isna().to_numpy() for column in self._keys])
-        index = pd.Index(self._keys[0]) if len(self._keys) == 1 else pd.MultiIndex.from_arrays(self._keys)
-        last = complete & ~index.duplicated(keep="last")  # the last row of a repeated key wins
-        return index[last], np.flatnonzero(last)
+        levels, codes = [], []
+        for column in self._keys:
+            positions, uniques = pd.factorize(column)  # a missing part is -1
+            levels.append(Codes((value, code) for code, value in enumerate(uniques.tolist())))
+            codes.append(positions)
+        sizes = [len(level) for level in levels]
+        if math.prod(size + 1 for size in sizes) >= 2**62:
+            return None
+        combined = _combined(codes, sizes)
+        last = (combined >= 0) & ~pd.Index(combined).duplicated(keep="last")  # the last row of a key wins
+        rows = np.flatnonzero(last)
+        order = np.argsort(combined[rows], kind="stable")
+        return levels, combined[rows][order], rows[order]
 
-    def rows_of(self, batch: pd.DataFrame) -> np.ndarray:
-        """`rows` for a whole batch at once: the same answer, by pandas' hashed index instead of a loop."""
-        columns = [batch[key] for key in self.join.using]
-        target = pd.Index(columns[0]) if len(columns) == 1 else pd.MultiIndex.from_arrays(columns)
-        index, rows = self._index
-        found = index.get_indexer(target)
-        out = np.where(found >= 0, rows[found], -1)
-        for column in columns:  # a key with a missing part never matches
-            out[column.isna().to_numpy()] = -1
-        return out
+    def rows(self, keys: Sequence[Any], coded: Sequence[Factorized | None] = ()) -> np.ndarray:
+        """The reference row of each input row (-1: no such key).
 
-    def rows(self, keys: Sequence[Sequence[Any]]) -> np.ndarray:
-        """The reference row of each input row (-1: no such key), from the key columns' values in order."""
-        get = self._rows.get
-        return np.fromiter(
-            (get(key, -1) for key in zip(*keys, strict=True)), dtype=np.intp, count=len(keys[0])
-        )
+        Args:
+            keys: the key columns in `using` order (lists, arrays or Series of equal length).
+            coded: the same columns already factorized, where known (a request's text columns from
+                Arrow); the others are factorized here.
+
+        A few rows (a single-record request) are looked up in a dict of whole keys. More are looked up a
+        key part at a time, each distinct value once, then by their combined code with a binary search: no
+        Python loop over the rows. The answers are the same: a value matches a key part it equals, and a
+        missing part matches nothing.
+        """
+        many = self._coded if len(keys[0]) > SMALL_INPUT or any(coded) else None
+        if many is None:
+            get = self._rows.get
+            return np.fromiter(
+                (get(key, -1) for key in zip(*keys, strict=True)), dtype=np.intp, count=len(keys[0])
+            )
+        levels, sorted_codes, sorted_rows = many
+        parts = []
+        for position, (level, values) in enumerate(zip(levels, keys, strict=True)):
+            known = coded[position] if position < len(coded) else None
+            codes, uniques = known if known is not None else pd.factorize(_lookup_values(values))
+            # Code -1 (a missing value) picks the trailing -1: it matches nothing.
+            of_uniques = np.fromiter(map(level.__getitem__, uniques.tolist()), np.intp, len(uniques))
+            parts.append(np.append(of_uniques, -1)[codes])
+        combined = _combined(parts, [len(level) for level in levels])
+        if not len(sorted_codes):  # no complete key in the table
+            return np.full(len(combined), -1, dtype=np.intp)
+        at = np.minimum(np.searchsorted(sorted_codes, combined), len(sorted_codes) - 1)
+        return np.where((sorted_codes[at] == combined) & (combined >= 0), sorted_rows[at], -1)
 
     def take(self, rows: np.ndarray) -> dict[str, Any]:
         """The joined columns for `rows`; a miss is missing (NaN), which turns int columns into float."""
         found = rows.min(initial=0) >= 0
+        missed = None if found else rows < 0
         taken: dict[str, Any] = {}
         for names, values in self._blocks:
             # Every row found: plain indexing keeps the dtypes, as pandas' take does; a miss needs its fill.
-            block = values[rows] if found else pd.api.extensions.take(values, rows, axis=0, allow_fill=True)
+            block = values[rows] if missed is None else _filled(values, rows, missed)
             if block.ndim == 1:
                 taken[names[0]] = block
             else:
@@ -114,11 +144,14 @@ class References:
                 raise ValueError(f"join with {lookup.table!r} would overwrite batch columns {clashes}")
             known.update(lookup.join.columns.values())
 
-    def join(self, keys: Mapping[str, Sequence[Any]]) -> tuple[dict[str, Any], dict[str, int]]:
+    def join(
+        self, keys: Mapping[str, Sequence[Any]], coded: Mapping[str, Factorized] | None = None
+    ) -> tuple[dict[str, Any], dict[str, int]]:
         """The joined columns of some input rows, and how many rows each table had no row for.
 
         Args:
             keys: the input's key columns by name, as lists or arrays of equal length.
+            coded: some of those columns already factorized (a request's text columns from Arrow).
 
         Returns:
             The joined columns by feature name, and the misses by table name.
@@ -126,7 +159,9 @@ class References:
         joined: dict[str, Any] = {}
         misses: dict[str, int] = {}
         for lookup in self.lookups:
-            rows = lookup.rows([keys[key] for key in lookup.join.using])
+            using = lookup.join.using
+            known = [coded.get(key) for key in using] if coded else []
+            rows = lookup.rows([keys[key] for key in using], known)
             misses[lookup.table] = int((rows < 0).sum())
             joined.update(lookup.take(rows))
         return joined, misses
@@ -140,9 +175,39 @@ class References:
         if not out.index.equals(pd.RangeIndex(len(out))):
             out.index = pd.RangeIndex(len(out))
         for lookup in self.lookups:
-            for name, values in lookup.take(lookup.rows_of(batch)).items():
+            for name, values in lookup.take(lookup.rows([batch[key] for key in lookup.join.using])).items():
                 out[name] = values
         return out
+
+
+def _filled(values: Any, rows: np.ndarray, missed: np.ndarray) -> Any:
+    """`pd.api.extensions.take(values, rows, axis=0, allow_fill=True)`: NaN where the row is -1, ints made
+    floats for it; numbers in NumPy directly (pandas' take costs a request more than its lookups)."""
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "iuf"):
+        return pd.api.extensions.take(values, rows, axis=0, allow_fill=True)
+    block = values[np.maximum(rows, 0)]  # a copy: filling it leaves the table alone
+    if block.dtype.kind != "f":
+        block = block.astype(np.float64)
+    block[missed] = np.nan
+    return block
+
+
+def _lookup_values(values: Any) -> Any:
+    """Key values as `get_indexer` reads them: an array or Series as it is, a list as an object array
+    (a list of numbers and None must not become floats with NaN)."""
+    return values if isinstance(values, np.ndarray | pd.Series | pd.Index) else np.array(values, dtype=object)
+
+
+def _combined(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One int64 code per row from its key parts' codes (-1 where any part is -1): the parts' codes as
+    the digits of a number in mixed radix (the caller checked that the sizes fit an int64)."""
+    combined = np.zeros(len(codes[0]), dtype=np.int64)
+    missing = np.zeros(len(codes[0]), dtype=bool)
+    for part, size in zip(codes, sizes, strict=True):
+        combined = combined * size + part
+        missing |= part < 0
+    combined[missing] = -1
+    return combined
 
 
 def enrich(batch: pd.DataFrame, contract: Contract, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

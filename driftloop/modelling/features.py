@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.core.contract import Contract
-from driftloop.core.missing import is_missing
+from driftloop.core.missing import Codes, Factorized, is_missing
 from driftloop.core.records import Record
 from driftloop.core.times import local_times
 
@@ -147,17 +147,24 @@ class FeatureEncoder:
             for column in spec.columns
             if column.kind == "categorical"
         }
-        self._memo: dict[Any, tuple[float, ...]] = {}
+        self._memo = Codes()  # a time text -> its row in `_parts`
+        self._parts = np.empty((0, len(CALENDAR_PARTS)), dtype=np.float64)
         self._memo_limit = memo_limit
+        # The last calendar made from a factorized time column: a request's check and its features share it.
+        self._last: tuple[Any, np.ndarray, np.ndarray] | None = None
 
     def raw(
-        self, columns: Columns, kind: Literal["numeric", "categorical"] | None = None
+        self,
+        columns: Columns,
+        kind: Literal["numeric", "categorical"] | None = None,
+        coded: Mapping[str, Factorized] | None = None,
     ) -> Iterator[tuple[FeatureColumn, Any]]:
         """Each feature's raw values (of one `kind` only, when given): a column of the input, or a calendar
         part of the time column. One at a time: a column taken from some rows of a frame is a copy, and
         the caller is done with it before the next is taken."""
         wanted = [column for column in self.spec.columns if kind is None or column.kind == kind]
-        calendar = self._calendar(columns) if any(column.derive for column in wanted) else {}
+        time_coded = (coded or {}).get(self.spec.time_column)
+        calendar = self._calendar(columns, time_coded) if any(column.derive for column in wanted) else {}
         for column in wanted:
             yield column, calendar[column.derive] if column.derive else _column(columns, column.name)
 
@@ -168,25 +175,30 @@ class FeatureEncoder:
             for column, raw in self.raw(columns)
         }
 
-    def codes(self, columns: Columns) -> dict[str, np.ndarray]:
-        """Numeric features as float64, categorical ones as the index of their level (-1: missing/unseen)."""
+    def codes(self, columns: Columns, coded: Mapping[str, Factorized] | None = None) -> dict[str, np.ndarray]:
+        """Numeric features as float64, categorical ones as the index of their level (-1: missing/unseen).
+
+        `coded`: input columns already factorized (a request's text columns from Arrow), not hashed again.
+        """
         out = {}
-        for column, raw in self.raw(columns):
+        coded = coded or {}
+        for column, raw in self.raw(columns, coded=coded):
             if column.kind == "numeric":
                 out[column.name] = _numeric(raw)
                 continue
-            positions, uniques = factorize(raw)
+            known = coded.get(column.name) if not column.derive else None
+            positions, uniques = known if known is not None else factorize(raw)
             levels = self._levels[column.name]
             known = np.array([*(levels.get(text, -1) for text in _unique_texts(uniques)), -1], dtype=np.intp)
             out[column.name] = known[positions]
         return out
 
-    def matrix(self, columns: Columns) -> np.ndarray:
+    def matrix(self, columns: Columns, coded: Mapping[str, Factorized] | None = None) -> np.ndarray:
         """The float64 matrix LightGBM predicts on: categorical levels as codes, NaN where missing or unseen.
 
         It holds exactly what LightGBM itself makes of `build_features`' DataFrame, without pandas.
         """
-        encoded = self.codes(columns)
+        encoded = self.codes(columns, coded)
         rows = len(next(iter(encoded.values())))
         out = np.empty((rows, len(self.spec.columns)), dtype=np.float64)
         for position, column in enumerate(self.spec.columns):
@@ -196,42 +208,60 @@ class FeatureEncoder:
             )
         return out
 
-    def unreadable_times(self, times: Any) -> np.ndarray:
+    def unreadable_times(self, times: Any, coded: Factorized | None = None) -> np.ndarray:
         """Which of `times` (values of the time column) are present but name no instant its calendar parts
         can be made from (`local_times` gives NaT: no such date, beyond pandas' range, a wall-clock time a
-        DST change skips or repeats); read through the same remembered parses as the features."""
-        positions, table = self._calendar_table(times)
+        DST change skips or repeats); read through the same remembered parses as the features. `coded`:
+        the same values factorized (then the request's features reuse this calendar)."""
+        positions, table = self._calendar_table(times, coded)
         return (positions >= 0) & np.isnan(table[positions, 0])
 
-    def _calendar(self, columns: Columns) -> dict[str, np.ndarray]:
+    def _calendar(self, columns: Columns, coded: Factorized | None = None) -> dict[str, np.ndarray]:
         """Calendar parts of the time column in the contract's zone, parsed once per distinct time."""
-        positions, table = self._calendar_table(_column(columns, self.spec.time_column))
+        positions, table = self._calendar_table(_column(columns, self.spec.time_column), coded)
         values = table[positions]  # position -1 (a missing time) picks the trailing NaN row
         return {part: values[:, index] for index, part in enumerate(CALENDAR_PARTS)}
 
-    def _calendar_table(self, raw: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _calendar_table(self, raw: Any, coded: Factorized | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Each value's position in a table of calendar parts (one row per distinct value, NaN where it is
         not a time, and a trailing NaN row for position -1, a missing value)."""
-        spec = self.spec
-        positions, uniques = factorize(raw)
+        last = self._last
+        if coded is not None and last is not None and last[0] is coded[1]:
+            return last[1], last[2]  # the same request's column: its check made this table
+        positions, uniques = coded if coded is not None else factorize(raw)
         keys = uniques.tolist()
-        # Only text is remembered: datetime64 values list as integers, which another column's could equal.
-        memo = self._memo if uniques.dtype == object else {}
-        fresh = [index for index, key in enumerate(keys) if key not in memo]
-        if fresh:
+        if uniques.dtype == object:
+            rows = self._remembered(uniques, keys)
+            table = np.concatenate([self._parts[rows], [_MISSING_PARTS]])
+        else:  # only text is remembered: datetime64 values list as integers, another column's could equal
+            table = np.concatenate([self._parse(uniques), [_MISSING_PARTS]])
+        if coded is not None:
+            self._last = (uniques, positions, table)
+        return positions, table
+
+    def _remembered(self, uniques: np.ndarray, keys: list[Any]) -> np.ndarray:
+        """The rows of `_parts` that hold these time texts' calendar parts; the new ones parsed and added."""
+        memo = self._memo
+        rows = np.fromiter(map(memo.__getitem__, keys), dtype=np.intp, count=len(keys))
+        fresh = np.flatnonzero(rows < 0)
+        if len(fresh):
             if len(memo) + len(fresh) > self._memo_limit:
                 memo.clear()
-                fresh = list(range(len(keys)))
-            frame = pd.DataFrame({spec.time_column: pd.Series(uniques[fresh])})
-            times = local_times(frame, spec.time_column, spec.timezone, spec.time_format)
-            on = times.dt
-            parts = np.column_stack([on.dayofweek, on.hour, on.day, on.month, on.quarter, on.year]).astype(
-                np.float64
-            )
-            memo.update(zip((keys[index] for index in fresh), map(tuple, parts), strict=True))
-        table = np.array([*(memo[key] for key in keys), _MISSING_PARTS], dtype=np.float64)
-        table = table.reshape(-1, len(CALENDAR_PARTS))
-        return positions, table
+                self._parts = self._parts[:0]
+                fresh = np.arange(len(keys))
+            start = len(memo)
+            self._parts = np.concatenate([self._parts, self._parse(uniques[fresh])])
+            rows[fresh] = np.arange(start, start + len(fresh))
+            memo.update(zip((keys[index] for index in fresh.tolist()), rows[fresh].tolist(), strict=True))
+        return rows
+
+    def _parse(self, uniques: np.ndarray) -> np.ndarray:
+        """Calendar parts of distinct time values (a row each; NaN where a value names no instant)."""
+        spec = self.spec
+        frame = pd.DataFrame({spec.time_column: pd.Series(uniques)})
+        on = local_times(frame, spec.time_column, spec.timezone, spec.time_format).dt
+        parts = np.column_stack([on.dayofweek, on.hour, on.day, on.month, on.quarter, on.year])
+        return parts.astype(np.float64)
 
 
 def spec_inputs(frame: pd.DataFrame, contract: Contract) -> list[str]:

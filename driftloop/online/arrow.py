@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from driftloop.core.contract import ColumnSpec, Contract
+from driftloop.core.missing import Factorized
 from driftloop.data.validation.suite import ISO_8601, allowed_text, null_text, pattern_text, range_rule
 from driftloop.online.problems import (
     MAX_PROBLEMS,
@@ -184,7 +185,9 @@ class _Found:
 class ArrowChecker:
     """A contract's rules over the columns of an Arrow body; one per served model (it remembers texts)."""
 
-    def __init__(self, schema: RequestSchema, unreadable_times: Callable[[Any], np.ndarray]) -> None:
+    def __init__(
+        self, schema: RequestSchema, unreadable_times: Callable[[Any, Factorized | None], np.ndarray]
+    ) -> None:
         self.schema = schema
         self.contract: Contract = schema.contract
         self.unreadable_times = unreadable_times
@@ -206,8 +209,10 @@ class ArrowChecker:
         time = self.contract.time
         return time.format if name == time.column and spec.type == "datetime" else None
 
-    def columns(self, table: pa.Table) -> dict[str, np.ndarray]:
-        """The table's declared columns, checked, typed as `record_columns` types the same records.
+    def columns(self, table: pa.Table) -> tuple[dict[str, np.ndarray], dict[str, Factorized]]:
+        """The table's declared columns, checked, typed as `record_columns` types the same records; and its
+        text columns factorized (Arrow's dictionary encoding: each distinct text hashed once, and the
+        lookups and features read the codes instead of hashing the texts again).
 
         Raises:
             RequestRefused: a problem of a column or of rows (422), naming field, rule and rows.
@@ -221,20 +226,27 @@ class ArrowChecker:
             elif name not in self._declared and self.contract.extra_columns == "refuse":
                 found.column(name, "extra_columns", extra_text(self.contract, name))
         arrays: dict[str, pa.Array] = {}
+        texts: dict[str, _Texts] = {}
         for position, name in enumerate(self.schema.fields):
             if names.get(name, 0) > 1:
                 continue
             column = table.column(sent.index(name)) if name in names else None
             array = self._array(column, table.num_rows, position, name, found)
             if array is not None:
-                self._check(position, name, array, found)
+                if _is_text(array.type):
+                    texts[name] = _Texts(array)
+                self._check(position, name, array, found, texts.get(name))
                 arrays[name] = array
         refusal = found.refusal()
         if refusal is not None:
             raise refusal
-        columns = {name: _typed(array, self.contract.columns[name].type) for name, array in arrays.items()}
-        self._check_times(columns)
-        return columns
+        columns = {
+            name: texts[name].values() if name in texts else _typed(array, self.contract.columns[name].type)
+            for name, array in arrays.items()
+        }
+        coded = {name: text.factorized for name, text in texts.items()}
+        self._check_times(columns, coded)
+        return columns, coded
 
     def _array(
         self, column: pa.ChunkedArray | None, rows: int, position: int, name: str, found: _Found
@@ -271,9 +283,11 @@ class ArrowChecker:
         spec = self.contract.columns[name]
         return f"a time written as {time_format}" if time_format else ONLINE_TYPE_TEXT[spec.type]
 
-    def _check(self, position: int, name: str, array: pa.Array, found: _Found) -> None:
+    def _check(self, position: int, name: str, array: pa.Array, found: _Found, texts: _Texts | None) -> None:
         """Each row's first broken rule, in the JSON path's order."""
         spec = self.contract.columns[name]
+        if spec.type in ("int", "float") and _numbers_pass(spec, array):
+            return
         nulls = np.asarray(array.is_null()) if array.null_count else np.zeros(len(array), dtype=bool)
         bad = nulls.copy()  # a null row is checked no further
         if array.null_count and not optional(spec):
@@ -282,11 +296,16 @@ class ArrowChecker:
             return
         if spec.type in ("int", "float"):
             self._check_numbers(position, name, array, bad, found)
-        if spec.type in ("string", "datetime"):
-            self._check_texts(position, name, array, bad, found)
+        if texts is not None:
+            self._check_texts(position, name, array, texts, bad, found)
         if name in self._allowed and not bad.all():
-            outside = ~np.asarray(pc.fill_null(pc.is_in(array, value_set=self._allowed[name]), True))
-            self._note(found, position, name, "allowed", allowed_text(spec), ~bad & outside, bad, array)
+            if texts is not None:  # each distinct text once
+                known = np.asarray(pc.is_in(texts.dictionary, value_set=self._allowed[name]))
+                outside = ~np.append(known, True)[texts.factorized[0]]  # a null (code -1) is in `bad`
+            else:
+                outside = ~np.asarray(pc.fill_null(pc.is_in(array, value_set=self._allowed[name]), True))
+            if (outside & ~bad).any():
+                self._note(found, position, name, "allowed", allowed_text(spec), ~bad & outside, bad, array)
 
     def _check_numbers(
         self, position: int, name: str, array: pa.Array, bad: np.ndarray, found: _Found
@@ -313,7 +332,9 @@ class ArrowChecker:
             outside |= values > spec.max
         self._note(found, position, name, rule[0], rule[1], ~bad & outside, bad, array)
 
-    def _check_texts(self, position: int, name: str, array: pa.Array, bad: np.ndarray, found: _Found) -> None:
+    def _check_texts(
+        self, position: int, name: str, array: pa.Array, texts: _Texts, bad: np.ndarray, found: _Found
+    ) -> None:
         """Pattern, then time format: each distinct text checked once (and remembered when it passes)."""
         spec = self.contract.columns[name]
         pattern = self._patterns.get(name)
@@ -322,7 +343,8 @@ class ArrowChecker:
             return
         passed = self._passed.setdefault(name, set())
         failing: dict[str, tuple[str, str]] = {}  # text -> (rule, expected)
-        fresh = [text for text in pc.unique(array).to_pylist() if text is not None and text not in passed]
+        distinct = texts.factorized[1].tolist()
+        fresh = [] if passed.issuperset(distinct) else [text for text in distinct if text not in passed]
         mismatch = ("type", ONLINE_TYPE_TEXT["datetime"]) if spec.type == "datetime" else None
         for text in fresh:
             if pattern is not None and not pattern.search(text):
@@ -352,15 +374,52 @@ class ArrowChecker:
             found.cells_of(position, name, rule, expected, np.flatnonzero(broken), array)
             bad |= broken
 
-    def _check_times(self, columns: dict[str, np.ndarray]) -> None:
+    def _check_times(self, columns: dict[str, np.ndarray], coded: dict[str, Factorized]) -> None:
         """A time of the right form that names no instant: refused as the JSON path refuses it."""
         column = self.contract.time.column
         if column not in columns:
             return
         times = columns[column] if columns[column].dtype == object else columns[column].astype(object)
-        impossible = np.flatnonzero(self.unreadable_times(times))
+        impossible = np.flatnonzero(self.unreadable_times(times, coded.get(column)))
         if len(impossible):
             raise times_that_cannot_exist(self.contract, impossible.tolist(), times, "rows")
+
+
+class _Texts:
+    """A text column dictionary-encoded once: its codes (-1 where null) and distinct texts, for the checks,
+    the typed column and everything after (`Factorized`)."""
+
+    def __init__(self, array: pa.Array) -> None:
+        encoded = array.dictionary_encode()
+        indices = pc.fill_null(encoded.indices, -1) if encoded.indices.null_count else encoded.indices
+        self.dictionary: pa.Array = encoded.dictionary
+        self.factorized: Factorized = (
+            np.asarray(indices.to_numpy(), dtype=np.intp),
+            self.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False),
+        )
+
+    def values(self) -> np.ndarray:
+        """The texts as `record_columns` holds them: an object array, None where null."""
+        codes, uniques = self.factorized
+        return np.append(uniques, None)[codes]  # code -1 picks the trailing None
+
+
+def _numbers_pass(spec: ColumnSpec, array: pa.Array) -> bool:
+    """A number column without a problem, found in a few reductions: no null where none may be, every value
+    finite and within the bounds. False when unsure (an allowed set): the full check then names each row."""
+    nulls = array.null_count
+    if (nulls and not optional(spec)) or spec.allowed is not None:
+        return False
+    values = array.to_numpy(zero_copy_only=False)  # a null is NaN here
+    if nulls == len(values):
+        return True
+    if spec.type == "float" and len(values) - np.count_nonzero(np.isfinite(values)) != nulls:
+        return False  # a NaN or an infinity sent as a value
+    if nulls or spec.type == "float":
+        low, high = np.fmin.reduce(values), np.fmax.reduce(values)  # the nulls' NaN left out
+    else:
+        low, high = values.min(), values.max()
+    return bool((spec.min is None or low >= spec.min) and (spec.max is None or high <= spec.max))
 
 
 def _value_set(allowed: Any, kind: pa.DataType) -> pa.Array:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from driftloop.core.clock import now_utc
 from driftloop.core.contract import Contract
+from driftloop.core.missing import Factorized
 from driftloop.data.enrichment import References
 from driftloop.modelling.features import FeatureEncoder, FeatureSpec
 from driftloop.online.arrow import ArrowChecker
@@ -40,6 +41,7 @@ class Scored:
     inputs: dict[str, Any]  # the columns plus the joined reference columns: what the encoder read
     matrix: np.ndarray
     misses: dict[str, int]
+    coded: dict[str, Factorized]  # the columns that came factorized (an Arrow body's texts)
 
 
 @dataclass(frozen=True)
@@ -90,22 +92,27 @@ class ServedModel:
                 raise times_that_cannot_exist(self.contract, impossible.tolist(), times)
         return records
 
-    def columns(self, table: pa.Table) -> dict[str, np.ndarray]:
+    def columns(self, table: pa.Table) -> tuple[dict[str, np.ndarray], dict[str, Factorized]]:
         """An Arrow body's columns, checked against the contract column by column and typed as the same
-        records in JSON would be; `RequestRefused` naming each broken rule and its rows."""
+        records in JSON would be, and its text columns factorized; `RequestRefused` naming each broken rule
+        and its rows."""
         return self.arrow.columns(table)
 
     def score(self, records: list[dict[str, Any]]) -> Scored:
         """Probabilities in record order: columns, reference lookups, the feature encoder, the booster."""
         return self.score_columns(record_columns(self.schema, records))
 
-    def score_columns(self, columns: dict[str, np.ndarray]) -> Scored:
-        """Probabilities in row order of typed request columns (`record_columns`, `columns`)."""
-        joined, misses = self.references.join(columns)
+    def score_columns(
+        self, columns: dict[str, np.ndarray], coded: dict[str, Factorized] | None = None
+    ) -> Scored:
+        """Probabilities in row order of typed request columns (`record_columns`, `columns`); `coded`:
+        some of them factorized already (`columns`), read instead of hashing their values again."""
+        coded = coded or {}
+        joined, misses = self.references.join(columns, coded)
         inputs = {**columns, **joined}
-        matrix = self.encoder.matrix(inputs)
+        matrix = self.encoder.matrix(inputs, coded)
         probabilities = np.asarray(self.booster.predict(matrix, num_threads=self.threads), dtype=np.float64)
-        return Scored(probabilities, columns, inputs, matrix, misses)
+        return Scored(probabilities, columns, inputs, matrix, misses, coded)
 
     def score_alongside(self, champion: ServedModel, scored: Scored) -> np.ndarray:
         """This model's probabilities for the rows `champion` scored (a shadow's), in the same order.
@@ -117,10 +124,10 @@ class ServedModel:
         if self.version.files.spec == champion.version.files.spec:
             matrix = scored.matrix
         elif self.references is champion.references:
-            matrix = self.encoder.matrix(scored.inputs)
+            matrix = self.encoder.matrix(scored.inputs, scored.coded)
         else:
-            joined, _ = self.references.join(scored.columns)
-            matrix = self.encoder.matrix({**scored.columns, **joined})
+            joined, _ = self.references.join(scored.columns, scored.coded)
+            matrix = self.encoder.matrix({**scored.columns, **joined}, scored.coded)
         probabilities = np.asarray(self.booster.predict(matrix, num_threads=self.threads), dtype=np.float64)
         if probabilities.shape != scored.probabilities.shape:
             raise ValueError(f"{self.label} gave {probabilities.shape} probabilities for {len(matrix)} rows")

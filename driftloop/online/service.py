@@ -252,17 +252,17 @@ class PredictionService:
         try:
             if arrow:
                 table = read_stream(body, self.settings.max_arrow_rows)
-                columns = model.columns(table)
+                columns, coded = model.columns(table)
                 drop = model.contract.extra_columns == "drop"  # undeclared columns are not logged either
                 logged: str | bytes = selected(body, table, model.schema.fields) if drop else body
             else:
                 records = model.records(body)
-                columns = record_columns(model.schema, records)
+                columns, coded = record_columns(model.schema, records), {}
                 logged = self._logged_body(model, body, records) if self.log is not None else ""
         except RequestRefused as error:
             self._refused(error, identifier, model, None if arrow else body)
             raise
-        scored = model.score_columns(columns)
+        scored = model.score_columns(columns, coded)
         rows = len(scored.probabilities)
         self.counters.records += rows
         self.counters.lookup_misses.update(scored.misses)

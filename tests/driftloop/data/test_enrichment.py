@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from driftloop.core.contract import Contract
-from driftloop.data.enrichment import References, enrich, labels
+from driftloop.data.enrichment import SMALL_INPUT, ReferenceLookup, References, enrich, labels
 from driftloop.data.sources import SourceTables
 from tests.driftloop.conftest import tiny_contract as build
 
@@ -190,3 +190,58 @@ def test_joined_int_columns_stay_int_without_a_miss(reference_tables: dict) -> N
 def test_a_clash_with_an_input_column_is_refused_before_any_lookup(reference_tables: dict) -> None:
     with pytest.raises(ValueError, match=r"'planes' would overwrite batch columns \['seats'\]"):
         References(tiny_contract(), reference_tables).check(["origin", "seats"])
+
+
+# ---- many rows at once: the same rows as one at a time ----------------------------------------------
+
+
+def _in_small_requests(lookup: ReferenceLookup, keys: list[np.ndarray]) -> np.ndarray:
+    """The rows as single-record requests find them (the dict of whole keys)."""
+    return np.concatenate([lookup.rows([key[i : i + 1] for key in keys]) for i in range(len(keys[0]))])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_many_rows_find_the_rows_one_row_at_a_time_finds(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size = 400
+    # A two-part key with repeated keys (the last wins), missing parts, an int part a request may send as a
+    # float, and texts the table does not hold.
+    table = pd.DataFrame(
+        {
+            "origin": rng.choice(np.array(["EWR", "JFK", "LGA", None], dtype=object), size),
+            "year": rng.integers(0, 40, size),
+            "temp": rng.normal(size=size),
+        }
+    )
+    join = {"table": "weather", "using": ["origin", "year"], "columns": {"temp": "temp"}}
+    lookup = References(tiny_contract(joins=[join]), {"weather": table}).lookups[0]
+    wanted = 3 * SMALL_INPUT
+    origin = rng.choice(np.array(["EWR", "JFK", "LGA", "SFO", None], dtype=object), wanted)
+    year = rng.integers(0, 50, wanted).astype(object)
+    year[rng.random(wanted) < 0.3] = 7.0  # a float equal to an int key part matches it
+    year[rng.random(wanted) < 0.05] = np.nan  # a missing part matches nothing
+    keys = [origin, year]
+
+    one_at_a_time = _in_small_requests(lookup, keys)
+    many = lookup.rows(keys)
+    coded = lookup.rows(keys, [pd.factorize(origin), None])  # the texts factorized, as from Arrow
+
+    assert many.tolist() == one_at_a_time.tolist() == coded.tolist()
+    assert (many >= 0).sum() > wanted // 3 and (many < 0).sum() > 10  # hits and misses both tested
+    found = many[many >= 0]
+    last = table.drop_duplicates(["origin", "year"], keep="last").index
+    assert set(found.tolist()) <= set(last.tolist())  # a repeated key answers with its last row
+
+
+def test_a_request_of_many_rows_fills_its_misses_as_pandas_take_does(reference_tables: dict) -> None:
+    references = References(tiny_contract(), reference_tables)
+    count = SMALL_INPUT + 6
+    tails = np.array(["N1", "N9"] * (count // 2), dtype=object)
+    keys = {"origin": ["EWR"] * count, "time_hour": ["2013-01-01T10:00:00Z"] * count, "tailnum": tails}
+
+    joined, misses = references.join(keys, {"tailnum": pd.factorize(tails)})
+
+    assert misses == {"weather": 0, "planes": count // 2}
+    assert joined["seats"].dtype == np.float64  # an int column with a miss becomes float, NaN for the miss
+    assert joined["seats"][:4].tolist()[::2] == [100.0, 100.0] and np.isnan(joined["seats"][1::2]).all()
+    assert joined["temp"].dtype == np.float64 and (joined["temp"] == 30.0).all()

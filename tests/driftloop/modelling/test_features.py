@@ -394,3 +394,36 @@ def test_one_record_as_arrays_gives_the_frame_features(training: pd.DataFrame, s
     for position in range(len(training)):
         row = {name: training[name].to_numpy()[position : position + 1] for name in training.columns}
         np.testing.assert_array_equal(FeatureEncoder(spec).matrix(row), whole[position : position + 1])
+
+
+def test_columns_that_come_factorized_give_the_matrix_their_values_give(
+    training: pd.DataFrame, spec: FeatureSpec
+) -> None:
+    """An Arrow body's texts come factorized: the codes are read, not hashed again, to the same numbers."""
+    scoring = pd.concat([training, training.assign(carrier=["ZZ", None, "AA", "UA"], time_hour=None)])
+    columns = {name: scoring[name].to_numpy(dtype=object) for name in ("carrier", "time_hour")}
+    columns["distance"] = scoring["distance"].to_numpy()
+    coded = {name: pd.factorize(columns[name]) for name in ("carrier", "time_hour")}
+    encoder = FeatureEncoder(spec)
+
+    unreadable = encoder.unreadable_times(columns["time_hour"], coded["time_hour"])  # the check, first
+    from_codes = encoder.matrix(columns, coded)  # then the features: the check's calendar reused
+
+    expected = FeatureEncoder(spec).matrix(columns)
+    np.testing.assert_array_equal(from_codes, expected)
+    assert not unreadable.any() and np.isnan(from_codes[4:, 2]).all()  # a missing time: no day of week
+    assert np.isnan(from_codes[4, 0]) and np.isnan(from_codes[5, 0])  # unseen "ZZ", missing carrier
+
+
+def test_a_calendar_is_reused_only_for_the_very_column_it_was_made_from(spec: FeatureSpec) -> None:
+    encoder = FeatureEncoder(spec)
+    monday = np.array(["2013-01-07T15:00:00Z"], dtype=object)
+    wednesday = np.array(["2013-01-09T12:00:00Z"], dtype=object)
+    codes = np.array([0])
+
+    first = encoder.unreadable_times(monday, (codes, monday))
+    other = encoder.matrix({"carrier": np.array(["AA"], dtype=object), "distance": np.array([1.0]),
+                            "time_hour": wednesday}, {"time_hour": (codes, wednesday)})  # fmt: skip
+
+    assert not first.any()
+    assert other[0, 2] == spec.columns[2].categories.index("2")  # Wednesday's, not Monday's remembered one

@@ -48,7 +48,9 @@ def arrow_of(records: list[dict[str, Any]], contract: Contract) -> bytes:
 
 
 def checker(contract: Contract) -> ArrowChecker:
-    return ArrowChecker(request_schema(contract, 1000), lambda times: np.zeros(len(times), dtype=bool))
+    return ArrowChecker(
+        request_schema(contract, 1000), lambda times, coded=None: np.zeros(len(times), dtype=bool)
+    )
 
 
 def refusal(contract: Contract, table: pa.Table) -> RequestRefused:
@@ -72,11 +74,20 @@ def test_real_rows_become_the_columns_their_json_becomes(
     contract, rows = CONTRACTS[name], good_rows[name]
     table = pa.Table.from_pylist(rows, schema=arrow_schema(contract))
 
-    columns = checker(contract).columns(read_stream(stream(table), 1000))
+    columns, coded = checker(contract).columns(read_stream(stream(table), 1000))
 
     expected = record_columns(request_schema(contract, 1000), rows)
     assert list(columns) == list(expected)
     assert [field for field in expected if not same(columns[field], expected[field])] == []
+    texts = [
+        field
+        for field, spec in contract.columns.items()
+        if field in expected and spec.type in ("string", "datetime")
+    ]
+    assert sorted(coded) == sorted(texts)  # each text column factorized, for the lookups and features
+    for field, (codes, uniques) in coded.items():  # the codes give back the column, None where null
+        assert np.append(uniques, None)[codes].tolist() == expected[field].tolist()
+        assert len(set(uniques.tolist())) == len(uniques) and None not in uniques.tolist()
 
 
 def _accepted(case: Case, contract: Contract) -> bool:
@@ -180,11 +191,13 @@ def test_dictionary_columns_and_null_columns_read_as_their_values() -> None:
     ).set_column(plain.schema.get_field_index("level"), "level", pa.array([2, 2, 2], pa.uint8()))
     nulls = plain.set_column(plain.schema.get_field_index("code"), "code", pa.nulls(3))
 
-    columns = checker(contract).columns(read_stream(stream(encoded), 10))
-    without = checker(contract).columns(read_stream(stream(nulls), 10))
+    columns, coded = checker(contract).columns(read_stream(stream(encoded), 10))
+    without, coded_without = checker(contract).columns(read_stream(stream(nulls), 10))
 
     assert columns["code"].tolist() == ["abc"] * 3 and columns["level"].dtype == np.int64
     assert without["code"].tolist() == [None] * 3  # an optional column: nulls allowed
+    assert coded["code"][0].tolist() == [0, 0, 0] and coded["code"][1].tolist() == ["abc"]
+    assert coded_without["code"][0].tolist() == [-1, -1, -1] and len(coded_without["code"][1]) == 0
 
 
 def test_undeclared_names_are_counted_under_one_name_so_the_counts_stay_bounded() -> None:
@@ -213,6 +226,6 @@ def test_an_integer_beyond_two_to_the_53_in_a_float_column_is_its_nearest_float_
     table = pa.Table.from_pylist([{**rows[0], "score": 0.0}], schema=schema)
     table = table.set_column(schema.get_field_index("score"), "score", pa.array([2**60 + 1], pa.int64()))
 
-    columns = checker(contract).columns(read_stream(stream(table), 10))
+    columns, _ = checker(contract).columns(read_stream(stream(table), 10))
 
     assert same(columns["score"], record_columns(request_schema(contract, 10), rows)["score"])

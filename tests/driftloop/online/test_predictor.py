@@ -15,10 +15,12 @@ from driftloop.data.enrichment import References
 from driftloop.lifecycle.scoring import enrich_batch, score_batch
 from driftloop.modelling.features import FeatureColumn
 from driftloop.online import ModelRefused, ServedModel
+from driftloop.online.arrow import read_stream
 from driftloop.online.problems import RequestRefused
 from driftloop.online.responses import PredictResponse
 from driftloop.registry import LoadedModel, Registry
 from tests.driftloop.online.conftest import body_of, records_of
+from tests.driftloop.online.test_arrow import arrow_of
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,30 @@ def test_online_probabilities_equal_batch_scoring_bit_for_bit(
                 "predictions": [{"probability": p} for p in scored.probabilities.tolist()]}  # fmt: skip
     echoed = json.loads(TypeAdapter(PredictResponse).dump_json(response))
     assert [p["probability"] for p in echoed["predictions"]] == batch.prediction.tolist()
+
+
+def test_an_arrow_body_scores_as_its_json_and_batch_scoring_bit_for_bit(
+    registry: Registry,
+    slice_contract: Contract,
+    references: References,
+    reference_tables: dict[str, pd.DataFrame],
+    may: pd.DataFrame,
+) -> None:
+    """Its texts come factorized from Arrow and are looked up and encoded by their codes: the same numbers."""
+    loaded = registry.load(2)
+    version = DataVersion(dataset="flights", period="2013-05", sha256="0" * 64, key="-", rows=len(may))
+    batch = score_batch(
+        enrich_batch(version, may, slice_contract, reference_tables), loaded.booster, loaded.spec, 2
+    )
+    model = served(registry, 2, slice_contract, references)
+    records = records_of(may, slice_contract)
+
+    columns, coded = model.columns(read_stream(arrow_of(records, slice_contract), 100_000))
+    scored = model.score_columns(columns, coded)
+
+    assert {"carrier", "origin", "tailnum", "time_hour"} <= set(coded)
+    np.testing.assert_array_equal(scored.probabilities, batch.prediction)
+    assert scored.misses == model.score(records).misses and scored.misses["weather"] == 3
 
 
 def test_one_record_alone_scores_as_inside_its_month(
