@@ -84,6 +84,7 @@ request = function()
 end
 """
 ARROW_BODIES = 8  # distinct bodies in turn: the log's zstd meets new bytes, as with real traffic
+BIG = 10_000  # rows of the larger Arrow requests (a bulk client's batch; the JSON line's limit too)
 
 
 def train_champion(store: Path) -> tuple[Registry, ModelVersion, pd.DataFrame]:
@@ -119,11 +120,11 @@ def register_shadow(registry: Registry, version: ModelVersion) -> ModelVersion:
     )
 
 
-def request_pool() -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """1,000 April flights as clients send them (no target, null for missing) and enriched."""
+def request_pool(size: int = POOL, seed: int = 4) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """`size` April flights as clients send them (no target, null for missing) and enriched."""
     contract = load_contract(CONTRACT)
     sources = SourceTables(contract)
-    april = cut_period(sources.main(), contract, "2013-04").sample(POOL, random_state=4)
+    april = cut_period(sources.main(), contract, "2013-04").sample(size, random_state=seed)
     records = [
         {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items() if k != "arr_delay"}
         for row in april.astype(object).to_dict("records")
@@ -161,10 +162,10 @@ def arrow_script(bodies: list[bytes], folder: Path) -> Path:
     bytes) and asks for the answers in Arrow."""
     paths = []
     for index, body in enumerate(bodies):
-        path = folder / f"batch-{index}.arrows"
+        path = folder / f"batch-{len(body)}-{index}.arrows"
         path.write_bytes(body)
         paths.append(json.dumps(str(path)))
-    script = folder / "arrow-batch.lua"
+    script = folder / f"arrow-batch-{len(bodies[0])}.lua"
     script.write_text(_ARROW_LUA % {"paths": ", ".join(paths), "type": ARROW_STREAM} + _DONE)
     return script
 
@@ -357,7 +358,7 @@ def load_runs(
     batch: bytes | None,
     seconds: float,
     folder: Path,
-    arrow: list[bytes] | None = None,
+    arrow: dict[int, list[bytes]] | None = None,
 ) -> list:
     """A warm-up; single records at each concurrency, then at a fixed rate; then (if given) the batch body,
     in JSON and in Arrow."""
@@ -382,36 +383,70 @@ def load_runs(
             {
                 "what": f"{name}, {POOL:,} records a request",
                 **run,
+                "rows_per_request": POOL,
                 "rows_per_second": run["requests_per_second"] * POOL,
             }
         )
-    if arrow is not None:
-        runs.append(arrow_run(name, url, server, arrow, seconds, folder, 4))
+    for rows, bodies_of_rows in (arrow or {}).items():
+        runs.append(arrow_run(name, url, server, bodies_of_rows, rows, seconds, folder, 4))
     return runs
 
 
 def arrow_run(
-    name: str, url: str, server: int, arrow: list[bytes], seconds: float, folder: Path, connections: int
+    name: str,
+    url: str,
+    server: int,
+    arrow: list[bytes],
+    rows: int,
+    seconds: float,
+    folder: Path,
+    connections: int,
 ) -> dict[str, Any]:
-    """The Arrow bodies in turn over `connections` busy connections, answered in Arrow."""
+    """The Arrow bodies of `rows` rows in turn over `connections` busy connections, answered in Arrow."""
     run = run_wrk(url, arrow_script(arrow, folder), connections, seconds, server)
     return {
-        "what": f"{name}, {POOL:,} rows a request in Arrow (Arrow answer)",
+        "what": f"{name}, {rows:,} rows a request in Arrow (Arrow answer)",
         **run,
-        "rows_per_second": run["requests_per_second"] * POOL,
+        "rows_per_request": rows,
+        "rows_per_second": run["requests_per_second"] * rows,
     }
 
 
 def one_worker_arrow(
-    command: list[str], port: int, env: dict[str, str], arrow: list[bytes], seconds: float, folder: Path
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    arrow: dict[int, list[bytes]],
+    seconds: float,
+    folder: Path,
 ) -> list:
-    """The Arrow line on a server of one worker: one core against the booster's one thread. Two connections:
+    """The Arrow lines on a server of one worker: one core against the booster's one thread. Two connections:
     one request waits while the other is answered, so the worker never idles between them."""
     url = f"http://127.0.0.1:{port}"
     serve = [*command[: command.index("--workers")], "--workers", "1", "--port", str(port)]
+    runs = []
     with running(serve, f"{url}/health", env, folder / "serve-one-worker.log") as server:
-        run_wrk(url, arrow_script(arrow, folder), 2, max(2.0, seconds / 3), server.pid)  # warm-up
-        return [arrow_run("driftloop serve, 1 worker(s)", url, server.pid, arrow, seconds, folder, 2)]
+        for rows, bodies in arrow.items():
+            run_wrk(url, arrow_script(bodies, folder), 2, max(2.0, seconds / 3), server.pid)  # warm-up
+            runs.append(
+                arrow_run("driftloop serve, 1 worker(s)", url, server.pid, bodies, rows, seconds, folder, 2)
+            )
+    return runs
+
+
+def big_floor(registry: Registry, enriched: pd.DataFrame) -> list:
+    """The booster's floor on the larger Arrow requests' rows: the same model, one and two threads."""
+    model = registry.load(registry.require_champion().version)
+    matrix = FeatureEncoder(model.spec).matrix(enriched)
+    return [
+        timed(
+            lambda _, t=threads: model.booster.predict(matrix, num_threads=t),
+            30,
+            len(matrix),
+            f"raw Booster.predict, {len(matrix):,} rows, {threads} thread(s)",
+        )
+        for threads in (1, 2)
+    ]
 
 
 def naive_runs(
@@ -502,23 +537,18 @@ def render(results: dict[str, Any]) -> str:
 
 
 def ratios(results: dict[str, Any]) -> list[str]:
-    """The batch lines against the bare booster on the same 1,000 rows, one thread (the target: 2x)."""
-    floor = next(
-        (
-            row["rows_per_second"]
-            for row in results["in_process"]
-            if row["what"] == f"raw Booster.predict, {POOL:,} rows, 1 thread(s)"
-        ),
-        None,
-    )
-    if floor is None:  # --shadow-only: no floor measured
-        return []
+    """The batch lines against the bare booster on the same rows, one thread (the target: 2x)."""
+    floors = {
+        row["what"]: row["rows_per_second"] for row in results["in_process"] if row["what"].startswith("raw")
+    }
     out = []
     for run in results["driftloop"]:
-        if run.get("rows_per_second"):
+        rows = run.get("rows_per_request")
+        floor = floors.get(f"raw Booster.predict, {rows:,} rows, 1 thread(s)") if rows else None
+        if floor is not None:  # --shadow-only: no floor measured
             slower = floor / run["rows_per_second"]
             cores = run["requests_per_second"] * run["server_cpu_ms_per_request"] / 1000
-            per_row = run["server_cpu_ms_per_request"] / POOL * 1000
+            per_row = run["server_cpu_ms_per_request"] / rows * 1000
             out.append(
                 f"{run['what']}: {run['rows_per_second']:,.0f} rows/s, {slower:.2f}x the booster's "
                 f"{floor:,.0f} rows/s on one thread; the server used {cores:.2f} cores, "
@@ -565,12 +595,15 @@ def main() -> None:
             f"shadow v{shadow.version}: a copy of v{version.version}'s trees, registered after it", flush=True
         )
         records, enriched = request_pool()
-        arrow = arrow_bodies(records, load_contract(CONTRACT))
+        big_records, big_enriched = request_pool(BIG, seed=5)
+        arrow = {POOL: arrow_bodies(records, load_contract(CONTRACT))}
+        arrow[BIG] = arrow_bodies(big_records, load_contract(CONTRACT))
         results: dict[str, Any] = {
             "in_process": []
             if args.shadow_only
             else in_process(registry, folder / "store", CONTRACT, records, enriched)
-            + arrow_in_process(folder / "store", arrow[0]),
+            + big_floor(registry, big_enriched)
+            + arrow_in_process(folder / "store", arrow[POOL][0]),
             "shadow_in_process": shadow_in_process(folder / "store", records),
         }
         port = 18700 + os.getpid() % 200
