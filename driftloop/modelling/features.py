@@ -179,19 +179,34 @@ class FeatureEncoder:
         """Numeric features as float64, categorical ones as the index of their level (-1: missing/unseen).
 
         `coded`: input columns already factorized (a request's text columns from Arrow), not hashed again.
+        A calendar feature is encoded once per distinct time (a row of the calendar table), then spread.
         """
-        out = {}
         coded = coded or {}
-        for column, raw in self.raw(columns, coded=coded):
+        calendar = None
+        if any(column.derive for column in self.spec.columns):
+            time = self.spec.time_column
+            calendar = self._calendar_table(_column(columns, time), coded.get(time))
+        out = {}
+        for column in self.spec.columns:
+            if column.derive and calendar is not None:
+                positions, table = calendar  # position -1 (a missing time) picks the trailing NaN row
+                part = table[:, CALENDAR_PARTS.index(column.derive)]
+                by_time = part if column.kind == "numeric" else self._level_codes(column, *factorize(part))
+                out[column.name] = by_time[positions]
+                continue
+            raw = _column(columns, column.name)
             if column.kind == "numeric":
                 out[column.name] = _numeric(raw)
                 continue
-            known = coded.get(column.name) if not column.derive else None
-            positions, uniques = known if known is not None else factorize(raw)
-            levels = self._levels[column.name]
-            known = np.array([*(levels.get(text, -1) for text in _unique_texts(uniques)), -1], dtype=np.intp)
-            out[column.name] = known[positions]
+            known = coded.get(column.name)
+            out[column.name] = self._level_codes(column, *(known if known is not None else factorize(raw)))
         return out
+
+    def _level_codes(self, column: FeatureColumn, positions: np.ndarray, uniques: Any) -> np.ndarray:
+        """Each value's level code from its factorized form (-1: missing, or a level unseen in training)."""
+        levels = self._levels[column.name]
+        known = np.array([*(levels.get(text, -1) for text in _unique_texts(uniques)), -1], dtype=np.intp)
+        return known[positions]
 
     def matrix(self, columns: Columns, coded: Mapping[str, Factorized] | None = None) -> np.ndarray:
         """The float64 matrix LightGBM predicts on: categorical levels as codes, NaN where missing or unseen.

@@ -59,6 +59,8 @@ MEMO_LIMIT = 1 << 16  # distinct texts per column remembered as passing their pa
 _INT64_MAX = 2**63 - 1
 _HEADER_RECORD_BATCH, _HEADER_DICTIONARY = "record batch", "dictionary"
 _UNCOMPRESSED = "an Arrow IPC stream without buffer compression (the body limit bounds its memory)"
+_PROBABILITY = pa.field("probability", pa.float64())
+_WRITE_OPTIONS = pa.ipc.IpcWriteOptions()  # made once: the default reads the environment on every stream
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -252,13 +254,18 @@ class ArrowChecker:
             if _is_text(array.type):
                 texts[name] = _Texts(array)
             self._check(position, name, array, found, texts.get(name))
-        for position, name, array in self._numbers_fail(numbers):  # checked again, row by row
+        failing, typed = self._numbers(numbers)
+        for position, name, array in failing:  # checked again, row by row
             self._check(position, name, array, found, None)
         refusal = found.refusal()
         if refusal is not None:
             raise refusal
         columns = {
-            name: texts[name].values() if name in texts else _typed(array, self.contract.columns[name].type)
+            name: typed[name]
+            if name in typed
+            else texts[name].values()
+            if name in texts
+            else _typed(array, self.contract.columns[name].type)
             for name, array in arrays.items()
         }
         coded = {name: text.factorized for name, text in texts.items()}
@@ -303,7 +310,10 @@ class ArrowChecker:
     def _check(self, position: int, name: str, array: pa.Array, found: _Found, texts: _Texts | None) -> None:
         """Each row's first broken rule, in the JSON path's order."""
         spec = self.contract.columns[name]
-        nulls = np.asarray(array.is_null()) if array.null_count else np.zeros(len(array), dtype=bool)
+        if texts is not None:
+            nulls = texts.factorized[0] < 0
+        else:
+            nulls = np.asarray(array.is_null()) if array.null_count else np.zeros(len(array), dtype=bool)
         bad = nulls.copy()  # a null row is checked no further
         if array.null_count and not optional(spec):
             found.cells_of(position, name, "max_null_fraction", null_text(spec), np.flatnonzero(nulls), None)
@@ -322,32 +332,48 @@ class ArrowChecker:
             if (outside & ~bad).any():
                 self._note(found, position, name, "allowed", allowed_text(spec), ~bad & outside, bad, array)
 
-    def _numbers_fail(self, numbers: list[tuple[int, str, pa.Array]]) -> list[tuple[int, str, pa.Array]]:
-        """The number columns that may break a rule, found for all at once: the common case, every column
-        fine, costs a few reductions over one matrix instead of a few per column. A column returned may
-        still be fine (the row-by-row check decides); one not returned is: no null where none may be,
-        every value finite and within its bounds."""
-        failing = [item for item in numbers if item[2].null_count and not self._bounds[item[1]][2]]
-        rest = [item for item in numbers if not (item[2].null_count and not self._bounds[item[1]][2])]
-        # Ints without a null compare as int64; the others as float64, a null as NaN (left out).
-        exact = [item for item in rest if pa.types.is_int64(item[2].type) and not item[2].null_count]
-        floated = [item for item in rest if not (pa.types.is_int64(item[2].type) and not item[2].null_count)]
+    def _numbers(
+        self, numbers: list[tuple[int, str, pa.Array]]
+    ) -> tuple[list[tuple[int, str, pa.Array]], dict[str, np.ndarray]]:
+        """The number columns checked all at once, and typed: the common case, every column fine, costs a
+        few reductions over one matrix instead of a few per column, and the matrix's rows are the typed
+        columns. A column returned as failing may still be fine (the row-by-row check decides); one not
+        returned is: no null where none may be, every value finite and within its bounds.
+
+        Returns:
+            The columns to check row by row, and the typed columns (an int column with a null is left to
+            `_typed`: its float64 comes from Arrow's cast, as for JSON).
+        """
+        failing, exact, floated = [], [], []
+        for item in numbers:
+            nulls = item[2].null_count
+            if nulls and not self._bounds[item[1]][2]:
+                failing.append(item)
+            elif nulls or not pa.types.is_int64(item[2].type):
+                floated.append((item, nulls))  # compared as float64, a null as NaN (left out)
+            else:
+                exact.append((item, 0))
+        typed: dict[str, np.ndarray] = {}
         for group, floats in ((exact, False), (floated, True)):
             if not group:
                 continue
-            values = np.vstack([array.to_numpy(zero_copy_only=False) for _, _, array in group])
-            low = np.array([self._bounds[name][0] for _, name, _ in group])
-            high = np.array([self._bounds[name][1] for _, name, _ in group])
+            values = np.vstack([item[2].to_numpy(zero_copy_only=False) for item, _ in group])
+            low = np.array([self._bounds[item[1]][0] for item, _ in group])
+            high = np.array([self._bounds[item[1]][1] for item, _ in group])
             if floats:
-                nulls = np.array([array.null_count for _, _, array in group])
+                nulls = np.array([count for _, count in group])
                 # A NaN or an infinity sent as a value: more values that are not finite than nulls.
                 fine = values.shape[1] - np.count_nonzero(np.isfinite(values), axis=1) == nulls
                 fine &= (np.fmin.reduce(values, axis=1) >= low) & (np.fmax.reduce(values, axis=1) <= high)
                 fine |= nulls == values.shape[1]  # all null (allowed): nothing to check
             else:
                 fine = (values.min(axis=1) >= low) & (values.max(axis=1) <= high)
-            failing += [item for item, ok in zip(group, fine.tolist(), strict=True) if not ok]
-        return failing
+            for row, ((item, nulls_of), ok) in enumerate(zip(group, fine.tolist(), strict=True)):
+                if not ok:
+                    failing.append(item)
+                elif not (nulls_of and self.contract.columns[item[1]].type == "int"):
+                    typed[item[1]] = values[row]
+        return failing, typed
 
     def _check_numbers(
         self, position: int, name: str, array: pa.Array, bad: np.ndarray, found: _Found
@@ -495,13 +521,13 @@ def _typed(array: pa.Array, kind: str) -> np.ndarray:
 def arrow_answer(probabilities: np.ndarray, model: str, model_version: str, request_id: str) -> bytes:
     """An Arrow IPC stream of one `probability` column (float64, in row order); the model, its version
     and the request id in the schema's metadata (and the response's headers)."""
-    table = pa.table(
-        {"probability": pa.array(probabilities, pa.float64())},
-        metadata={"model": model, "model_version": model_version, "request_id": request_id},
+    schema = pa.schema(
+        [_PROBABILITY], metadata={"model": model, "model_version": model_version, "request_id": request_id}
     )
+    batch = pa.RecordBatch.from_arrays([pa.array(probabilities, pa.float64())], schema=schema)
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+    with pa.ipc.new_stream(sink, schema, options=_WRITE_OPTIONS) as writer:
+        writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
 
 
