@@ -129,4 +129,6 @@ def monitor(
     )
     for alarm in verdict.alarms:
         typer.echo(f"  - {alarm.detector}: {alarm.reason}")
+    if outcome.shadow is not None:  # PROMOTE_REQUIRE_LIVE_SHADOW_WIN: the live shadow comparison's decision
+        typer.echo(f"Live shadow: {outcome.shadow.reason}")
     typer.echo(f"Report: {outcome.report}")

@@ -107,7 +107,7 @@ def _misses(frame: pd.DataFrame, references: References) -> int:
     """Predictions whose reference lookup found no row in at least one joined table."""
     missed = np.zeros(len(frame), dtype=bool)
     for lookup in references.lookups:
-        missed |= lookup.rows_of(frame) < 0
+        missed |= lookup.rows([frame[key] for key in lookup.join.using]) < 0
     return int(missed.sum())
 
 

@@ -125,3 +125,26 @@ def test_outcomes_that_have_not_arrived_leave_the_estimate_in_charge(
     assert served.join_rate == pytest.approx(expected / 300)
     assert verdict.performance.estimated is not None  # the estimate is always there beside the realized AUC
     np.testing.assert_equal(served.monitored, 300)
+
+
+def test_the_command_line_prints_the_served_line_and_the_live_shadow_decision(
+    served_june: ServedJune,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a live shadow win required, `driftloop monitor --served` says what the comparison decided."""
+    from deployments.cli import main
+
+    store = Path(shutil.copytree(served_june.store, tmp_path / "store"))
+    monkeypatch.setenv("DRIFTLOOP_PROMOTE_REQUIRE_LIVE_SHADOW_WIN", "true")
+
+    code = main(
+        ["monitor", "2013-06", "--served", "--store", str(store), "--contract", str(served_june.contract)]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "2013-06 served: 300 predictions by v2, labels joined for " in out
+    assert "10 records refused (most: distance: range, 10)" in out
+    assert "Live shadow: no challenger awaits a live shadow comparison with the champion v2" in out
