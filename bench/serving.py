@@ -15,8 +15,11 @@ What it does, on the real flights data:
    wrapper, same parameters and rounds), single records at 1, 8 and 32 connections after a warm-up run
    (connections kept busy: the server saturated), then at 8 connections paced to carry at least 2,000
    requests/s (the latency target's load), and driftloop with 1,000 records a request (4 connections),
-   as JSON and as an Arrow IPC stream answered in Arrow (the ratio to the bare booster on one thread is
-   printed: the batch target is within 2x).
+   as JSON and as an Arrow IPC stream answered in Arrow; then Arrow requests of 10,000 other April rows;
+   then both Arrow lines again on a server of one worker (2 connections): one core against the booster's
+   one thread. The Arrow lines send 8 bodies in turn, the same rows in other orders (one body sent over
+   and over would let the prediction log's zstd compress it almost for free). Each batch line's ratio to
+   the bare booster on the same rows, one thread, is printed: the batch target is within 2x.
    Both servers run uvicorn with uvloop, httptools and no access log; the naive one with one worker (as
    tutorials run it) and with `--workers`. The server's CPU per request and the cores other processes
    used are measured around each run (/proc): the machine is shared.

@@ -147,7 +147,7 @@ class FeatureEncoder:
             for column in spec.columns
             if column.kind == "categorical"
         }
-        self._memo = Codes()  # a time text -> its row in `_parts`
+        self._memo = Codes()  # a time text -> its row in `_parts` (its first len(_memo) rows are in use)
         self._parts = np.empty((0, len(CALENDAR_PARTS)), dtype=np.float64)
         self._memo_limit = memo_limit
         # The last calendar made from a factorized time column: a request's check and its features share it.
@@ -264,9 +264,13 @@ class FeatureEncoder:
                 memo.clear()
                 self._parts = self._parts[:0]
                 fresh = np.arange(len(keys))
-            start = len(memo)
-            self._parts = np.concatenate([self._parts, self._parse(uniques[fresh])])
-            rows[fresh] = np.arange(start, start + len(fresh))
+            start, end = len(memo), len(memo) + len(fresh)
+            if end > len(self._parts):  # room for twice as many: appending a time or two stays cheap
+                grown = np.empty((max(end, 2 * len(self._parts)), len(CALENDAR_PARTS)), dtype=np.float64)
+                grown[:start] = self._parts[:start]
+                self._parts = grown
+            self._parts[start:end] = self._parse(uniques[fresh])
+            rows[fresh] = np.arange(start, end)
             memo.update(zip((keys[index] for index in fresh.tolist()), rows[fresh].tolist(), strict=True))
         return rows
 

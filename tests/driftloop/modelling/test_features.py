@@ -427,3 +427,18 @@ def test_a_calendar_is_reused_only_for_the_very_column_it_was_made_from(spec: Fe
 
     assert not first.any()
     assert other[0, 2] == spec.columns[2].categories.index("2")  # Wednesday's, not Monday's remembered one
+
+
+def test_times_remembered_a_few_at_a_time_give_what_a_fresh_encoder_gives(spec: FeatureSpec) -> None:
+    """A service meets a new hour or two per request: the remembered calendar grows by doubling its room."""
+    hours = pd.date_range("2013-01-01", periods=70, freq="7h", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    remembering = FeatureEncoder(spec)
+    for start in range(0, 70, 3):  # three new times a call, one seen before
+        times = np.array([*hours[start : start + 3], hours[0]], dtype=object)
+        columns = {"carrier": np.array(["AA"] * len(times), dtype=object), "distance": np.ones(len(times)),
+                   "time_hour": times}  # fmt: skip
+
+        got = remembering.matrix(columns)
+
+        np.testing.assert_array_equal(got, FeatureEncoder(spec).matrix(columns))
+    assert len(remembering._memo) == 70 and len(remembering._parts) >= 70
