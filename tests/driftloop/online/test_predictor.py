@@ -45,7 +45,7 @@ def may_in_batch(
     scored = score_batch(
         enrich_batch(version, may, slice_contract, reference_tables), loaded.booster, loaded.spec, 2
     )
-    return scored.prediction.to_numpy()
+    return np.asarray(scored.prediction)
 
 
 def test_online_probabilities_equal_batch_scoring_bit_for_bit(
