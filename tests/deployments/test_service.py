@@ -184,8 +184,8 @@ def test_a_stalled_body_gets_408_and_its_connection_closed(served: tuple[Service
     host, port = endpoint.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as client:
         head = f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        started = time.monotonic()  # before sending: the service's clock starts once the headers are in
         client.sendall(f"{head}Content-Length: 100\r\n\r\n{{".encode())  # then nothing
-        started = time.monotonic()
         answer = b""
         while chunk := client.recv(4096):  # until the service closes the connection
             answer += chunk
@@ -194,7 +194,8 @@ def test_a_stalled_body_gets_408_and_its_connection_closed(served: tuple[Service
     status, _, rest = answer.partition(b"\r\n")
     assert status == b"HTTP/1.1 408 Request Timeout"
     assert b"DRIFTLOOP_SERVE_BODY_TIMEOUT_SECONDS" in rest and b"1 bytes came" in rest
-    assert 1 <= waited < 5  # the body timeout (1 s), not the client's patience
+    # The body timeout (1 s), not the client's patience; the event loop's timers are read to the millisecond.
+    assert 0.99 <= waited < 5
 
 
 def test_explanations_model_stats_and_docs(
