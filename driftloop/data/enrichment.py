@@ -193,7 +193,7 @@ def _filled(values: Any, rows: np.ndarray, missed: np.ndarray) -> Any:
 
 
 def _lookup_values(values: Any) -> Any:
-    """Key values as `get_indexer` reads them: an array or Series as it is, a list as an object array
+    """Key values as `pd.factorize` reads them: an array or Series as it is, a list as an object array
     (a list of numbers and None must not become floats with NaN)."""
     return values if isinstance(values, np.ndarray | pd.Series | pd.Index) else np.array(values, dtype=object)
 

@@ -154,17 +154,13 @@ class FeatureEncoder:
         self._last: tuple[Any, np.ndarray, np.ndarray] | None = None
 
     def raw(
-        self,
-        columns: Columns,
-        kind: Literal["numeric", "categorical"] | None = None,
-        coded: Mapping[str, Factorized] | None = None,
+        self, columns: Columns, kind: Literal["numeric", "categorical"] | None = None
     ) -> Iterator[tuple[FeatureColumn, Any]]:
         """Each feature's raw values (of one `kind` only, when given): a column of the input, or a calendar
         part of the time column. One at a time: a column taken from some rows of a frame is a copy, and
         the caller is done with it before the next is taken."""
         wanted = [column for column in self.spec.columns if kind is None or column.kind == kind]
-        time_coded = (coded or {}).get(self.spec.time_column)
-        calendar = self._calendar(columns, time_coded) if any(column.derive for column in wanted) else {}
+        calendar = self._calendar(columns) if any(column.derive for column in wanted) else {}
         for column in wanted:
             yield column, calendar[column.derive] if column.derive else _column(columns, column.name)
 
@@ -231,9 +227,9 @@ class FeatureEncoder:
         positions, table = self._calendar_table(times, coded)
         return (positions >= 0) & np.isnan(table[positions, 0])
 
-    def _calendar(self, columns: Columns, coded: Factorized | None = None) -> dict[str, np.ndarray]:
+    def _calendar(self, columns: Columns) -> dict[str, np.ndarray]:
         """Calendar parts of the time column in the contract's zone, parsed once per distinct time."""
-        positions, table = self._calendar_table(_column(columns, self.spec.time_column), coded)
+        positions, table = self._calendar_table(_column(columns, self.spec.time_column))
         values = table[positions]  # position -1 (a missing time) picks the trailing NaN row
         return {part: values[:, index] for index, part in enumerate(CALENDAR_PARTS)}
 

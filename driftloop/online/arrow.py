@@ -199,7 +199,7 @@ class ArrowChecker:
         self._allowed: dict[str, pa.Array] = {}  # field -> its allowed values, as its Arrow type
         self._declared = frozenset(schema.fields)
         self._ranges = {name: range_rule(self.contract.columns[name]) for name in schema.fields}
-        # Number columns whose common case, no problem, is found for all of them at once (`_numbers_fail`):
+        # Number columns whose common case, no problem, is found for all of them at once (`_numbers`):
         # their bounds as floats (exact below 2**53) and whether a null is allowed.
         self._bounds: dict[str, tuple[float, float, bool]] = {}
         for name in schema.fields:
