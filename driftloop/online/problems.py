@@ -162,15 +162,23 @@ def extra_text(contract: Contract, field: str) -> str:
 
 def column_problem(field: str, rule: str, expected: str, got: Any = None) -> Problem:
     """A problem of a whole column of an Arrow body (every row breaks it): its type, present or not."""
+    return _rule_problem(("body", "columns", field), None, f"column {field}", field, rule, expected, got)
+
+
+def _rule_problem(
+    loc: tuple[Any, ...], record: int | None, where: str, field: str, rule: str, expected: str, got: Any
+) -> Problem:
+    """A broken rule at `loc`; its message names `where` (a column, or a record's field), the value sent
+    (when there is one) and what the rule expected."""
     shown_got = f" got {got!r}," if got is not None else ""
     return Problem(
-        loc=("body", "columns", field),
-        record=None,
+        loc=loc,
+        record=record,
         field=field,
         rule=rule,
         expected=expected,
         got=got,
-        msg=f"column {field}:{shown_got} breaks rule {rule!r}: expected {expected}",
+        msg=f"{where}:{shown_got} breaks rule {rule!r}: expected {expected}",
     )
 
 
@@ -217,16 +225,8 @@ def record_problem(
     record: int, field: str, rule: str, expected: str, got: Any, where: str = "records"
 ) -> Problem:
     """One record's broken rule; `where` is `records` in a JSON body, `rows` in an Arrow one."""
-    shown_got = f" got {got!r}," if got is not None else ""
-    return Problem(
-        loc=("body", where, record, field),
-        record=record,
-        field=field,
-        rule=rule,
-        expected=expected,
-        got=got,
-        msg=f"{where}[{record}].{field}:{shown_got} breaks rule {rule!r}: expected {expected}",
-    )
+    loc = ("body", where, record, field)
+    return _rule_problem(loc, record, f"{where}[{record}].{field}", field, rule, expected, got)
 
 
 def _field_rule(
